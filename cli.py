@@ -1,0 +1,5 @@
+"""Run the moldesign CLI from a checkout: `python cli.py generate --like aspirin`."""
+from moldesign.cli import app
+
+if __name__ == "__main__":
+    app()

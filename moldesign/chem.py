@@ -1,0 +1,215 @@
+"""RDKit helpers: parsing, canonical SMILES, the five conditioning properties, QED and SA.
+
+Definitions used everywhere in moldesign (training conditions, generation output, screening):
+
+    mw    Descriptors.MolWt            average molecular weight (g/mol)
+    logp  Crippen.MolLogP              Wildman-Crippen LogP
+    hbd   rdMolDescriptors.CalcNumHBD  H-bond donors   (RDKit's Lipinski.NumHDonors)
+    hba   rdMolDescriptors.CalcNumHBA  H-bond acceptors (RDKit's Lipinski.NumHAcceptors)
+    tpsa  rdMolDescriptors.CalcTPSA    topological polar surface area (Ertl; N and O only)
+    qed   QED.qed                      quantitative estimate of drug-likeness
+    sa    Contrib SA_Score             synthetic accessibility, 1 (easy) .. 10 (hard)
+
+RDKit's parser logs to stderr; `quiet_rdkit()` mutes it for the duration of a call only, so
+importing this module changes no global state.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+from rdkit import Chem, RDConfig, RDLogger
+from rdkit.Chem import QED, Crippen, DataStructs, Descriptors, rdMolDescriptors
+from rdkit.Chem import rdFingerprintGenerator
+
+PROPERTIES: tuple[str, ...] = ("mw", "logp", "hbd", "hba", "tpsa")
+"""The five conditioning properties, in the order used by tensors and checkpoints."""
+
+INTEGER_PROPERTIES = frozenset({"hbd", "hba"})
+SCORES: tuple[str, ...] = ("qed", "sa")
+
+
+class InvalidSmiles(ValueError):
+    """A SMILES string RDKit cannot parse (the message names the string)."""
+
+
+@contextlib.contextmanager
+def quiet_rdkit():
+    """Silence RDKit's C++ logger inside the block, then restore it."""
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        yield
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def mol_from_smiles(smiles: str) -> Chem.Mol:
+    """Parse a SMILES; raise InvalidSmiles naming the input if RDKit rejects it or it is empty."""
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise InvalidSmiles(f"empty SMILES: {smiles!r}")
+    with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles.strip())
+    if mol is None:
+        raise InvalidSmiles(f"invalid SMILES: {smiles!r}")
+    return mol
+
+
+def try_mol(smiles: str) -> Chem.Mol | None:
+    """Parse a SMILES, returning None instead of raising (for batch work)."""
+    try:
+        return mol_from_smiles(smiles)
+    except InvalidSmiles:
+        return None
+
+
+def canonicalize(smiles: str, isomeric: bool = True) -> str:
+    """Canonical RDKit SMILES; raises InvalidSmiles."""
+    return Chem.MolToSmiles(mol_from_smiles(smiles), isomericSmiles=isomeric)
+
+
+def try_canonical(smiles: str, isomeric: bool = True) -> str | None:
+    mol = try_mol(smiles)
+    return None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=isomeric)
+
+
+def is_valid(smiles: str) -> bool:
+    """True when RDKit parses the string into a molecule with at least one atom."""
+    mol = try_mol(smiles)
+    return mol is not None and mol.GetNumAtoms() > 0
+
+
+def mol_properties(mol: Chem.Mol) -> dict[str, float]:
+    """The five conditioning properties of a parsed molecule (see module docstring)."""
+    return {
+        "mw": Descriptors.MolWt(mol),
+        "logp": Crippen.MolLogP(mol),
+        "hbd": float(rdMolDescriptors.CalcNumHBD(mol)),
+        "hba": float(rdMolDescriptors.CalcNumHBA(mol)),
+        "tpsa": rdMolDescriptors.CalcTPSA(mol),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _sascorer():
+    """Load RDKit's Contrib SA_Score module from the RDKit installation (not a PyPI package)."""
+    path = os.path.join(RDConfig.RDContribDir, "SA_Score", "sascorer.py")
+    spec = importlib.util.spec_from_file_location("moldesign_sascorer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def sa_score(mol: Chem.Mol) -> float:
+    """Ertl & Schuffenhauer synthetic accessibility score, 1 (easy) .. 10 (hard)."""
+    return float(_sascorer().calculateScore(mol))
+
+
+def qed(mol: Chem.Mol) -> float:
+    return float(QED.qed(mol))
+
+
+def mol_scores(mol: Chem.Mol) -> dict[str, float]:
+    """Five properties plus QED and SA."""
+    out = mol_properties(mol)
+    out["qed"] = qed(mol)
+    out["sa"] = sa_score(mol)
+    return out
+
+
+def _row(smiles: str, with_scores: bool) -> dict:
+    """One batch row: never raises; bad input gives valid=False and an error string."""
+    mol = try_mol(smiles) if isinstance(smiles, str) else None
+    keys = PROPERTIES + (SCORES if with_scores else ())
+    if mol is None:
+        err = "empty SMILES" if not isinstance(smiles, str) or not smiles.strip() else "invalid SMILES"
+        return {"smiles": None, "valid": False, "error": err, **{k: math.nan for k in keys}}
+    values = mol_scores(mol) if with_scores else mol_properties(mol)
+    return {"smiles": Chem.MolToSmiles(mol), "valid": True, "error": "", **values}
+
+
+def _rows_chunk(args: tuple[list[str], bool]) -> list[dict]:
+    smiles, with_scores = args
+    with quiet_rdkit():
+        return [_row(s, with_scores) for s in smiles]
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def compute_table(
+    smiles: Sequence[str],
+    with_scores: bool = False,
+    workers: int = 1,
+    chunk_size: int = 2000,
+    progress: bool = False,
+    desc: str = "properties",
+):
+    """Canonical SMILES + properties for a list of SMILES, in input order, one row per input.
+
+    Returns a pandas DataFrame with columns `input, smiles, valid, error, mw, logp, hbd, hba, tpsa`
+    (+ `qed, sa` when with_scores). Invalid rows are kept with valid=False. `workers > 1` uses a
+    process pool; chunks come back in order (executor.map preserves it).
+    """
+    import pandas as pd
+    from tqdm import tqdm
+
+    smiles = list(smiles)
+    jobs = [(list(c), with_scores) for c in _chunks(smiles, chunk_size)]
+    rows: list[dict] = []
+    bar = tqdm(total=len(smiles), desc=desc, disable=not progress, unit="mol", mininterval=1.0)
+    if workers <= 1 or len(jobs) <= 1:
+        results: Iterable[list[dict]] = map(_rows_chunk, jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(_rows_chunk, jobs)
+    for chunk in results:
+        rows.extend(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    if workers > 1 and len(jobs) > 1:
+        pool.shutdown()
+    df = pd.DataFrame(rows)
+    df.insert(0, "input", smiles)
+    return df
+
+
+def properties_array(smiles: Sequence[str]) -> np.ndarray:
+    """(n, 5) float array of PROPERTIES; rows of NaN for invalid SMILES."""
+    out = np.full((len(smiles), len(PROPERTIES)), np.nan)
+    with quiet_rdkit():
+        for i, s in enumerate(smiles):
+            mol = try_mol(s)
+            if mol is not None:
+                p = mol_properties(mol)
+                out[i] = [p[k] for k in PROPERTIES]
+    return out
+
+
+# ---------------------------------------------------------------- similarity
+_MORGAN = None
+
+
+def morgan_fp(mol: Chem.Mol):
+    """Morgan fingerprint, radius 2, 2048 bits (ECFP4-like) used for all Tanimoto similarities."""
+    global _MORGAN
+    if _MORGAN is None:  # generator built lazily: no RDKit work at import time
+        _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    return _MORGAN.GetFingerprint(mol)
+
+
+def tanimoto_to(seed: Chem.Mol, mols: Sequence[Chem.Mol | None]) -> np.ndarray:
+    """Tanimoto similarity of each molecule to `seed` (NaN for None), via RDKit's bulk routine."""
+    out = np.full(len(mols), np.nan)
+    idx = [i for i, m in enumerate(mols) if m is not None]
+    if idx:
+        sims = DataStructs.BulkTanimotoSimilarity(morgan_fp(seed), [morgan_fp(mols[i]) for i in idx])
+        out[idx] = sims
+    return out

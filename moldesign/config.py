@@ -1,0 +1,141 @@
+"""Configuration dataclasses. One ModelConfig fully determines the network; one TrainConfig the run.
+
+TOML in (`moldesign train --config run.toml`, sections [model] and [train]), resolved TOML out
+(written beside the checkpoint). Unknown keys and wrong types are rejected with one line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Bad configuration (unknown key, wrong type, out-of-range value)."""
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 0  # set from the vocabulary at training time
+    max_len: int = 64  # longest token sequence incl. <bos>/<eos>; the encoder pads to this
+    n_props: int = 5  # condition size (MW, LogP, HBD, HBA, TPSA)
+    embed_dim: int = 48
+    conv_channels: tuple[int, ...] = (96, 96, 96)
+    conv_kernels: tuple[int, ...] = (9, 9, 11)
+    enc_hidden: int = 256  # dense layer after the flattened convolutions
+    latent_dim: int = 64
+    dec_hidden: int = 384
+    dec_layers: int = 2
+    dec_dropout: float = 0.0
+
+    def validate(self) -> "ModelConfig":
+        if len(self.conv_channels) != len(self.conv_kernels) or not self.conv_channels:
+            raise ConfigError("conv_channels and conv_kernels must be non-empty and the same length")
+        for name in ("max_len", "n_props", "embed_dim", "enc_hidden", "latent_dim", "dec_hidden"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if self.dec_layers < 2:
+            raise ConfigError(f"model.dec_layers must be >= 2, got {self.dec_layers}")
+        if not 0 <= self.dec_dropout < 1:
+            raise ConfigError(f"model.dec_dropout must be in [0, 1), got {self.dec_dropout}")
+        return self
+
+
+@dataclass
+class TrainConfig:
+    data: str = "moses"  # "moses" (prepared train split) or a path to .smi/.csv/.tsv/.parquet
+    max_train: int = 0  # use at most this many training molecules (0 = all)
+    epochs: float = 1.0  # may be fractional: the schedule is over epochs * n_train molecules
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_final: float = 1e-4  # cosine decay to this over the planned run
+    weight_decay: float = 1e-5
+    grad_clip: float = 1.0
+    kl_max: float = 0.5  # final KL weight (beta)
+    kl_warmup: float = 0.3  # fraction of the run over which beta rises linearly from 0
+    free_bits: float = 0.02  # nats per latent dim below which KL is not penalised (keeps units active)
+    word_dropout: float = 0.1  # fraction of decoder input tokens replaced by <unk> (forces use of z)
+    bucketed: bool = True
+    seed: int = 0
+    num_threads: int = 0  # torch threads; 0 = all cores
+    val_size: int = 1000  # molecules held out from MOSES test for periodic validation
+    val_every_minutes: float = 15.0
+    checkpoint_every_minutes: float = 10.0
+    time_limit_minutes: float = 0.0  # stop (after saving) when reached; 0 = no limit
+    device: str = "auto"
+
+
+CONFIG_CLASSES = {"model": ModelConfig, "train": TrainConfig}
+
+
+def _coerce(cls, name: str, value: Any, section: str) -> Any:
+    """Check a TOML value against the dataclass field type (int/float/bool/str/tuple[int])."""
+    ftype = {f.name: f.type for f in fields(cls)}[name]
+    ftype = ftype if isinstance(ftype, str) else getattr(ftype, "__name__", str(ftype))
+    where = f"{section}.{name}"
+    if ftype.startswith("tuple"):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{where} must be a list of integers, got {value!r}")
+        return tuple(value)
+    if ftype == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if ftype == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if ftype == "float":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def from_dict(cls, d: dict, section: str):
+    """Build a config dataclass from a dict, rejecting unknown keys and wrong types."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{section}]: {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+    return cls(**{k: _coerce(cls, k, v, section) for k, v in d.items()})
+
+
+def load_toml(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    unknown = sorted(set(raw) - set(CONFIG_CLASSES))
+    if unknown:
+        raise ConfigError(f"unknown section(s) in {path}: {', '.join(unknown)}; allowed: model, train")
+    model = from_dict(ModelConfig, raw.get("model", {}), "model").validate()
+    train = from_dict(TrainConfig, raw.get("train", {}), "train")
+    return model, train
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+def to_toml(model: ModelConfig, train: TrainConfig) -> str:
+    """The resolved configuration as TOML (every field, defaults included)."""
+    lines = []
+    for section, cfg in (("model", model), ("train", train)):
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(cfg).items()]
+        lines.append("")
+    return "\n".join(lines)

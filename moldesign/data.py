@@ -1,0 +1,288 @@
+"""Data acquisition and preparation: MOSES splits, user SMILES files, property tables,
+the property scaler and length-bucketed batches.
+
+MOSES (Polykovskiy et al. 2020, MIT licence) is ~1.9M ZINC Clean Leads molecules split into
+train (1,584,663), test (176,074) and test_scaffolds (176,226). The split files ship inside the
+`molsets` wheel on PyPI; the package itself does not install on Python 3.11, so we download the
+wheel (a zip) with pip and read `moses/dataset/data/<split>.csv.gz` from it without importing it.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .chem import PROPERTIES, compute_table
+
+MOSES_SPLITS = ("train", "test", "test_scaffolds")
+MOSES_WHEEL = "molsets==0.3.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = Path(os.environ.get("MOLDESIGN_DATA", REPO_ROOT / "data" / "moses"))
+SAMPLE_PATH = REPO_ROOT / "data" / "moses_sample.csv"
+
+
+class DataError(ValueError):
+    """Bad user data (missing file, no SMILES column, ...): the message is one line."""
+
+
+# ------------------------------------------------------------------ MOSES
+def find_or_download_molsets_wheel(cache_dir: Path) -> Path:
+    """Path of the molsets wheel in cache_dir, downloading it with pip when absent."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache_dir.glob("molsets-*.whl"))
+    if wheels:
+        return wheels[0]
+    cmd = [sys.executable, "-m", "pip", "download", MOSES_WHEEL, "--no-deps", "-q", "-d", str(cache_dir)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(cache_dir.glob("molsets-*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise DataError(f"could not download {MOSES_WHEEL}: {result.stderr.strip().splitlines()[-1:]}")
+    return wheels[0]
+
+
+def read_wheel_member(wheel: Path, member: str) -> bytes:
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(member)
+
+
+def read_moses_split_raw(wheel: Path, split: str) -> list[str]:
+    """The SMILES column of one MOSES split, as shipped."""
+    raw = read_wheel_member(wheel, f"moses/dataset/data/{split}.csv.gz")
+    return pd.read_csv(io.BytesIO(raw), compression="gzip")["SMILES"].tolist()
+
+
+def moses_table_path(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> Path:
+    return Path(data_dir) / f"{split}.parquet"
+
+
+def prepare_moses(
+    data_dir: Path = DEFAULT_DATA_DIR,
+    splits: Sequence[str] = MOSES_SPLITS,
+    workers: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict[str, dict]:
+    """Download, canonicalize and compute properties for each MOSES split; write parquet tables.
+
+    Idempotent: a split whose parquet exists is skipped. Each table is written to a temporary
+    file and renamed, so an interrupted run never leaves a table that looks complete.
+    Returns {split: {"path", "n", "n_invalid", "skipped"}}.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    report: dict[str, dict] = {}
+    wheel = None
+    for split in splits:
+        if split not in MOSES_SPLITS:
+            raise DataError(f"unknown MOSES split {split!r}; choose from {', '.join(MOSES_SPLITS)}")
+        out = moses_table_path(split, data_dir)
+        if out.exists():
+            n = pd.read_parquet(out, columns=["smiles"]).shape[0]
+            report[split] = {"path": str(out), "n": n, "n_invalid": 0, "skipped": True}
+            log(f"{split}: {out} exists ({n} molecules), skipped")
+            continue
+        wheel = wheel or find_or_download_molsets_wheel(data_dir)
+        raw = read_moses_split_raw(wheel, split)
+        table = compute_table(raw, workers=workers, progress=progress, desc=f"moses {split}")
+        n_invalid = int((~table["valid"]).sum())
+        table = table[table["valid"]].drop(columns=["valid", "error", "input"])
+        tmp = out.with_suffix(".parquet.tmp")
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+        report[split] = {"path": str(out), "n": len(table), "n_invalid": n_invalid, "skipped": False}
+        log(f"{split}: {len(table)} molecules ({n_invalid} invalid dropped) -> {out}")
+    return report
+
+
+def moses_wheel_member(member: str, data_dir: Path = DEFAULT_DATA_DIR) -> bytes:
+    """Any file from the molsets wheel (e.g. `moses/metrics/mcf.csv`), downloading if needed."""
+    return read_wheel_member(find_or_download_molsets_wheel(Path(data_dir)), member)
+
+
+def load_moses(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> pd.DataFrame:
+    """The prepared table of a split (columns smiles + PROPERTIES). Raises DataError if absent."""
+    path = moses_table_path(split, data_dir)
+    if not path.exists():
+        raise DataError(f"{path} not found; run `moldesign data moses` first")
+    return pd.read_parquet(path)
+
+
+def load_sample() -> pd.DataFrame:
+    """The committed 5,000-molecule MOSES sample (smiles + PROPERTIES + split)."""
+    return pd.read_csv(SAMPLE_PATH)
+
+
+# ------------------------------------------------------------------ user files
+SMILES_COLUMN_NAMES = ("smiles", "canonical_smiles", "smi", "mol", "molecule")
+
+
+def find_smiles_column(columns: Sequence[str], requested: str | None = None) -> str:
+    """The SMILES column: `requested` if given, else the first conventional name (any case)."""
+    if requested is not None:
+        if requested not in columns:
+            raise DataError(f"column {requested!r} not found; columns are {list(columns)}")
+        return requested
+    lower = {c.lower(): c for c in columns}
+    for name in SMILES_COLUMN_NAMES:
+        if name in lower:
+            return lower[name]
+    raise DataError(f"no SMILES column among {list(columns)}; name one with --smiles-col")
+
+
+def read_smiles_file(path: str | Path, smiles_col: str | None = None) -> pd.DataFrame:
+    """Read .smi/.csv/.tsv/.parquet into a DataFrame with the user's rows and a `smiles` column.
+
+    `.smi`: one SMILES per line, optional name after whitespace, no header unless the first line's
+    first field is literally `smiles`. Rows are kept as given (no validation here).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    suffix = suffix.lower()
+    if suffix in (".smi", ".smi.gz", ".txt"):
+        df = pd.read_csv(path, sep=r"\s+", header=None, names=["smiles", "name"], usecols=[0, 1],
+                         dtype=str, keep_default_na=False, engine="python", on_bad_lines="skip")
+        if len(df) and df.iloc[0, 0].lower() == "smiles":
+            df = df.iloc[1:].reset_index(drop=True)
+        return df
+    if suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz"):
+        sep = "\t" if suffix.startswith(".tsv") else ","
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    elif suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        raise DataError(f"unsupported file type {path.suffix!r} for {path}; use .smi, .csv, .tsv or .parquet")
+    col = find_smiles_column(list(df.columns), smiles_col)
+    if col != "smiles":
+        df = df.rename(columns={col: "smiles"}) if "smiles" not in df.columns else df.assign(smiles=df[col])
+    return df
+
+
+def load_training_table(path: str | Path, smiles_col: str | None = None, workers: int = 1,
+                        log=print) -> pd.DataFrame:
+    """A user's SMILES file → canonical SMILES + PROPERTIES. Invalid rows are counted and
+    reported by line, then left out of the training table (they cannot be trained on)."""
+    df = read_smiles_file(path, smiles_col)
+    table = compute_table(df["smiles"].tolist(), workers=workers)
+    bad = table[~table["valid"]]
+    if len(bad):
+        shown = ", ".join(f"row {i + 1}: {s!r}" for i, s in zip(bad.index[:5], bad["input"][:5]))
+        log(f"{path}: {len(bad)} of {len(table)} rows invalid and skipped ({shown}{' ...' if len(bad) > 5 else ''})")
+    return table[table["valid"]].drop(columns=["valid", "error", "input"]).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ scaling
+@dataclass
+class PropertyScaler:
+    """Standardizes the condition vector: c = (p - mean) / std, fit on the training split only."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, table: pd.DataFrame, names: Sequence[str] = PROPERTIES) -> "PropertyScaler":
+        values = table[list(names)].to_numpy(dtype=np.float64)
+        std = values.std(axis=0)
+        std[std == 0] = 1.0  # constant column: leave unscaled rather than divide by zero
+        return cls(tuple(names), values.mean(axis=0), std)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((np.asarray(values, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def inverse(self, scaled: np.ndarray) -> np.ndarray:
+        return np.asarray(scaled, dtype=np.float64) * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PropertyScaler":
+        return cls(tuple(d["names"]), np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+
+
+# ------------------------------------------------------------------ tensors and batches
+@dataclass
+class EncodedSet:
+    """Token ids padded to the longest sequence, with lengths and scaled conditions.
+
+    ids: (n, max_len) int64 with <bos> ... <eos> <pad>...; lengths: (n,) incl. bos/eos;
+    cond: (n, n_props) float32 scaled conditions.
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    cond: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def encode_table(table: pd.DataFrame, vocab, scaler: PropertyScaler, max_len: int) -> tuple[EncodedSet, np.ndarray]:
+    """Encode a property table. Returns the set and a boolean mask of rows kept: rows longer than
+    max_len or with tokens outside the vocabulary are left out (and counted by the caller)."""
+    seqs, keep = [], np.zeros(len(table), dtype=bool)
+    for i, s in enumerate(table["smiles"].tolist()):
+        try:
+            seqs.append(vocab.encode(s, max_len=max_len))
+            keep[i] = True
+        except (ValueError, KeyError):
+            pass
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    ids = np.zeros((len(seqs), int(lengths.max()) if len(seqs) else 1), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    cond = scaler.transform(table.loc[keep, list(scaler.names)].to_numpy())
+    return EncodedSet(ids, lengths, cond), keep
+
+
+def bucket_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                   bucketed: bool = True) -> list[np.ndarray]:
+    """Index batches for one epoch.
+
+    bucketed: shuffle, then sort by length with random tie-breaking, cut into batches of similar
+    length, and shuffle the batch order — each batch pads to nearly its own length instead of the
+    corpus maximum. Not bucketed: plain random batches (for comparison in bench/train_bench.py).
+    """
+    n = len(lengths)
+    perm = rng.permutation(n)
+    if bucketed:
+        perm = perm[np.argsort(lengths[perm], kind="stable")]
+    batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def iter_batches(data: EncodedSet, batch_size: int, rng: np.random.Generator,
+                 bucketed: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (ids (b, L_b), lengths (b,), cond (b, p)) with L_b the longest sequence in the batch."""
+    for idx in bucket_batches(data.lengths, batch_size, rng, bucketed):
+        L = int(data.lengths[idx].max())
+        yield data.ids[idx, :L], data.lengths[idx], data.cond[idx]
+
+
+def write_atomic_table(df: pd.DataFrame, path: str | Path, **kwargs) -> None:
+    """Write CSV/parquet to a temp file in the same folder and rename (no half files)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False, **kwargs)
+        else:
+            df.to_csv(tmp, index=False, sep="\t" if path.suffix == ".tsv" else ",", **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

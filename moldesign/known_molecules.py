@@ -1,0 +1,81 @@
+"""Drug names a chemist types instead of SMILES (`--like tamiflu`), case-insensitive.
+
+SMILES are the isomeric structures from PubChem (stereocentres kept where the drug is one
+stereoisomer). `resolve_molecule` accepts either a name or a SMILES.
+"""
+from __future__ import annotations
+
+import difflib
+
+from .chem import InvalidSmiles, canonicalize
+
+KNOWN_MOLECULES: dict[str, str] = {
+    "aspirin": "CC(=O)Oc1ccccc1C(=O)O",
+    "oseltamivir": "CCC(CC)O[C@@H]1C=C(C[C@@H]([C@H]1NC(C)=O)N)C(=O)OCC",
+    "ibuprofen": "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+    "paracetamol": "CC(=O)Nc1ccc(O)cc1",
+    "caffeine": "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+    "penicillin g": "CC1([C@@H](N2[C@H](S1)[C@@H](C2=O)NC(=O)Cc1ccccc1)C(=O)O)C",
+    "celecoxib": "Cc1ccc(cc1)-c1cc(nn1-c1ccc(cc1)S(N)(=O)=O)C(F)(F)F",
+    "imatinib": "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(n1)-c1cccnc1",
+    "sildenafil": "CCCc1nn(C)c2c1nc([nH]c2=O)-c1cc(ccc1OCC)S(=O)(=O)N1CCN(C)CC1",
+    "atorvastatin": "CC(C)c1c(C(=O)Nc2ccccc2)c(-c2ccccc2)c(-c2ccc(F)cc2)n1CC[C@@H](O)C[C@@H](O)CC(=O)O",
+    "nicotine": "CN1CCC[C@H]1c1cccnc1",
+    "morphine": "CN1CC[C@]23[C@@H]4Oc5c3c(C[C@@H]1[C@@H]2C=C[C@@H]4O)ccc5O",
+    "metformin": "CN(C)C(=N)N=C(N)N",
+    "diazepam": "CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21",
+    "naproxen": "COc1ccc2cc([C@H](C)C(=O)O)ccc2c1",
+}
+
+ALIASES: dict[str, str] = {
+    "tamiflu": "oseltamivir",
+    "acetaminophen": "paracetamol",
+    "tylenol": "paracetamol",
+    "penicillin": "penicillin g",
+    "benzylpenicillin": "penicillin g",
+    "penicillin_g": "penicillin g",
+    "penicillin-g": "penicillin g",
+    "celebrex": "celecoxib",
+    "gleevec": "imatinib",
+    "viagra": "sildenafil",
+    "lipitor": "atorvastatin",
+    "acetylsalicylic acid": "aspirin",
+    "advil": "ibuprofen",
+    "valium": "diazepam",
+}
+
+
+class UnknownMolecule(ValueError):
+    """Neither a known drug name nor a valid SMILES."""
+
+
+def known_names() -> list[str]:
+    return sorted(set(KNOWN_MOLECULES) | set(ALIASES))
+
+
+def lookup_name(name: str) -> str | None:
+    """SMILES for a known drug name (case-insensitive), or None."""
+    key = " ".join(name.strip().lower().split())
+    key = ALIASES.get(key, key)
+    return KNOWN_MOLECULES.get(key)
+
+
+def resolve_molecule(text: str) -> tuple[str, str]:
+    """A name or a SMILES → (label, canonical SMILES).
+
+    Names are tried first (so `CC` is ethane but `caffeine` is the drug). Raises UnknownMolecule
+    with a one-line message listing close names when the text is neither.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UnknownMolecule(f"empty molecule: {text!r}")
+    smiles = lookup_name(text)
+    if smiles is not None:
+        return text.strip().lower(), canonicalize(smiles)
+    try:
+        return text.strip(), canonicalize(text)
+    except InvalidSmiles:
+        close = difflib.get_close_matches(text.strip().lower(), known_names(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; known names: " + ", ".join(
+            sorted(KNOWN_MOLECULES)
+        )
+        raise UnknownMolecule(f"{text!r} is neither a known molecule name nor a valid SMILES{hint}") from None

@@ -1,0 +1,260 @@
+"""Training loop: ELBO with a KL schedule and free bits, AdamW, clipping, bucketed batches,
+periodic validation, time-based checkpoints and exact resume.
+
+Loss per molecule = Σ_t CE(token_t) + β(step) · Σ_d max(KL_d, free_bits)
+  β rises linearly from 0 to kl_max over the first kl_warmup of the run (KL annealing);
+  free bits keep each latent unit from being pushed all the way to the prior (posterior collapse,
+  which turns a SMILES VAE into a plain character RNN with an unused latent);
+  word dropout replaces decoder inputs by <unk> so the decoder must read z.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt_io
+from .chem import PROPERTIES, is_valid
+from .config import ModelConfig, TrainConfig, to_toml
+from .data import EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table
+from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
+from .sampling import reconstruct, resolve_device, sample_prior
+from .tokenizer import Vocabulary
+
+ACTIVE_UNIT_NATS = 0.01  # a latent dimension with mean KL above this is "active"
+
+
+@dataclass
+class Datasets:
+    train_table: pd.DataFrame
+    val_table: pd.DataFrame
+    train: EncodedSet
+    vocab: Vocabulary
+    scaler: PropertyScaler
+    source: str
+
+
+def property_stats(table: pd.DataFrame, rng: np.random.Generator, n_sample: int = 2000) -> dict:
+    """Training-distribution summary stored in the checkpoint (plain lists: weights_only-safe)."""
+    values = table[list(PROPERTIES)].to_numpy(dtype=np.float64)
+    rows = values[rng.choice(len(values), size=min(n_sample, len(values)), replace=False)]
+    return {
+        "names": list(PROPERTIES),
+        "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
+        "min": values.min(0).tolist(), "max": values.max(0).tolist(),
+        "sample": rows.tolist(),
+    }
+
+
+def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary | None = None,
+                     scaler: PropertyScaler | None = None, log: Callable = print) -> Datasets:
+    """Load the training table, build (or reuse, when resuming) vocabulary and scaler, encode."""
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.data == "moses":
+        train_table = load_moses("train")
+        val_table = load_moses("test").sample(n=cfg.val_size, random_state=cfg.seed)
+        source = "MOSES train (molsets 0.3.1)"
+    else:
+        table = load_training_table(cfg.data, log=log)
+        n_val = min(cfg.val_size, max(1, len(table) // 20))
+        perm = rng.permutation(len(table))
+        val_table, train_table = table.iloc[perm[:n_val]], table.iloc[perm[n_val:]]
+        source = str(cfg.data)
+    if cfg.max_train and len(train_table) > cfg.max_train:
+        train_table = train_table.sample(n=cfg.max_train, random_state=cfg.seed)
+    train_table = train_table.reset_index(drop=True)
+    vocab = vocab or Vocabulary.build(train_table["smiles"])
+    scaler = scaler or PropertyScaler.fit(train_table)
+    train, keep = encode_table(train_table, vocab, scaler, model_cfg.max_len)
+    if (~keep).sum():
+        log(f"left out {(~keep).sum()} training molecules longer than max_len={model_cfg.max_len} tokens")
+    train_table = train_table[keep].reset_index(drop=True)
+    return Datasets(train_table, val_table.reset_index(drop=True), train, vocab, scaler, source)
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    """Cosine decay from lr to lr_final over the planned run."""
+    frac = min(1.0, step / max(1, total))
+    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * frac))
+
+
+def beta_at(cfg: TrainConfig, step: int, total: int) -> float:
+    warm = cfg.kl_warmup * total
+    return cfg.kl_max if warm <= 0 else cfg.kl_max * min(1.0, step / warm)
+
+
+def elbo_terms(model: CVAE, ids: torch.Tensor, cond: torch.Tensor, word_dropout: float):
+    """Returns (recon (scalar, nats/molecule), kl_dims (Z,), token accuracy)."""
+    logits, mu, logvar = model(ids, cond, word_dropout)  # logits (B, L-1, V)
+    target = ids[:, 1:]  # (B, L-1)
+    ce = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=PAD_ID, reduction="sum")
+    recon = ce / ids.shape[0]
+    mask = target != PAD_ID
+    acc = ((logits.argmax(-1) == target) & mask).sum().float() / mask.sum()
+    return recon, kl_per_dim(mu, logvar), acc
+
+
+@torch.no_grad()
+def validate(bundle: ckpt_io.Bundle, val_table: pd.DataFrame, n_prior: int = 500, seed: int = 0) -> dict:
+    """Greedy reconstruction accuracy on held-out molecules and validity of prior samples."""
+    model = bundle.model
+    was_training = model.training
+    model.eval()
+    smiles = val_table["smiles"].tolist()
+    ok = [s for s in smiles if _encodable(bundle, s)]
+    recon = reconstruct(bundle, ok)
+    exact = float(np.mean([a == b for a, b in zip(ok, recon)])) if ok else 0.0
+    samples, _ = sample_prior(bundle, n_prior, seed=seed, temperature=1.0)
+    validity = float(np.mean([is_valid(s) for s in samples]))
+    model.train(was_training)
+    return {"val_reconstruction": exact, "val_prior_validity": validity}
+
+
+def _encodable(bundle: ckpt_io.Bundle, smiles: str) -> bool:
+    try:
+        bundle.vocab.encode(smiles, max_len=bundle.config.max_len)
+        return True
+    except (ValueError, KeyError):
+        return False
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
+          log: Callable = print, progress: bool = True) -> ckpt_io.Bundle:
+    """Train (or resume) and write the checkpoint to `out`; metrics.csv and the resolved config
+    (`<out>.toml`) go beside it. Returns the final bundle."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    torch.manual_seed(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+
+    prev = ckpt_io.load(resume, device) if resume else None
+    if prev is not None:
+        model_cfg = prev.config  # the network is fixed by the checkpoint being resumed
+    ds = prepare_datasets(model_cfg, cfg, prev.vocab if prev else None, prev.scaler if prev else None, log)
+    model_cfg = dataclasses.replace(model_cfg, vocab_size=len(ds.vocab), n_props=len(PROPERTIES))
+    model = prev.model if prev else CVAE(model_cfg)
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "molecules_seen": 0, "wall_seconds": 0.0}
+    if prev is not None and prev.optimizer_state is not None:
+        opt.load_state_dict(prev.optimizer_state)
+        state.update(prev.train_state or {})
+        if "torch_rng" in state:
+            torch.set_rng_state(state.pop("torch_rng"))
+    n_train = len(ds.train)
+    total_steps = math.ceil(cfg.epochs * n_train / cfg.batch_size)
+    info = dict(prev.train_info) if prev else {}
+    stats = prev.property_stats if prev else property_stats(ds.train_table, np.random.default_rng(cfg.seed))
+    bundle = ckpt_io.Bundle(model, ds.vocab, ds.scaler, stats, info)
+    log(f"data: {ds.source}, {n_train} train molecules, vocab {len(ds.vocab)}; model {count_parameters(model):,} "
+        f"parameters; {total_steps} steps of {cfg.batch_size} planned on {device}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(str(out) + ".toml").write_text(to_toml(model_cfg, cfg))
+    metrics_path = out.parent / "metrics.csv"
+
+    def snapshot(last_val: dict) -> None:
+        bundle.optimizer_state = opt.state_dict()
+        bundle.train_state = {**state, "torch_rng": torch.get_rng_state()}
+        bundle.train_info = {
+            **info, "data_source": ds.source, "n_train": n_train, "vocab_size": len(ds.vocab),
+            "epochs": state["molecules_seen"] / n_train, "molecules_seen": state["molecules_seen"],
+            "steps": state["step"], "wall_seconds": round(state["wall_seconds"], 1),
+            "device": str(device), "torch_threads": torch.get_num_threads(),
+            "train_config": dataclasses.asdict(cfg), **last_val,
+        }
+        ckpt_io.save(bundle, out)
+
+    run_start = t_last = t_ckpt = t_val = time.time()
+    last_val: dict = {k: v for k, v in info.items() if k.startswith("val_")}
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0}
+    kl_acc = torch.zeros(model_cfg.latent_dim)
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not progress, unit="step", mininterval=2.0)
+    stop = False
+    while state["step"] < total_steps and not stop:
+        rng = np.random.default_rng([cfg.seed, state["epoch"]])  # same batch order on resume
+        batches = bucket_batches(ds.train.lengths, cfg.batch_size, rng, cfg.bucketed)
+        for idx in batches[state["batch_in_epoch"]:]:
+            L = int(ds.train.lengths[idx].max())
+            ids = torch.from_numpy(ds.train.ids[idx, :L]).to(device)  # (B, L)
+            cond = torch.from_numpy(ds.train.cond[idx]).to(device)  # (B, P)
+            lr, beta = lr_at(cfg, state["step"], total_steps), beta_at(cfg, state["step"], total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            recon, kl_dims, acc = elbo_terms(model, ids, cond, cfg.word_dropout)
+            kl_fb = torch.clamp(kl_dims, min=cfg.free_bits).sum()
+            loss = recon + beta * kl_fb
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+
+            now = time.time()
+            state["wall_seconds"] += now - t_last
+            t_last = now
+            state["step"] += 1
+            state["batch_in_epoch"] += 1
+            state["molecules_seen"] += len(idx)
+            sums["loss"] += loss.item(); sums["recon"] += recon.item(); sums["acc"] += acc.item()
+            sums["kl"] += kl_dims.sum().item(); sums["n"] += 1
+            kl_acc += kl_dims.detach().cpu()
+            bar.update(1)
+            if state["step"] % 20 == 0:
+                bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.1f}", kl=f"{sums['kl'] / sums['n']:.1f}",
+                                acc=f"{sums['acc'] / sums['n']:.3f}", beta=f"{beta:.2f}")
+            # the time limit is per invocation, so `--resume` gets a fresh budget
+            time_up = cfg.time_limit_minutes > 0 and now - run_start >= cfg.time_limit_minutes * 60
+            done = state["step"] >= total_steps
+            if now - t_val >= cfg.val_every_minutes * 60 or done or time_up:
+                model.eval()
+                last_val = validate(bundle, ds.val_table, seed=cfg.seed)
+                model.train()
+                t_val = time.time()
+                t_last = t_val  # validation time is not training time
+                kl_mean = kl_acc / max(1, sums["n"])
+                row = {"step": state["step"], "epoch": round(state["molecules_seen"] / n_train, 4),
+                       "molecules_seen": state["molecules_seen"], "wall_seconds": round(state["wall_seconds"], 1),
+                       "lr": lr, "beta": beta, **{k: sums[k] / max(1, sums["n"]) for k in ("loss", "recon", "kl", "acc")},
+                       "active_units": int((kl_mean > ACTIVE_UNIT_NATS).sum()), **last_val}
+                _append_csv(metrics_path, row)
+                log(f"step {row['step']}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                        for k, v in row.items() if k != "step"))
+                last_val["active_units"] = row["active_units"]
+                last_val["kl_per_dim"] = [round(float(x), 4) for x in kl_mean]
+                sums = {k: 0.0 for k in sums} | {"n": 0}
+                kl_acc.zero_()
+            if now - t_ckpt >= cfg.checkpoint_every_minutes * 60 or done or time_up:
+                snapshot(last_val)
+                t_ckpt = time.time()
+            if done or time_up:
+                stop = True
+                break
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+    bar.close()
+    snapshot(last_val)
+    bundle.model.eval()
+    return bundle
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
