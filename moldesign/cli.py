@@ -203,5 +203,7 @@ def train(
         typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+# ------------------------------------------------------------- design: generate / interpolate / optimize
+
+
+# ------------------------------------------------------------- screen / reconstruct / evaluate
