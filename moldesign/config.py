@@ -64,6 +64,7 @@ class TrainConfig:
     val_every_minutes: float = 15.0
     checkpoint_every_minutes: float = 10.0
     time_limit_minutes: float = 0.0  # stop (after saving) when reached; 0 = no limit
+    stop_after_steps: int = 0  # stop (after saving) after this many steps in this invocation; 0 = no limit
     device: str = "auto"
 
 

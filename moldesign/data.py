@@ -8,6 +8,7 @@ wheel (a zip) with pip and read `moses/dataset/data/<split>.csv.gz` from it with
 """
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -151,11 +152,14 @@ def read_smiles_file(path: str | Path, smiles_col: str | None = None) -> pd.Data
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     suffix = suffix.lower()
     if suffix in (".smi", ".smi.gz", ".txt"):
-        df = pd.read_csv(path, sep=r"\s+", header=None, names=["smiles", "name"], usecols=[0, 1],
-                         dtype=str, keep_default_na=False, engine="python", on_bad_lines="skip")
-        if len(df) and df.iloc[0, 0].lower() == "smiles":
-            df = df.iloc[1:].reset_index(drop=True)
-        return df
+        opener = gzip.open if suffix.endswith(".gz") else open
+        with opener(path, "rt") as f:
+            # every line is a row (an empty line is an empty SMILES, reported later, not skipped)
+            fields = [line.rstrip("\n").strip().split(maxsplit=1) for line in f]
+        rows = [(p[0] if p else "", p[1] if len(p) > 1 else "") for p in fields]
+        if rows and rows[0][0].lower() == "smiles":
+            rows = rows[1:]
+        return pd.DataFrame(rows, columns=["smiles", "name"], dtype=object)
     if suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz"):
         sep = "\t" if suffix.startswith(".tsv") else ","
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)

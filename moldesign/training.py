@@ -13,6 +13,8 @@ import csv
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +157,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
         if "torch_rng" in state:
             torch.set_rng_state(state.pop("torch_rng"))
     n_train = len(ds.train)
-    total_steps = math.ceil(cfg.epochs * n_train / cfg.batch_size)
+    total_steps = math.ceil(cfg.epochs * math.ceil(n_train / cfg.batch_size))  # whole epochs end on an epoch
     info = dict(prev.train_info) if prev else {}
     stats = prev.property_stats if prev else property_stats(ds.train_table, np.random.default_rng(cfg.seed))
     bundle = ckpt_io.Bundle(model, ds.vocab, ds.scaler, stats, info)
@@ -179,6 +181,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
         ckpt_io.save(bundle, out)
 
     run_start = t_last = t_ckpt = t_val = time.time()
+    first_step = state["step"]
+    stop_signal = _StopOnSignal()  # SIGTERM/SIGINT: finish the step, save, return
     last_val: dict = {k: v for k, v in info.items() if k.startswith("val_")}
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0}
     kl_acc = torch.zeros(model_cfg.latent_dim)
@@ -215,8 +219,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             if state["step"] % 20 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.1f}", kl=f"{sums['kl'] / sums['n']:.1f}",
                                 acc=f"{sums['acc'] / sums['n']:.3f}", beta=f"{beta:.2f}")
-            # the time limit is per invocation, so `--resume` gets a fresh budget
-            time_up = cfg.time_limit_minutes > 0 and now - run_start >= cfg.time_limit_minutes * 60
+            # both limits are per invocation, so `--resume` gets a fresh budget
+            time_up = (cfg.time_limit_minutes > 0 and now - run_start >= cfg.time_limit_minutes * 60) or (
+                cfg.stop_after_steps > 0 and state["step"] - first_step >= cfg.stop_after_steps) or stop_signal.raised
             done = state["step"] >= total_steps
             if now - t_val >= cfg.val_every_minutes * 60 or done or time_up:
                 model.eval()
@@ -246,9 +251,30 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
     bar.close()
+    stop_signal.restore()
     snapshot(last_val)
     bundle.model.eval()
     return bundle
+
+
+class _StopOnSignal:
+    """Turns SIGTERM/SIGINT into a flag so a killed run saves its checkpoint before exiting."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.raised = False
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():  # handlers only in the main thread
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.raised = True
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def _append_csv(path: Path, row: dict) -> None:
