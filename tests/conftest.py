@@ -39,19 +39,39 @@ def tiny_smiles(sample) -> list[str]:
     return train.sort_values("smiles", key=lambda s: s.str.len()).head(N_TINY + 1)["smiles"].tolist()
 
 
+def _tiny_cache_key(smiles: list[str]) -> str:
+    """Hash of everything that determines the tiny model: configs, molecules, training code."""
+    import hashlib
+
+    import moldesign
+
+    h = hashlib.sha256(repr((TINY_MODEL, TINY_TRAIN, smiles)).encode())
+    pkg = Path(moldesign.__file__).parent
+    for name in ("checkpoint", "config", "data", "networks", "tokenizer", "training", "chem", "sampling"):
+        h.update((pkg / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory, tiny_smiles) -> Path:
-    """Checkpoint of the tiny CVAE overfit on `tiny_smiles` (trained once per session)."""
+def tiny_model_path(request, tmp_path_factory, tiny_smiles) -> Path:
+    """Checkpoint of the tiny CVAE overfit on `tiny_smiles`: trained once per session, and reused
+    from pytest's cache while the training code and configs are unchanged (a fresh clone trains)."""
     import dataclasses
+    import shutil
 
     from moldesign.training import train
 
     d = tmp_path_factory.mktemp("tiny")
+    cache = Path(request.config.cache.mkdir("tiny_model")) / f"{_tiny_cache_key(tiny_smiles)}.pt"
+    if cache.exists():
+        shutil.copy(cache, d / "tiny.pt")
+        return d / "tiny.pt"
     data = d / "tiny.csv"
     pd.DataFrame({"smiles": tiny_smiles}).to_csv(data, index=False)
     torch.manual_seed(0)
     cfg = dataclasses.replace(TINY_TRAIN, data=str(data))
     train(TINY_MODEL, cfg, d / "tiny.pt", log=lambda m: None, progress=False)
+    shutil.copy(d / "tiny.pt", cache)
     return d / "tiny.pt"
 
 
