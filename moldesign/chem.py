@@ -15,7 +15,6 @@ importing this module changes no global state.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import math
@@ -24,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-from rdkit import Chem, RDConfig, RDLogger
+from rdkit import Chem, RDConfig, rdBase
 from rdkit.Chem import QED, Crippen, DataStructs, Descriptors, rdMolDescriptors
 from rdkit.Chem import rdFingerprintGenerator
 
@@ -39,14 +38,10 @@ class InvalidSmiles(ValueError):
     """A SMILES string RDKit cannot parse (the message names the string)."""
 
 
-@contextlib.contextmanager
 def quiet_rdkit():
-    """Silence RDKit's C++ logger inside the block, then restore it."""
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        yield
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    """Silence RDKit's C++ logger inside the block, then restore the previous state (so nested
+    blocks and a caller's own muting survive). A context manager: `with quiet_rdkit(): ...`."""
+    return rdBase.BlockLogs()
 
 
 def mol_from_smiles(smiles: str) -> Chem.Mol:
@@ -177,7 +172,7 @@ def compute_table(
     if workers > 1 and len(jobs) > 1:
         pool.shutdown()
     df = pd.DataFrame(rows)
-    df.insert(0, "input", smiles)
+    df.insert(0, "input", pd.Series(smiles, dtype=object))  # object: keep None as None
     return df
 
 
@@ -212,4 +207,66 @@ def tanimoto_to(seed: Chem.Mol, mols: Sequence[Chem.Mol | None]) -> np.ndarray:
     if idx:
         sims = DataStructs.BulkTanimotoSimilarity(morgan_fp(seed), [morgan_fp(mols[i]) for i in idx])
         out[idx] = sims
+    return out
+
+
+# ---------------------------------------------------------------- alerts and rules
+ALERT_CATALOGS: tuple[str, ...] = ("pains", "brenk")
+
+
+@functools.lru_cache(maxsize=None)
+def _filter_catalog(name: str):
+    """RDKit FilterCatalog for one alert set, built once per process (it compiles ~500 SMARTS)."""
+    from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+
+    which = {"pains": FilterCatalogParams.FilterCatalogs.PAINS,
+             "brenk": FilterCatalogParams.FilterCatalogs.BRENK}
+    if name not in which:
+        raise ValueError(f"unknown alert catalog {name!r}; choose from {', '.join(ALERT_CATALOGS)}")
+    params = FilterCatalogParams()
+    params.AddCatalog(which[name])
+    return FilterCatalog(params)
+
+
+def structural_alerts(mol: Chem.Mol, catalog: str) -> list[str]:
+    """Names of the alerts of `catalog` that match, in catalog order, each name once.
+
+    pains: PAINS families A, B and C (Baell & Holloway, J. Med. Chem. 2010; 480 RDKit entries).
+    brenk: unwanted groups of Brenk et al., ChemMedChem 2008 (105 entries).
+    """
+    return list(dict.fromkeys(e.GetDescription() for e in _filter_catalog(catalog).GetMatches(mol)))
+
+
+def lipinski_violations(mol: Chem.Mol) -> list[str]:
+    """Rule-of-five limits a molecule exceeds (Lipinski et al., Adv. Drug Deliv. Rev. 1997).
+
+    MW (Descriptors.MolWt) > 500, LogP (Crippen) > 5, donors > 5, acceptors > 10, with donors
+    = NH + OH count and acceptors = N + O count as in the paper (CalcNumLipinskiHBD/HBA). These
+    counts differ from the `hbd`/`hba` columns (CalcNumHBD/HBA, pharmacophore definitions).
+    """
+    out = []
+    if Descriptors.MolWt(mol) > 500:
+        out.append("mw>500")
+    if Crippen.MolLogP(mol) > 5:
+        out.append("logp>5")
+    if rdMolDescriptors.CalcNumLipinskiHBD(mol) > 5:
+        out.append("nh_oh>5")
+    if rdMolDescriptors.CalcNumLipinskiHBA(mol) > 10:
+        out.append("n_o>10")
+    return out
+
+
+def lipinski_pass(violations: Sequence[str]) -> bool:
+    """Lipinski's own criterion: poor absorption is likely with MORE than one violation."""
+    return len(violations) <= 1
+
+
+def veber_violations(mol: Chem.Mol) -> list[str]:
+    """Veber et al., J. Med. Chem. 2002: rotatable bonds <= 10 and TPSA <= 140; both must hold.
+    Rotatable bonds: rdMolDescriptors.CalcNumRotatableBonds (RDKit's default, strict definition)."""
+    out = []
+    if rdMolDescriptors.CalcNumRotatableBonds(mol) > 10:
+        out.append("rotb>10")
+    if rdMolDescriptors.CalcTPSA(mol) > 140:
+        out.append("tpsa>140")
     return out

@@ -204,6 +204,374 @@ def train(
 
 
 # ------------------------------------------------------------- design: generate / interpolate / optimize
+# Thin wrappers over moldesign.api.Designer: parse, check paths, call, write. The API raises
+# sampling.DesignInputError (→ exit 2) and NothingValid (→ exit 1) and warns with DesignWarning.
+surrogate_app = typer.Typer(no_args_is_help=True, help="The latent property surrogate used by `optimize`.")
+app.add_typer(surrogate_app, name="surrogate")
+
+
+class InterpMethod(str, Enum):
+    slerp = "slerp"
+    linear = "linear"
+
+
+@contextlib.contextmanager
+def _design_errors() -> Iterator[None]:
+    """Design API errors → UserError / RunFailure; DesignWarning printed as `warning: …` on stderr."""
+    import warnings
+
+    from .api import DesignWarning
+    from .sampling import DesignInputError, NothingValid
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DesignWarning)
+        default_show = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DesignWarning):
+                typer.echo(f"warning: {message}", err=True)
+            else:
+                default_show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        try:
+            yield
+        except DesignInputError as e:
+            raise UserError(str(e)) from None
+        except NothingValid as e:
+            raise RunFailure(str(e)) from None
+
+
+def _designer(model: Optional[Path], device: Device):
+    from .api import Designer
+
+    return Designer(load_bundle(model, device), model or DEFAULT_MODEL)
+
+
+def _check_grid(grid: Optional[Path]) -> None:
+    if grid is not None:
+        from .drawing import check_grid_path
+
+        try:
+            check_grid_path(grid)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+
+@app.command()
+def generate(
+    like: Optional[str] = typer.Option(None, "--like", help="Seed molecule (SMILES or name, e.g. tamiflu): sample around it, its properties are the default condition."),
+    mw: Optional[str] = typer.Option(None, "--mw", help="Requested molecular weight (g/mol, > 0)."),
+    logp: Optional[str] = typer.Option(None, "--logp", help="Requested Crippen LogP."),
+    hbd: Optional[str] = typer.Option(None, "--hbd", help="Requested H-bond donors (integer >= 0)."),
+    hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
+    tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
+    n: int = typer.Option(50, "-n", help="Number of valid, unique molecules (with --raw: number of decodes)."),
+    radius: Optional[float] = typer.Option(None, "--radius", help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
+    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Generate molecules with requested properties, from the prior or around a seed (--like).
+
+    Unset properties come from the seed, else from the training distribution. Output columns:
+    smiles, mw, logp, hbd, hba, tpsa, qed, sa (RDKit, on the output SMILES), similarity (Morgan r=2
+    Tanimoto to the seed). Sorted by closeness to the requested properties (mean |error| / training
+    std) when any were given, then by similarity to the seed; in sampling order otherwise.
+    """
+    with cli_errors(), _design_errors():
+        check_out_path(out)
+        _check_grid(grid)
+        d = _designer(model, device)
+        df = d.generate(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
+                        temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts,
+                        log=None if quiet else (lambda m: info(m, quiet)))
+        s = df.attrs.get("summary", {})
+        info(f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}", quiet)
+        if grid is not None:
+            from .api import generate_grid
+
+            kept = df[df["valid"]].assign(smiles=df["canonical"]) if raw else df
+            drawn = generate_grid(kept, grid, d.molecule(like) if like else None)
+            info(f"grid of {drawn} molecules -> {grid}", quiet)
+        write_table(df, out)
+
+
+@app.command()
+def interpolate(
+    mol_a: str = typer.Argument(..., metavar="MOL_A", help="Start molecule (SMILES or name)."),
+    mol_b: str = typer.Argument(..., metavar="MOL_B", help="End molecule (SMILES or name)."),
+    steps: int = typer.Option(10, "--steps", help="Points on the path, both ends included (>= 2)."),
+    method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the path to FILE.png or FILE.svg."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Walk the latent path between two molecules (condition interpolated too), decode greedily.
+
+    Rows: step, alpha, smiles, valid, RDKit properties, qed, sa, similarity_a, similarity_b,
+    duplicate (same molecule as the step before). Greedy decoding: --seed changes nothing.
+    """
+    with cli_errors(), _design_errors():
+        check_out_path(out)
+        _check_grid(grid)
+        if steps < 2:
+            raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
+        d = _designer(model, device)
+        df = d.interpolate(mol_a, mol_b, steps, method.value)
+        info(f"{steps} steps: {int(df['valid'].sum())} valid, "
+             f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules", quiet)
+        if grid is not None:
+            from .api import interpolate_grid
+
+            info(f"grid of {interpolate_grid(df, grid)} steps -> {grid}", quiet)
+        write_table(df, out)
+
+
+@app.command()
+def optimize(
+    start: str = typer.Option(..., "--start", help="Seed molecule (SMILES or name)."),
+    maximize: Optional[list[str]] = typer.Option(None, "--maximize", help="Property to maximize (mw logp hbd hba tpsa qed sa); repeatable."),
+    minimize: Optional[list[str]] = typer.Option(None, "--minimize", help="Property to minimize; repeatable."),
+    target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
+    steps: int = typer.Option(30, "--steps", help="Gradient steps per chain."),
+    chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's μ, the rest from its neighbourhood."),
+    step_size: float = typer.Option(0.1, "--step-size", help="Latent distance moved per step (normalized gradient)."),
+    prior_weight: float = typer.Option(0.1, "--prior-weight", help="λ of the λ·log N(z;0,I) term that keeps z in high prior density."),
+    condition: str = typer.Option("follow", "--condition", help="Decoder condition: follow (seed's properties + surrogate-predicted change) or seed (fixed)."),
+    top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw."),
+    baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances) and print both summaries as JSON on stderr."),
+    best: Optional[Path] = typer.Option(None, "--best", help="Also write the best distinct molecules to this file."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the seed and best molecules to FILE.png or FILE.svg."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Surrogate-guided gradient ascent in latent space from a seed, every decode checked with RDKit.
+
+    Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
+    pred_* and pred_objective (surrogate), new, rank (1 = best distinct molecule), distance,
+    log_prior. Needs a surrogate in the checkpoint (`moldesign surrogate fit`).
+    """
+    with cli_errors(), _design_errors():
+        check_out_path(out)
+        check_out_path(best)
+        _check_grid(grid)
+        if top < 1:
+            raise UserError(f"--top must be at least 1, got {top}")
+        d = _designer(model, device)
+        res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
+                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
+        s = res.summary
+        info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
+             f"seed objective {s['seed_objective']}, best {s['best_objective']}", quiet)
+        for r in res.best.head(5).to_dict("records"):
+            info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
+        if baseline:
+            base = d.baseline(res, seed=seed)
+            typer.echo(json.dumps({"optimize": s, "baseline": base.summary}), err=True)
+        if grid is not None:
+            from .api import optimize_grid
+
+            info(f"grid of {optimize_grid(res, grid, res.start)} molecules -> {grid}", quiet)
+        if best is not None:
+            write_table(res.best, best)
+        write_table(res.trajectory, out)
+
+
+@surrogate_app.command("fit")
+def surrogate_fit(
+    data: str = typer.Option("moses", "--data", help="'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
+    n: int = typer.Option(20000, "-n", help="Molecules to encode and fit on (10% held out for R²)."),
+    epochs: int = typer.Option(60, "--epochs", help="Passes over the fitting set."),
+    hidden: str = typer.Option("256,256", "--hidden", help="Hidden layer sizes, comma-separated."),
+    workers: int = typer.Option(0, "--workers", help="Processes for RDKit targets (default: all cores)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Fit the MLP z → (mw, logp, hbd, hba, tpsa, qed, sa) on encoded molecules, print held-out R²
+    per property as JSON and save the checkpoint with the surrogate inside."""
+    with cli_errors(), _design_errors():
+        from .api import surrogate_training_smiles
+
+        target_path = out or model or DEFAULT_MODEL
+        if Path(target_path).suffix != ".pt":
+            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        try:
+            sizes = tuple(int(h) for h in hidden.split(","))
+        except ValueError:
+            raise UserError(f"--hidden must be comma-separated integers, got {hidden!r}") from None
+        if not sizes or min(sizes) < 1:
+            raise UserError(f"--hidden sizes must be positive, got {hidden!r}")
+        if epochs < 1:
+            raise UserError(f"--epochs must be at least 1, got {epochs}")
+        d = _designer(model, device)
+        smiles = surrogate_training_smiles(data, n, seed)
+        report = d.fit_surrogate(smiles, seed=seed, workers=workers or (os.cpu_count() or 1), progress=not quiet,
+                                 log=lambda m: info(m, quiet), hidden=sizes, epochs=epochs)
+        d.save(target_path)
+        info(f"surrogate saved in {target_path}", quiet)
+        typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
 
 
 # ------------------------------------------------------------- screen / reconstruct / evaluate
+
+@app.command()
+def screen(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="SMILES file: .smi .csv .tsv .parquet .sdf (or .gz of them)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column (SD tag for .sdf) with the SMILES; default: smiles, canonical_smiles, smi, mol or molecule, any case."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail)."),
+    drop: bool = typer.Option(False, "--drop", help="Write only passing rows (valid, every filter true, not a duplicate) instead of marking rows in `passes` and `failed_filters`."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Mark later copies of a molecule (same canonical SMILES after standardization; stereoisomers differ) with `duplicate_of`; they do not pass."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Reference set for the `novel` column, e.g. data/moses/train.parquet (compared as non-isomeric canonical SMILES)."),
+    standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
+    max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
+    chunk_size: int = typer.Option(1000, "--chunk-size", help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size."),
+    seed: int = SeedOpt,
+    device: Device = DeviceOpt,
+    model: Optional[Path] = ModelOpt,
+    out: Optional[Path] = OutOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Score every row of a SMILES file (properties, QED, SA, alerts, rules, filters).
+
+    Output columns: row, input, your other columns, valid, error, smiles (the scored parent),
+    standardization, pains, brenk, lipinski(_violations), veber(_violations), mw, logp, hbd, hba,
+    tpsa, qed, sa, rotb; novel with --reference; duplicate_of with --dedupe; passes and
+    failed_filters with --filter/--dedupe. Rows that cannot be scored are kept with valid=False
+    and an error. Loads no model (--seed, --device, --model are accepted and unused)."""
+    from .screening import FilterError, ScreenOptions, format_summary, load_reference, parse_filter, screen_file
+
+    with cli_errors():
+        check_out_path(out)
+        if workers < 0 or chunk_size < 1 or max_atoms < 1:
+            bad = ("--workers", workers) if workers < 0 else ("--chunk-size", chunk_size) if chunk_size < 1 else ("--max-atoms", max_atoms)
+            raise UserError(f"{bad[0]} must be {'>= 0' if bad[0] == '--workers' else '>= 1'}, got {bad[1]}")
+        if out is not None and out.exists() and input_path.exists() and out.resolve() == input_path.resolve():
+            raise UserError(f"--out {out} would overwrite the input file")
+        try:
+            parsed = [parse_filter(f) for f in filters or []]
+        except FilterError as e:
+            raise UserError(str(e)) from None
+        if reference is None and any(f.key == "novel" for f in parsed):
+            raise UserError("filter on 'novel' needs --reference")
+        if reference is not None and not reference.exists():
+            raise UserError(f"--reference file not found: {reference}")
+        n_workers = workers or os.cpu_count() or 1
+        ref = None
+        if reference is not None:
+            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
+        opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
+                             max_atoms=max_atoms)
+        summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
+                              chunk_size=chunk_size, progress=not quiet)
+        info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
+        if summary["rows"] and not summary["valid"]:
+            raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
+
+
+@app.command()
+def reconstruct(
+    input_arg: str = typer.Argument(..., metavar="INPUT", help="SMILES file (.smi .csv .tsv .parquet .sdf), or one SMILES or known molecule name."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column with the SMILES in a table file."),
+    seed: int = SeedOpt,
+    device: Device = DeviceOpt,
+    model: Optional[Path] = ModelOpt,
+    out: Optional[Path] = OutOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Encode molecules to mu and decode greedily; report exact reconstructions.
+
+    Rows `input, canonical, output, exact, error` in input order (exact = same non-isomeric
+    canonical SMILES; error says why a molecule could not be encoded)."""
+    import pandas as pd
+    import torch
+
+    from .known_molecules import resolve_molecule
+    from .metrics import reconstruction_table
+    from .screening import INPUT_SUFFIXES, iter_input_chunks
+
+    with cli_errors():
+        check_out_path(out)
+        path = Path(input_arg)
+        if path.is_file():
+            smiles = pd.concat(list(iter_input_chunks(path, smiles_col, 100_000)))["input"].tolist()
+        elif path.suffix.lower() in INPUT_SUFFIXES + (".gz",):
+            raise UserError(f"file not found: {path}")
+        else:
+            smiles = [resolve_molecule(input_arg)[1]]
+        bundle = load_bundle(model, device)
+        torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
+        table = reconstruction_table(bundle, smiles)
+        write_table(table, out)
+        n_ok = int((table["error"] == "").sum())
+        info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
+             f"{len(table) - n_ok} not encodable" + (f" -> {out}" if out else ""), quiet)
+        if not n_ok:
+            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model")
+
+
+@app.command()
+def evaluate(
+    n: int = typer.Option(10000, "-n", help="Molecules to sample (unique@10000 needs 10,000 valid)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
+    n_reconstruct: int = typer.Option(1000, "--reconstruct-n", help="Test molecules for reconstruction accuracy (0: skip)."),
+    reference_dir: Optional[Path] = typer.Option(None, "--reference-dir", help="Folder with test/test_scaffolds/train.parquet from `moldesign data moses` (default data/moses); reference statistics are cached there."),
+    test: Optional[Path] = typer.Option(None, "--test", help="SMILES file used instead of MOSES test (FCD, SNN, Frag, Scaf, reconstruction)."),
+    test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
+    train_set: Optional[Path] = typer.Option(None, "--train", help="SMILES file used instead of MOSES train (novelty)."),
+    fcd: bool = typer.Option(True, "--fcd/--no-fcd", help="Compute FCD (null when the fcd package is absent)."),
+    seed: int = SeedOpt,
+    device: Device = DeviceOpt,
+    model: Optional[Path] = ModelOpt,
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="JSON file (default: stdout)."),
+    quiet: bool = QuietOpt,
+) -> None:
+    """Sample -n molecules and compute MOSES metrics, reconstruction and conditioning MAE (JSON).
+
+    Keys: valid, unique@1000, unique@10000, novelty, intdiv, fcd, snn, frag, scaf, reconstruction,
+    cond_mae_{mw,logp,hbd,hba,tpsa}, then intdiv2, filters, *_scaf (against test_scaffolds), n,
+    n_valid, n_reconstruct, timings; null where not computed."""
+    import time
+
+    from . import metrics
+    from .data import DEFAULT_DATA_DIR
+
+    with cli_errors():
+        if out is not None and out.suffix.lower() != ".json":
+            raise UserError(f"--out must end in .json, got {str(out)!r}")
+        if n < 1 or n_reconstruct < 0 or temperature < 0:
+            raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --temperature >= 0; got {n}, {n_reconstruct}, {temperature}")
+        if reference_dir is not None and not reference_dir.is_dir():
+            raise UserError(f"--reference-dir is not a folder: {reference_dir}")
+        for opt, path in (("--test", test), ("--test-scaffolds", test_scaffolds), ("--train", train_set)):
+            if path is not None and not path.is_file():
+                raise UserError(f"{opt} file not found: {path}")
+        log = lambda m: info(m, quiet)  # noqa: E731
+        bundle = load_bundle(model, device)
+        dev = next(bundle.model.parameters()).device.type
+        t0 = time.time()
+        refs = metrics.load_references(reference_dir or DEFAULT_DATA_DIR, test, test_scaffolds, train_set,
+                                       fcd, dev, log)
+        result = metrics.evaluate(bundle, n, *refs, seed=seed, temperature=temperature,
+                                  n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, log=log)
+        result.update(model=str(model or DEFAULT_MODEL), seed=seed, temperature=temperature,
+                      wall_seconds=round(time.time() - t0, 2))
+        text = json.dumps(result, indent=2)
+        if out is None:
+            typer.echo(text)
+        else:
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(text + "\n")
+                os.replace(tmp, out)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        if not result["n_valid"]:
+            raise RunFailure(f"none of the {n} sampled molecules is valid")

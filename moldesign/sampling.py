@@ -102,3 +102,175 @@ def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512) ->
     props = properties_array(smiles)
     mu, _ = encode(bundle, smiles, props, batch_size)
     return decode(bundle, mu, props, temperature=0.0, batch_size=batch_size)
+
+
+# ------------------------------------------------------------------ design operations
+# Used by the design commands (generate / interpolate / optimize) and the Python API.
+
+DEFAULT_RADIUS = 0.3
+"""Default neighbourhood radius for `generate --like`: the standard deviation, per latent
+dimension and in units of the prior N(0, I), of the Gaussian noise added to the seed's μ.
+See `sample_around` and the similarity-vs-radius curve in bench/design_bench.py."""
+
+
+class DesignInputError(ValueError):
+    """A design argument the user must fix (the message is one line naming the value)."""
+
+
+class NothingValid(RuntimeError):
+    """Decoding ran but produced no valid molecule within the attempt budget."""
+
+
+class Seed:
+    """A user molecule prepared for this model: its label, the non-isomeric canonical SMILES the
+    model can encode, the RDKit Mol and its five raw properties (P,)."""
+
+    def __init__(self, label: str, smiles: str, mol, props: np.ndarray):
+        self.label, self.smiles, self.mol, self.props = label, smiles, mol, props
+
+    def __repr__(self) -> str:
+        return f"Seed({self.label!r}, {self.smiles!r})"
+
+
+def prepare_molecule(bundle: Bundle, text: str) -> Seed:
+    """A name or SMILES → Seed the model can encode.
+
+    The MOSES vocabulary has no stereo tokens, so stereo is dropped first (isomericSmiles=False;
+    Tamiflu's three stereocentres become plain atoms). Raises UnknownMolecule / InvalidSmiles for
+    text that is neither a name nor a SMILES, and DesignInputError naming the molecule when its
+    tokens are outside the vocabulary or it is longer than `config.max_len`.
+    """
+    from rdkit import Chem
+
+    from .chem import mol_from_smiles, mol_properties
+    from .known_molecules import resolve_molecule
+    from .tokenizer import TokenizeError, UnknownTokenError
+
+    label, smiles = resolve_molecule(text)
+    mol = mol_from_smiles(smiles)
+    flat = Chem.MolToSmiles(mol, isomericSmiles=False)
+    name = label if label == flat else f"{label} ({flat})"
+    try:
+        bundle.vocab.encode(flat, max_len=bundle.config.max_len)
+    except (UnknownTokenError, TokenizeError) as e:
+        detail = str(e).split(": ", 1)[-1]
+        raise DesignInputError(f"{name} cannot be encoded by this model: tokens not in its vocabulary: {detail}") from None
+    except ValueError:
+        n = len(bundle.vocab.encode(flat))
+        raise DesignInputError(f"{name} is too long for this model: {n} tokens with <bos>/<eos>, "
+                               f"max_len is {bundle.config.max_len}") from None
+    mol = Chem.MolFromSmiles(flat)
+    props = np.array([mol_properties(mol)[k] for k in PROPERTIES], dtype=np.float64)
+    return Seed(label, flat, mol, props)
+
+
+def sample_around(mu: np.ndarray, n: int, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """n latents z = μ + radius·ε, ε ~ N(0, I): (n, Z) float32.
+
+    `radius` is in units of the prior's standard deviation per dimension (the prior is N(0, I)),
+    so a sample lies at distance ≈ radius·√Z from μ; radius 0 returns μ itself n times.
+    Gómez-Bombarelli et al. sampled around aspirin the same way (Gaussian noise of growing size).
+    """
+    mu = np.asarray(mu, dtype=np.float32).reshape(1, -1)  # (1, Z)
+    return (mu + radius * rng.standard_normal((n, mu.shape[1]))).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Spherical linear interpolation between latents a, b (Z,) at `alphas` (K,) → (K, Z).
+
+    Moves along the great circle through a and b (norm interpolated linearly), which keeps points
+    at the radius where the prior N(0, I) puts its mass instead of cutting through the low-norm
+    centre as a straight line does. Falls back to linear when a and b are (anti)parallel.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    alphas = np.asarray(alphas, np.float64)[:, None]  # (K, 1)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-8 or nb < 1e-8:
+        return ((1 - alphas) * a + alphas * b).astype(np.float32)
+    ua, ub = a / na, b / nb
+    omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
+    if omega < 1e-6 or np.pi - omega < 1e-6:
+        return ((1 - alphas) * a + alphas * b).astype(np.float32)
+    dirs = (np.sin((1 - alphas) * omega) * ua + np.sin(alphas * omega) * ub) / np.sin(omega)  # (K, Z), unit
+    norms = (1 - alphas) * na + alphas * nb  # (K, 1)
+    return (dirs * norms).astype(np.float32)
+
+
+def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp") -> tuple[np.ndarray, np.ndarray]:
+    """`steps` points from a to b inclusive: (alphas (K,), z (K, Z))."""
+    if steps < 2:
+        raise DesignInputError(f"steps must be at least 2 (both ends), got {steps}")
+    alphas = np.linspace(0.0, 1.0, steps)
+    if method == "linear":
+        z = (1 - alphas[:, None]) * np.asarray(a, np.float64) + alphas[:, None] * np.asarray(b, np.float64)
+        return alphas, z.astype(np.float32)
+    if method == "slerp":
+        return alphas, slerp(a, b, alphas)
+    raise DesignInputError(f"unknown interpolation method {method!r}; choose slerp or linear")
+
+
+def canonical_mols(strings: Sequence[str]) -> tuple[list[str | None], list]:
+    """Validate decoded strings with RDKit: (canonical non-isomeric SMILES or None, Mol or None).
+    A parse that yields no atoms (the empty string) counts as invalid."""
+    from rdkit import Chem
+
+    from .chem import quiet_rdkit
+
+    canon: list[str | None] = []
+    mols: list = []
+    with quiet_rdkit():
+        for s in strings:
+            mol = Chem.MolFromSmiles(s) if s else None
+            if mol is None or mol.GetNumAtoms() == 0:
+                canon.append(None)
+                mols.append(None)
+            else:
+                canon.append(Chem.MolToSmiles(mol, isomericSmiles=False))
+                mols.append(mol)
+    return canon, mols
+
+
+PROPERTY_LIMITS = {  # (lowest allowed, inclusive?) per property a user may request or target
+    "mw": (0.0, False), "tpsa": (0.0, False), "hbd": (0.0, True), "hba": (0.0, True),
+    "qed": (0.0, True), "sa": (1.0, True),
+}
+UPPER_LIMITS = {"qed": 1.0, "sa": 10.0}
+
+
+def check_property_value(name: str, value, flag: str | None = None) -> float:
+    """Validate a requested property value; return it as float or raise DesignInputError naming it.
+
+    NaN/inf are rejected; HBD/HBA must be non-negative integers; MW and TPSA positive; QED in
+    [0, 1]; SA in [1, 10]; LogP may be any finite number (negative LogP is common).
+    """
+    from .chem import INTEGER_PROPERTIES
+
+    flag = flag or f"--{name}"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise DesignInputError(f"{flag} must be a number, got {value!r}") from None
+    if not np.isfinite(x):
+        raise DesignInputError(f"{flag} must be a finite number, got {value!r}")
+    if name in INTEGER_PROPERTIES and (x < 0 or not x.is_integer()):
+        raise DesignInputError(f"{flag} must be a non-negative integer, got {value!r}")
+    if name in PROPERTY_LIMITS:
+        lo, inclusive = PROPERTY_LIMITS[name]
+        if x < lo or (x == lo and not inclusive):
+            raise DesignInputError(f"{flag} must be {'>=' if inclusive else '>'} {lo:g}, got {value!r}")
+    if name in UPPER_LIMITS and x > UPPER_LIMITS[name]:
+        raise DesignInputError(f"{flag} must be <= {UPPER_LIMITS[name]:g}, got {value!r}")
+    return x
+
+
+def training_range_warning(bundle: Bundle, name: str, value: float, flag: str | None = None) -> str | None:
+    """A warning line when `value` lies outside the training set's [min, max] of `name`, else None."""
+    stats = bundle.property_stats
+    if name not in PROPERTIES or "min" not in stats:
+        return None
+    j = PROPERTIES.index(name)
+    lo, hi = stats["min"][j], stats["max"][j]
+    if lo <= value <= hi:
+        return None
+    return (f"{flag or '--' + name} {value:g} is outside the training range [{lo:.4g}, {hi:.4g}]; "
+            f"the decoder is extrapolating and may ignore it")

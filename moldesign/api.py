@@ -1,0 +1,351 @@
+"""Python API for the design commands: every operation returns a pandas DataFrame.
+
+    import moldesign
+    d = moldesign.load()                                 # the shipped model (or load("run.pt"))
+    d.generate(like="tamiflu", logp=2.0, n=50)           # Lim et al.: seed + one property changed
+    d.generate(like="aspirin", radius=0.5, n=100)        # neighbourhood sampling
+    d.interpolate("aspirin", "paracetamol", steps=8)
+    d.optimize("aspirin", maximize=["qed"]).best         # needs a surrogate (`moldesign surrogate fit`)
+    d.encode(["CCO"]), d.decode(z, conditions={"logp": 2.0})
+
+Properties in every table come from RDKit on the output SMILES (chem.py), never from the
+requested conditions; surrogate predictions appear only in `pred_*` columns. Problems with the
+arguments raise sampling.DesignInputError (one line); warnings (e.g. a condition outside the
+training range) go through Python's `warnings` as DesignWarning.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import checkpoint
+from .chem import PROPERTIES, mol_scores, tanimoto_to
+from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
+                       OptimizeResult, optimize as _optimize, random_baseline)
+from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
+                       decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
+                       prepare_molecule, resolve_device, sample_around, training_range_warning)
+from .surrogate import TARGETS
+
+# same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
+DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
+GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
+
+
+class DesignWarning(UserWarning):
+    """Something the user should know that does not stop the run."""
+
+
+def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
+    """Load a checkpoint (default: the shipped model) into a Designer."""
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise DesignInputError(str(e)) from None
+    path = Path(model) if model is not None else DEFAULT_MODEL
+    return Designer(checkpoint.load(path, dev), path)
+
+
+def _scores(mols: Sequence) -> np.ndarray:
+    """(n, 7) RDKit values of TARGETS; NaN rows for None."""
+    out = np.full((len(mols), len(TARGETS)), np.nan)
+    for i, m in enumerate(mols):
+        if m is not None:
+            s = mol_scores(m)
+            out[i] = [s[k] for k in TARGETS]
+    return out
+
+
+class Designer:
+    """A loaded model plus the design operations (generate, interpolate, optimize, encode, decode)."""
+
+    def __init__(self, bundle: checkpoint.Bundle, path: str | Path | None = None):
+        self.bundle, self.path = bundle, path
+
+    def __repr__(self) -> str:
+        cfg = self.bundle.config
+        return (f"Designer({str(self.path)!r}, latent_dim={cfg.latent_dim}, vocab={len(self.bundle.vocab)}, "
+                f"surrogate={'yes' if self.bundle.surrogate is not None else 'no'})")
+
+    # ------------------------------------------------------------------ basics
+    def molecule(self, text: str) -> Seed:
+        """A name or SMILES prepared for this model (stereo dropped; vocabulary and length checked)."""
+        return prepare_molecule(self.bundle, text)
+
+    def _generators(self, seed: int) -> tuple[np.random.Generator, torch.Generator]:
+        return np.random.default_rng(seed), torch.Generator(device=model_device(self.bundle)).manual_seed(seed)
+
+    def encode(self, molecules: Sequence[str] | str, with_logvar: bool = False) -> pd.DataFrame:
+        """One row per molecule: input, smiles (as encoded), the five RDKit properties, z0..z{Z-1}
+        (μ) and, with `with_logvar`, logvar0.."""
+        molecules = [molecules] if isinstance(molecules, str) else list(molecules)
+        seeds = [self.molecule(m) for m in molecules]
+        props = np.array([s.props for s in seeds])  # (n, 5)
+        mu, logvar = _encode(self.bundle, [s.smiles for s in seeds], props)
+        df = pd.DataFrame({"input": molecules, "smiles": [s.smiles for s in seeds]})
+        for j, k in enumerate(PROPERTIES):
+            df[k] = props[:, j]
+        parts = [df, pd.DataFrame(mu, columns=[f"z{i}" for i in range(mu.shape[1])])]
+        if with_logvar:
+            parts.append(pd.DataFrame(logvar, columns=[f"logvar{i}" for i in range(mu.shape[1])]))
+        return pd.concat(parts, axis=1)
+
+    def _conditions(self, n: int, given: Mapping[str, float], rng: np.random.Generator,
+                    base: np.ndarray | None = None) -> np.ndarray:
+        """(n, 5) raw conditions: `base` (a seed's properties) or draws from the training
+        distribution, with the given properties overriding."""
+        cond = np.tile(base, (n, 1)) if base is not None else draw_conditions(self.bundle, n, rng)
+        for k, v in given.items():
+            cond[:, PROPERTIES.index(k)] = v
+        return cond
+
+    def _checked_conditions(self, values: Mapping[str, float | None]) -> dict[str, float]:
+        given = {k: check_property_value(k, v) for k, v in values.items() if v is not None}
+        for k, v in given.items():
+            msg = training_range_warning(self.bundle, k, v)
+            if msg:
+                warnings.warn(msg, DesignWarning, stacklevel=3)
+        return given
+
+    def decode(self, z, conditions: Mapping[str, float] | np.ndarray | None = None, temperature: float = 0.0,
+               seed: int = 0) -> pd.DataFrame:
+        """Decode latents (n, Z) (an array, or the DataFrame from `encode`, whose properties then
+        serve as conditions). `conditions`: (n, 5) raw values, a dict of some properties (the rest
+        drawn from the training distribution), or None. Columns: decoded, smiles (canonical when
+        valid), valid, RDKit properties, qed, sa."""
+        rng, gen = self._generators(seed)
+        if isinstance(z, pd.DataFrame):
+            if conditions is None and all(k in z.columns for k in PROPERTIES):
+                conditions = z[list(PROPERTIES)].to_numpy(np.float64)
+            z = z[[c for c in z.columns if c.startswith("z") and c[1:].isdigit()]].to_numpy(np.float32)
+        z = np.array(np.atleast_2d(z), dtype=np.float32)  # a writable copy (pandas may hand out read-only views)
+        if z.shape[1] != self.bundle.config.latent_dim:
+            raise DesignInputError(f"z has {z.shape[1]} dimensions; this model's latent has {self.bundle.config.latent_dim}")
+        if conditions is None or isinstance(conditions, Mapping):
+            cond = self._conditions(len(z), self._checked_conditions(dict(conditions or {})), rng)
+        else:
+            cond = np.broadcast_to(np.asarray(conditions, np.float64), (len(z), len(PROPERTIES))).copy()
+        strings = _decode(self.bundle, z, cond, temperature, generator=gen)
+        return self._table(strings)
+
+    def _table(self, strings: Sequence[str], seed: Seed | None = None) -> pd.DataFrame:
+        canon, mols = canonical_mols(strings)
+        df = pd.DataFrame({"decoded": list(strings), "smiles": [c if c else s for c, s in zip(canon, strings)],
+                           "valid": [c is not None for c in canon]})
+        df[list(TARGETS)] = _scores(mols)
+        df["similarity"] = tanimoto_to(seed.mol, mols) if seed is not None else np.nan
+        return df
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
+                 radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
+                 max_attempts: int | None = None, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """`n` valid, unique, canonical molecules (never the seed itself).
+
+        With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
+        by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
+        Without: z ~ N(0, I), unset properties drawn from the training distribution.
+        Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
+        Sorted by: mean |RDKit − requested| / training std over the requested properties when any
+        were given, then similarity to the seed (descending); with a seed only, by similarity;
+        otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
+        max(1000, 20·n)); raises NothingValid when none was valid. `df.attrs["summary"]` holds
+        attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
+        order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
+        """
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        if not np.isfinite(temperature) or temperature < 0:
+            raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
+        if radius is not None and (not np.isfinite(radius) or radius < 0):
+            raise DesignInputError(f"--radius must be >= 0, got {radius}")
+        if radius is not None and like is None:
+            raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        budget = max(1000, 20 * n) if max_attempts is None else int(max_attempts)
+        if budget < 1:
+            raise DesignInputError(f"--max-attempts must be positive, got {max_attempts}")
+        given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
+        radius = DEFAULT_RADIUS if radius is None else float(radius)
+        rng, gen = self._generators(seed)
+        Z = self.bundle.config.latent_dim
+        sd = self.molecule(like) if like is not None else None
+        if sd is not None:
+            mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
+
+        def batch(m: int) -> list[str]:
+            if sd is not None:
+                z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
+            else:
+                cond = self._conditions(m, given, rng)
+                z = rng.standard_normal((m, Z)).astype(np.float32)
+            return _decode(self.bundle, z, cond, temperature, generator=gen)
+
+        if raw:  # every decoded string, in order, as decoded (for measuring validity)
+            strings: list[str] = []
+            while len(strings) < n:
+                strings += batch(min(1000, n - len(strings)))
+            df = self._table(strings, sd)
+            df["canonical"] = df["smiles"].where(df["valid"])
+            df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
+            df = df[["smiles", "valid", "canonical", *TARGETS, "similarity"]]
+            df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
+                                   "unique_valid": int(df["canonical"].nunique())}
+            return df
+
+        found: dict[str, object] = {}  # canonical SMILES → Mol, in order of discovery
+        attempts = n_valid = 0
+        while len(found) < n and attempts < budget:
+            m = min(budget - attempts, max(64, min(1000, 2 * (n - len(found)))))
+            canon, mols = canonical_mols(batch(m))
+            attempts += m
+            for c, mol in zip(canon, mols):
+                if c is None:
+                    continue
+                n_valid += 1
+                if c not in found and (sd is None or c != sd.smiles) and len(found) < n:
+                    found[c] = mol
+            if log:
+                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept")
+        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n}
+        if not found:
+            what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None else f"{n_valid} valid")
+            raise NothingValid(f"no valid new molecule in {attempts} decodes ({what}); try a larger --radius, "
+                               f"another seed or condition, or more --max-attempts")
+        if len(found) < n:
+            warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes", DesignWarning, stacklevel=2)
+        mols = list(found.values())
+        df = pd.DataFrame({"smiles": list(found)})
+        df[list(TARGETS)] = _scores(mols)
+        df["similarity"] = tanimoto_to(sd.mol, mols) if sd is not None else np.nan
+        df = self._sort(df, given, sd is not None)
+        df.attrs["summary"] = summary
+        return df[GENERATE_COLUMNS]
+
+    def _sort(self, df: pd.DataFrame, given: Mapping[str, float], has_seed: bool) -> pd.DataFrame:
+        keys, asc = [], []
+        if given:
+            std = np.asarray(self.bundle.property_stats.get("std", [1.0] * len(PROPERTIES)))
+            err = sum(np.abs(df[k] - v) / max(std[PROPERTIES.index(k)], 1e-9) for k, v in given.items())
+            df["_err"] = err / len(given)
+            keys.append("_err"), asc.append(True)
+        if has_seed:
+            keys.append("similarity"), asc.append(False)
+        if keys:
+            df = df.sort_values(keys + ["smiles"], ascending=asc + [True], kind="stable")
+        return df.drop(columns=["_err"], errors="ignore").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ interpolate
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp") -> pd.DataFrame:
+        """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
+        linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
+        smiles (canonical, or the raw string when invalid), valid, RDKit properties, qed, sa,
+        similarity_a, similarity_b, duplicate (same molecule as the previous step)."""
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
+        sa, sb = self.molecule(a), self.molecule(b)
+        props = np.stack([sa.props, sb.props])  # (2, 5)
+        mu, _ = _encode(self.bundle, [sa.smiles, sb.smiles], props)
+        alphas, z = interpolate_latents(mu[0], mu[1], steps, method)
+        cond = (1 - alphas[:, None]) * props[0] + alphas[:, None] * props[1]  # (K, 5)
+        strings = _decode(self.bundle, z, cond, temperature=0.0)
+        canon, mols = canonical_mols(strings)
+        df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
+                           "smiles": [c if c else s for c, s in zip(canon, strings)],
+                           "valid": [c is not None for c in canon]})
+        df[list(TARGETS)] = _scores(mols)
+        df["similarity_a"] = tanimoto_to(sa.mol, mols)
+        df["similarity_b"] = tanimoto_to(sb.mol, mols)
+        df["duplicate"] = [i > 0 and canon[i] is not None and canon[i] == canon[i - 1] for i in range(steps)]
+        df.attrs["ends"] = (sa, sb)
+        return df
+
+    # ------------------------------------------------------------------ optimize
+    def optimize(self, start: str, maximize: Sequence[str] = (), minimize: Sequence[str] = (),
+                 targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
+                 chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
+                 prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
+                 condition: str = "follow") -> OptimizeResult:
+        """Surrogate-guided gradient ascent from the seed (see moldesign.optimize). Returns
+        OptimizeResult(trajectory, best, summary); both tables carry RDKit values and pred_*.
+        `seed` sets the chains' random starts; `condition` "follow" or "seed" (decoder condition)."""
+        from .optimize import require_surrogate
+
+        objective = Objective.parse(maximize, minimize, targets)
+        require_surrogate(self.bundle, str(self.path or "PATH"))
+        return _optimize(self.bundle, self.molecule(start), objective, steps, chains, step_size, prior_weight,
+                         top_k, np.random.default_rng(seed), condition)
+
+    def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
+        """The fair baseline for an optimize result: the same number of decodes around the same
+        seed, at the optimizer's distances from μ, in random directions (moldesign.optimize)."""
+        return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
+                               np.random.default_rng(seed), top_k=max(len(result.best), 1),
+                               condition=result.summary.get("condition", "follow"))
+
+    # ------------------------------------------------------------------ surrogate
+    def fit_surrogate(self, smiles: Sequence[str], seed: int = 0, workers: int = 1, progress: bool = False,
+                      log: Callable[[str], None] = lambda m: None, **kwargs) -> dict:
+        """Fit the latent surrogate on `smiles`, attach it to the model and return the report
+        (held-out R² per property). Call `save` to write it into a checkpoint."""
+        from .surrogate import fit_surrogate
+
+        sur, report = fit_surrogate(self.bundle, smiles, seed=seed, workers=workers, progress=progress, log=log,
+                                    **kwargs)
+        self.bundle.surrogate = sur
+        return report
+
+    def save(self, path: str | Path) -> None:
+        checkpoint.save(self.bundle, path)
+        self.path = Path(path)
+
+
+def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
+    """Up to `n` SMILES for fitting the surrogate: 'moses' (the prepared train split) or a file."""
+    from .data import load_moses, read_smiles_file
+
+    if n < 10:
+        raise DesignInputError(f"-n must be at least 10, got {n}")
+    df = load_moses("train") if data == "moses" else read_smiles_file(data)
+    if len(df) > n:
+        df = df.sample(n=n, random_state=seed)
+    return df["smiles"].astype(str).tolist()
+
+
+# ------------------------------------------------------------------ grids
+def generate_grid(df: pd.DataFrame, path: str | Path, seed: Seed | None = None) -> int:
+    from .drawing import grid_image, legend
+
+    rows = df.to_dict("records")
+    smiles = [r["smiles"] for r in rows]
+    legends = [legend(r, f"#{i + 1}") for i, r in enumerate(rows)]
+    if seed is not None:
+        s = mol_scores(seed.mol)
+        smiles.insert(0, seed.smiles)
+        label = seed.label if len(seed.label) <= 20 else seed.label[:19] + "…"
+        legends.insert(0, legend({**s, "valid": True}, f"seed {label}", similarity=False))
+    return grid_image(smiles, legends, path)
+
+
+def interpolate_grid(df: pd.DataFrame, path: str | Path) -> int:
+    from .drawing import grid_image, legend
+
+    rows = df.to_dict("records")
+    legends = [legend({**r, "similarity": None}, f"{r['step']} a={r['alpha']:.2f}{' dup' if r['duplicate'] else ''}")
+               for r in rows]
+    return grid_image([r["smiles"] if r["valid"] else None for r in rows], legends, path)
+
+
+def optimize_grid(result: OptimizeResult, path: str | Path, seed: Seed) -> int:
+    from .drawing import grid_image, legend
+
+    s = mol_scores(seed.mol)
+    smiles = [seed.smiles] + result.best["smiles"].tolist()
+    legends = [legend({**s, "valid": True}, "start", similarity=False)]
+    legends += [legend(r, f"#{int(r['rank'])} J={r['objective']:.2f}") for r in result.best.to_dict("records")]
+    return grid_image(smiles, legends, path)

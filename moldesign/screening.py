@@ -1,0 +1,566 @@
+"""Batch screening of SMILES files: properties, QED, SA, structural alerts, rules, novelty, filters.
+
+`screen_file`: read the input in chunks (.smi .csv .tsv .parquet .sdf, optionally gzipped) →
+score chunks in worker processes (a few in flight, collected in submission order: output order =
+input order, memory flat for any input size) → main process: novelty, de-duplication, filters →
+append to a temporary file, renamed to the output path only once every row is written.
+Every input row gives one output row unless the user asks for `drop`; a row that cannot be scored
+keeps its place with `valid=False` and an `error` saying why.
+
+Chemistry decisions (what a medicinal chemist expects from a screening table):
+* Salts and mixtures: the largest organic fragment (RDKit LargestFragmentChooser,
+  preferOrganic) is scored, because counter-ions and solvents are not part of the drug; the
+  `standardization` column says e.g. "largest of 2 fragments".
+* Charges: the parent is neutralized where a neutral form exists (RDKit Uncharger: carboxylate →
+  acid, ammonium → amine), since MW, LogP, TPSA of the neutral parent are what rules such as
+  Lipinski refer to. Permanent charges (quaternary N) stay and are noted ("net charge +1").
+  Zwitterionic drawings of neutral groups (nitro) are left alone. `standardize=False` scores the
+  input exactly as given.
+* Very large molecules (peptides, macrocycles) are scored like any other; beyond `max_atoms`
+  heavy atoms (default 1000) a row is flagged not scored, so a polymer cannot stall a worker.
+* Stereo: the `smiles` column keeps stereochemistry; novelty compares non-isomeric SMILES
+  (the MOSES training set has none), de-duplication compares isomeric SMILES (stereoisomers are
+  different compounds). Both compare the standardized parent, so a salt form duplicates its
+  free base.
+"""
+from __future__ import annotations
+
+import gzip
+import itertools
+import operator
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdMolDescriptors
+
+from . import chem
+from .data import DataError, find_smiles_column
+
+SCORES = ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa", "rotb")
+"""Numeric output columns: chem.PROPERTIES, QED, SA and rotatable bonds (Veber's count)."""
+TEXT_COLUMNS = ("error", "smiles", "standardization", "pains", "brenk", "lipinski_violations",
+                "veber_violations")
+FILTER_KEYS = SCORES + ("pains", "brenk", "lipinski", "veber", "novel")
+"""What a filter may test: the scores; pains/brenk as alert counts; lipinski/veber/novel as 1/0."""
+DEFAULT_MAX_ATOMS = 1000
+INPUT_SUFFIXES = (".smi", ".txt", ".csv", ".tsv", ".parquet", ".sdf")
+UNREADABLE_SD = "<unreadable SD record>"
+
+
+class FilterError(ValueError):
+    """A --filter expression that does not parse or names an unknown property (one line)."""
+
+
+# ------------------------------------------------------------------ filters
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "=": operator.eq, "!=": operator.ne}
+_FILTER_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|==|!=|<|>|=)\s*"
+                        r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class RangeFilter:
+    """`key op value`, e.g. logp<3. A row whose value is missing (invalid molecule) fails."""
+
+    key: str
+    op: str
+    value: float
+    text: str
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return _OPS[self.op](values, self.value) & ~np.isnan(values)
+
+
+def parse_filter(text: str) -> RangeFilter:
+    """Parse 'PROPERTY OP NUMBER' (OP one of < <= > >= == = !=); raise FilterError naming the text."""
+    m = _FILTER_RE.match(text or "")
+    if m is None:
+        raise FilterError(f"bad filter {text!r}: expected PROPERTY OP NUMBER such as 'logp<3' or "
+                          f"'qed>=0.5' (OP: < <= > >= == !=)")
+    key, op, value = m.group(1).lower(), m.group(2), float(m.group(3))
+    if key not in FILTER_KEYS:
+        raise FilterError(f"unknown property {m.group(1)!r} in filter {text!r}; "
+                          f"choose from {', '.join(FILTER_KEYS)}")
+    return RangeFilter(key, op, value, text.strip().replace(" ", ""))
+
+
+# ------------------------------------------------------------------ per-molecule scoring (workers)
+def parent_molecule(mol: Chem.Mol) -> tuple[Chem.Mol, str]:
+    """The molecule to score and a note of what changed: largest organic fragment, neutralized
+    where possible (see module docstring). Single neutral fragments are returned untouched."""
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    notes = []
+    n_frags = len(Chem.GetMolFrags(mol))
+    if n_frags > 1:
+        mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
+        notes.append(f"largest of {n_frags} fragments")
+    if any(a.GetFormalCharge() for a in mol.GetAtoms()):
+        before = sum(abs(a.GetFormalCharge()) for a in mol.GetAtoms())
+        mol = rdMolStandardize.Uncharger().uncharge(mol)
+        if sum(abs(a.GetFormalCharge()) for a in mol.GetAtoms()) < before:
+            notes.append("neutralized")
+        net = Chem.GetFormalCharge(mol)
+        if net:
+            notes.append(f"net charge {net:+d}")
+    return mol, "; ".join(notes)
+
+
+def explain_invalid(smiles) -> str:
+    """Why RDKit rejects a SMILES, in one line (syntax error or the sanitization message)."""
+    if not isinstance(smiles, str) or not smiles.strip():
+        return "empty SMILES"
+    if smiles == UNREADABLE_SD:
+        return "unreadable SD record"
+    mol = Chem.MolFromSmiles(smiles.strip(), sanitize=False)
+    if mol is None:
+        return "invalid SMILES: syntax error"
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as e:  # AtomValenceException, KekulizeException, ... all carry the reason
+        return f"invalid SMILES: {str(e).strip().splitlines()[0]}"
+    return "invalid SMILES"
+
+
+_WORKER_COLUMNS = ("valid",) + TEXT_COLUMNS + SCORES + ("lipinski", "veber", "_key", "_n_pains", "_n_brenk")
+
+
+def _score_one(smiles, standardize: bool, max_atoms: int) -> tuple:
+    failed = lambda err: (False, err) + (None,) * (len(TEXT_COLUMNS) - 1) + (np.nan,) * len(SCORES) \
+        + (None, None, None, np.nan, np.nan)  # noqa: E731
+    mol = chem.try_mol(smiles)
+    if mol is None:
+        return failed(explain_invalid(smiles))
+    if mol.GetNumHeavyAtoms() > max_atoms:
+        return failed(f"not scored: {mol.GetNumHeavyAtoms()} heavy atoms > max_atoms {max_atoms}")
+    try:
+        mol, note = parent_molecule(mol) if standardize else (mol, "")
+        scores = chem.mol_scores(mol)
+        scores["rotb"] = float(rdMolDescriptors.CalcNumRotatableBonds(mol))
+        pains, brenk = chem.structural_alerts(mol, "pains"), chem.structural_alerts(mol, "brenk")
+        lip, veb = chem.lipinski_violations(mol), chem.veber_violations(mol)
+        return ((True, "", Chem.MolToSmiles(mol), note, "; ".join(pains), "; ".join(brenk),
+                 "; ".join(lip), "; ".join(veb)) + tuple(scores[k] for k in SCORES)
+                + (chem.lipinski_pass(lip), not veb, Chem.MolToSmiles(mol, isomericSmiles=False),
+                   float(len(pains)), float(len(brenk))))
+    except Exception as e:  # one odd molecule must not take the worker (and the run) down
+        return failed(f"scoring failed: {type(e).__name__}: {str(e).strip()[:200]}")
+
+
+def score_smiles(args: tuple[Sequence, bool, int]) -> dict[str, list]:
+    """Worker entry: score a chunk of SMILES → columns (dict of lists, cheap to pickle)."""
+    smiles, standardize, max_atoms = args
+    with rdBase.BlockLogs():
+        rows = [_score_one(s, standardize, max_atoms) for s in smiles]
+    return {k: [r[i] for r in rows] for i, k in enumerate(_WORKER_COLUMNS)}
+
+
+def reference_keys(args: tuple[Sequence, bool]) -> list[str | None]:
+    """Worker entry: non-isomeric canonical SMILES of the (standardized) parent, None if invalid."""
+    smiles, standardize = args
+    out = []
+    with rdBase.BlockLogs():
+        for s in smiles:
+            mol = chem.try_mol(s)
+            if mol is not None and standardize:
+                mol = parent_molecule(mol)[0]
+            out.append(None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=False))
+    return out
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int = 2) -> Iterator:
+    """map(fn, items) in a process pool, results in input order, at most workers*ahead items in
+    flight (so a fast reader cannot queue the whole input in memory). workers<=1: in process."""
+    items = iter(items)
+    head = list(itertools.islice(items, 2))
+    if workers <= 1 or len(head) < 2:  # a one-chunk input does not pay for starting a pool
+        yield from map(fn, itertools.chain(head, items))
+        return
+    items = itertools.chain(head, items)
+    pool = ProcessPoolExecutor(max_workers=workers)
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers * ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:  # also on error / interrupt / early close: do not wait for queued chunks
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ------------------------------------------------------------------ reading
+def _suffix(path: Path) -> str:
+    return (path.suffixes[-2] if path.suffix.lower() == ".gz" and len(path.suffixes) > 1 else path.suffix).lower()
+
+
+def _smi_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    # Every line is a record (a blank line is an empty SMILES, kept and flagged) except a first
+    # line whose first field is literally 'smiles' (a header).
+    smiles, names = [], []
+    with gzip.open(path, "rt") if path.suffix.lower() == ".gz" else open(path) as f:
+        for i, line in enumerate(f):
+            parts = line.strip().split(None, 1)
+            if i == 0 and parts and parts[0].lower() == "smiles":
+                continue
+            smiles.append(parts[0] if parts else "")
+            names.append(parts[1] if len(parts) > 1 else "")
+            if len(smiles) == chunk_size:
+                yield pd.DataFrame({"input": smiles, "name": names}, dtype="string")
+                smiles, names = [], []
+    yield pd.DataFrame({"input": smiles, "name": names}, dtype="string")
+
+
+def _csv_chunks(path: Path, sep: str, smiles_col: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    # The header is checked now, before any work, so a wrong --smiles-col fails at once.
+    try:
+        columns = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
+    col = find_smiles_column(columns, smiles_col)
+
+    def chunks():
+        with pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_size) as reader:
+            empty = True
+            for df in reader:
+                empty = False
+                yield df.rename(columns={col: "input"})
+        if empty:
+            yield pd.DataFrame({c if c != col else "input": pd.Series(dtype="string") for c in columns})
+
+    return chunks()
+
+
+def _parquet_chunks(path: Path, smiles_col: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        raise DataError(f"cannot read {path} as parquet: {str(e).splitlines()[0]}") from None
+    col = find_smiles_column(pf.schema_arrow.names, smiles_col)
+
+    def chunks():
+        # ArrowDtype keeps each column's type identical in every chunk (an int column with a
+        # null in one batch would otherwise turn float there), so the output schema is stable.
+        yielded = False
+        for batch in pf.iter_batches(batch_size=chunk_size):
+            yielded = True
+            yield batch.to_pandas(types_mapper=pd.ArrowDtype).rename(columns={col: "input"})
+        if not yielded:
+            yield pf.schema_arrow.empty_table().to_pandas(types_mapper=pd.ArrowDtype).rename(columns={col: "input"})
+
+    return chunks()
+
+
+def _sdf_chunks(path: Path, smiles_col: str | None, chunk_size: int) -> Iterator[pd.DataFrame]:
+    # The structure is written out as SMILES and scored like any other input; the title line
+    # becomes `name` and the SD tags of the FIRST record become columns (same tags assumed
+    # for all records; a missing tag is empty). smiles_col names a tag to read SMILES from.
+    handle = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+    tags: list[str] | None = None
+    rows: list[dict] = []
+    with handle, rdBase.BlockLogs():
+        for mol in Chem.ForwardSDMolSupplier(handle, sanitize=False, removeHs=False):
+            props = mol.GetPropsAsDict(includePrivate=False) if mol is not None else {}
+            if tags is None and mol is not None:
+                tags = list(props)
+                if smiles_col is not None and smiles_col not in tags:
+                    raise DataError(f"SD tag {smiles_col!r} not found in {path}; tags are {tags}")
+            row = {"name": mol.GetProp("_Name") if mol is not None and mol.HasProp("_Name") else ""}
+            row.update({t: str(props.get(t, "")) for t in (tags or []) if t != smiles_col})
+            try:  # an unreadable record (mol None) or one RDKit cannot write becomes an invalid row
+                row["input"] = str(props.get(smiles_col, "")) if smiles_col and mol else Chem.MolToSmiles(mol)
+            except Exception:
+                row["input"] = UNREADABLE_SD
+            rows.append(row)
+            if len(rows) == chunk_size:
+                yield pd.DataFrame(rows, dtype="string")
+                rows = []
+    yield pd.DataFrame(rows, columns=["name", "input"] if not rows else None, dtype="string")
+
+
+def iter_input_chunks(path: str | Path, smiles_col: str | None = None, chunk_size: int = 1000
+                      ) -> Iterator[pd.DataFrame]:
+    """Yield the input as DataFrames of <= chunk_size rows (at least one, possibly empty): the
+    SMILES as given in column `input`, the user's other columns kept (a .smi name → `name`)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    suffix = _suffix(path)
+    if suffix not in INPUT_SUFFIXES:
+        raise DataError(f"unsupported input type {suffix or path.name!r}; use {' '.join(INPUT_SUFFIXES)} (or .gz)")
+    if suffix in (".smi", ".txt"):
+        if smiles_col is not None:
+            raise DataError(f"--smiles-col does not apply to {suffix} files (the SMILES is the first field)")
+        chunks = _smi_chunks(path, chunk_size)
+    elif suffix in (".csv", ".tsv"):
+        chunks = _csv_chunks(path, "\t" if suffix == ".tsv" else ",", smiles_col, chunk_size)
+    elif suffix == ".parquet":
+        chunks = _parquet_chunks(path, smiles_col, chunk_size)
+    else:
+        chunks = _sdf_chunks(path, smiles_col, chunk_size)
+    return _read_errors_as_data_errors(path, chunks)
+
+
+def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    # A file can turn out bad anywhere (ragged CSV line 10,000, truncated .gz, bad UTF-8): the
+    # user gets one line naming the file, and screen_file removes its temporary output.
+    import pyarrow as pa
+
+    try:
+        yield from chunks
+    except DataError:
+        raise
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
+        raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
+
+
+def load_reference(path: str | Path, smiles_col: str | None = None, standardize: bool = True,
+                   workers: int = 1, chunk_size: int = 5000, log: Callable = lambda m: None) -> set[str]:
+    """Non-isomeric canonical SMILES of every valid molecule in a reference file (e.g. MOSES
+    train.parquet), standardized like the screened molecules. Invalid rows are counted in the log."""
+    chunks = ((c["input"].tolist(), standardize) for c in iter_input_chunks(path, smiles_col, chunk_size))
+    keys: set[str] = set()
+    n = n_bad = 0
+    for out in ordered_map(reference_keys, chunks, workers):
+        n += len(out)
+        n_bad += sum(k is None for k in out)
+        keys.update(k for k in out if k is not None)
+    log(f"reference {path}: {len(keys)} unique molecules from {n} rows ({n_bad} invalid rows ignored)")
+    return keys
+
+
+# ------------------------------------------------------------------ screening
+@dataclass
+class ScreenOptions:
+    filters: Sequence[RangeFilter] = ()
+    drop: bool = False  # write only passing rows (valid, all filters true, not a duplicate)
+    dedupe: bool = False
+    reference: set[str] | None = None
+    standardize: bool = True
+    max_atoms: int = DEFAULT_MAX_ATOMS
+
+    def __post_init__(self):
+        self.filters = [parse_filter(f) if isinstance(f, str) else f for f in self.filters]
+        if self.reference is None and any(f.key == "novel" for f in self.filters):
+            raise FilterError("a 'novel' filter needs a reference set (--reference)")
+        if self.max_atoms < 1:
+            raise FilterError(f"max_atoms must be >= 1, got {self.max_atoms}")
+
+
+class _Screener:
+    """Main-process side: joins scores to input rows, applies novelty, dedupe and filters, and
+    keeps the counts for the summary. Holds state across chunks (row counter, seen SMILES)."""
+
+    def __init__(self, opts: ScreenOptions):
+        self.opts = opts
+        self.seen: dict[str, int] = {}
+        self.row = 0
+        self.counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
+        optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
+                    "novel": opts.reference is not None}
+        self.counts.update({k: 0 for k, on in optional.items() if on})
+
+    def finish(self, chunk: pd.DataFrame, scored: dict[str, list]) -> pd.DataFrame:
+        o, n = self.opts, len(chunk)
+        s = pd.DataFrame(scored, index=chunk.index)
+        valid = s["valid"].to_numpy(dtype=bool)
+        out = pd.DataFrame({"row": np.arange(self.row + 1, self.row + n + 1, dtype=np.int64)}, index=chunk.index)
+        self.row += n
+        out["input"] = chunk["input"]
+        produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
+        for c in chunk.columns.drop("input"):
+            name = c
+            while name in produced or name in out.columns:  # never overwrite a user's column
+                name = f"input_{name}"
+            out[name] = chunk[c]
+        out["valid"] = valid
+        for c in TEXT_COLUMNS:
+            out[c] = s[c].astype("string")
+        for c in SCORES:
+            out[c] = s[c].astype(np.float64)
+        for c in ("lipinski", "veber"):
+            out[c] = s[c].astype("boolean")
+        if o.reference is not None:
+            out["novel"] = pd.array([k not in o.reference if v else None for k, v in zip(s["_key"], valid)],
+                                    dtype="boolean")
+            self.counts["novel"] += int(out["novel"].sum())
+        # what filters test, as floats with NaN for "not computed" (which fails every filter)
+        values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+                  for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
+        values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
+        passes = valid.copy()
+        failed = [[] for _ in range(n)]
+        if o.dedupe:
+            dup = []
+            for i, smi in enumerate(s["smiles"]):
+                first = self.seen.setdefault(smi, int(out["row"].iat[i])) if valid[i] else None
+                dup.append(first if first is not None and first != out["row"].iat[i] else None)
+                if dup[-1] is not None:
+                    failed[i].append("duplicate")
+            out["duplicate_of"] = pd.array(dup, dtype="Int64")
+            passes &= out["duplicate_of"].isna().to_numpy()
+            self.counts["duplicates"] += int(out["duplicate_of"].notna().sum())
+        for f in o.filters:
+            ok = f.apply(values[f.key])
+            passes &= ok
+            for i in np.flatnonzero(~ok & valid):
+                failed[i].append(f.text)
+        self.counts["rows"] += n
+        self.counts["valid"] += int(valid.sum())
+        self.counts["invalid"] += int((~valid).sum())
+        self.counts["standardized"] += int((out["standardization"].fillna("") != "").sum())
+        if o.filters or o.dedupe:
+            out["passes"] = passes
+            out["failed_filters"] = pd.array(["; ".join(f) for f in failed], dtype="string")
+            self.counts["passing"] += int(passes.sum())
+        if o.drop:  # with nothing to filter on, passes == valid
+            self.counts["dropped"] += int((~passes).sum())
+            out = out[passes]
+        self.counts["written"] += len(out)
+        return out.reset_index(drop=True)
+
+
+def screen_chunks(chunks: Iterable[pd.DataFrame], opts: ScreenOptions, workers: int = 1
+                  ) -> tuple[_Screener, Iterator[pd.DataFrame]]:
+    """(screener, iterator of output chunks in input order); the screener's `counts` are final
+    once the iterator is exhausted."""
+    screener = _Screener(opts)
+    buffered: deque = deque()
+
+    def jobs():
+        for c in chunks:
+            buffered.append(c)  # the input rows wait here (a few chunks) for their scores
+            yield (c["input"].tolist(), opts.standardize, opts.max_atoms)
+
+    def results():
+        for scored in ordered_map(score_smiles, jobs(), workers):
+            yield screener.finish(buffered.popleft(), scored)
+
+    return screener, results()
+
+
+def screen_smiles(smiles: Sequence[str], opts: ScreenOptions | None = None, workers: int = 1,
+                  chunk_size: int = 1000) -> pd.DataFrame:
+    """Screen an in-memory list (notebooks, tests): one row per input unless opts.drop."""
+    smiles = list(smiles)
+    chunks = [pd.DataFrame({"input": pd.Series(smiles[i : i + chunk_size], dtype=object)})
+              for i in range(0, max(len(smiles), 1), chunk_size)]
+    _, results = screen_chunks(chunks, opts or ScreenOptions(), workers)
+    return pd.concat(list(results), ignore_index=True)
+
+
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
+
+
+class ChunkWriter:
+    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit rename it to
+    `out`, on any exception (KeyboardInterrupt included) delete it. out=None: CSV on stdout."""
+
+    def __init__(self, out: Path | None):
+        self.out, self.first, self._handle, self._parquet, self._schema = out, True, None, None, None
+        self.suffix = ".csv" if out is None else out.suffix.lower()
+        if self.suffix not in OUTPUT_SUFFIXES:
+            raise DataError(f"unsupported output type {self.suffix or str(out)!r}; use {' '.join(OUTPUT_SUFFIXES)}")
+        if out is not None:
+            fd, self.tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".",
+                                            prefix=f".{out.name}.", suffix=".tmp")
+            os.close(fd)
+
+    def __enter__(self) -> "ChunkWriter":
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            self._parquet.write_table(table.cast(self._schema))
+        elif self.suffix == ".sdf":
+            if self._handle is None:
+                self._handle = Chem.SDWriter(self.tmp)
+            for row in df.to_dict("records"):  # rows that do not parse: empty structure, fields kept
+                smi = row.get("smiles")
+                mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
+                mol = mol if mol is not None else Chem.Mol()
+                if isinstance(row.get("name"), str):
+                    mol.SetProp("_Name", row["name"])
+                for k, v in row.items():
+                    mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
+                self._handle.write(mol)
+        else:
+            if self._handle is None:
+                self._handle = sys.stdout if self.out is None else open(self.tmp, "w", newline="")
+            if self.suffix == ".smi":
+                self._handle.writelines(f"{s}\n" for s in df["smiles"].fillna(""))
+            else:
+                df.to_csv(self._handle, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
+        self.first = False
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.out is None:
+            sys.stdout.flush()
+            return False
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            elif self._handle is not None:
+                self._handle.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.out)
+        finally:
+            Path(self.tmp).unlink(missing_ok=True)  # no-op after the rename
+        return False
+
+
+def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOptions | None = None,
+                smiles_col: str | None = None, workers: int = 1, chunk_size: int = 1000,
+                progress: bool = False) -> dict:
+    """Screen a file chunk by chunk into `out` (.csv .tsv .parquet .sdf .smi; CSV on stdout when
+    None). The output is a temporary file renamed at the end, so an interrupted or failed run leaves
+    no file that looks complete. Returns the summary counts (rows, valid, invalid, ...)."""
+    from tqdm import tqdm
+
+    t0 = time.time()
+    opts = opts or ScreenOptions()
+    screener, results = screen_chunks(iter_input_chunks(path, smiles_col, chunk_size), opts, workers)
+    bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+    try:
+        with ChunkWriter(Path(out) if out is not None else None) as writer:
+            for chunk in results:
+                writer.write(chunk)
+                bar.update(screener.counts["rows"] - bar.n)
+    finally:
+        bar.close()  # ends the progress line, so an error message starts on its own line
+    seconds = time.time() - t0
+    return {**screener.counts, "seconds": round(seconds, 3),
+            "rows_per_s": round(screener.counts["rows"] / seconds, 1) if seconds > 0 else None}
+
+
+def format_summary(counts: dict) -> str:
+    """One line for stderr."""
+    parts = [f"{counts['rows']} rows: {counts['valid']} valid, {counts['invalid']} invalid"]
+    for key, label in (("standardized", "salts/charges standardized"), ("duplicates", "duplicates"),
+                       ("novel", "novel"), ("passing", "pass filters"), ("dropped", "dropped")):
+        if key in counts:
+            parts.append(f"{counts[key]} {label}")
+    return "; ".join(parts) + f"; {counts['written']} written in {counts['seconds']:.1f} s"

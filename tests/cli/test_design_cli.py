@@ -1,0 +1,204 @@
+"""generate / interpolate / optimize / surrogate fit through typer's CliRunner on the tiny model."""
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from typer.testing import CliRunner
+
+from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
+from moldesign.cli import app
+from moldesign.sampling import DEFAULT_RADIUS
+
+runner = CliRunner()
+SCORE_COLUMNS = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def ok(result):
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def table(result) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(ok(result).stdout))
+
+
+def one_line_error(result, code=2):
+    assert result.exit_code == code, result.output
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None):
+    """Every property in the output is RDKit's, recomputed here from the output SMILES."""
+    seed_mol = mol_from_smiles(seed) if seed else None
+    for row in df.to_dict("records"):
+        mol = mol_from_smiles(row["smiles"])
+        assert Chem.MolToSmiles(mol, isomericSmiles=False) == row["smiles"]  # canonical
+        truth = mol_scores(mol)
+        for k in SCORE_COLUMNS:
+            assert row[k] == pytest.approx(truth[k], rel=1e-6, abs=1e-9), (row["smiles"], k)
+        if seed_mol is not None:
+            assert row["similarity"] == pytest.approx(tanimoto_to(seed_mol, [mol])[0])
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_path):
+    return str(tiny_model_path)
+
+
+@pytest.fixture(scope="module")
+def seed_smiles(tiny_smiles):
+    return tiny_smiles[0]  # a training molecule of the tiny model: encodable and reconstructed
+
+
+@pytest.fixture(scope="module")
+def surrogate_model(tmp_path_factory, model, tiny_smiles):
+    """`moldesign surrogate fit` on the tiny model's own molecules → a checkpoint with a surrogate."""
+    d = tmp_path_factory.mktemp("sur")
+    data = d / "mols.csv"
+    pd.DataFrame({"smiles": tiny_smiles}).to_csv(data, index=False)
+    out = d / "tiny_sur.pt"
+    res = ok(run("surrogate", "fit", "--model", model, "--data", data, "-n", 200, "--epochs", 100,
+                 "--hidden", "64,64", "--workers", 1, "-o", out, "-q"))
+    report = json.loads(res.stdout)
+    assert set(report["r2"]) == set(SCORE_COLUMNS) and report["n_train"] + report["n_test"] == len(tiny_smiles)
+    return str(out)
+
+
+# ------------------------------------------------------------------ generate
+def test_generate_around_a_seed(model, seed_smiles):
+    df = table(run("generate", "--model", model, "--like", seed_smiles, "-n", 8, "--radius", 1.5, "--logp", 3.0, "-q"))
+    assert list(df.columns) == ["smiles", *SCORE_COLUMNS, "similarity"]
+    assert len(df) == 8 and df["smiles"].is_unique and seed_smiles not in set(df["smiles"])
+    assert_rdkit_values(df, seed_smiles)
+    err = (df["logp"] - 3.0).abs()  # a LogP request sorts by closeness to it
+    assert err.is_monotonic_increasing
+
+
+def test_generate_from_the_prior(model):
+    df = table(run("generate", "--model", model, "-n", 10, "--hbd", 1, "-q"))
+    assert len(df) == 10 and df["smiles"].is_unique and df["similarity"].isna().all()
+    assert_rdkit_values(df)
+
+
+def test_generate_seed_makes_output_reproducible(model, seed_smiles):
+    args = ["generate", "--model", model, "--like", seed_smiles, "-n", 6, "--radius", 1.0, "-q"]
+    a, b = ok(run(*args, "--seed", 3)).stdout, ok(run(*args, "--seed", 3)).stdout
+    c = ok(run(*args, "--seed", 4)).stdout
+    assert a == b and a != c
+    t = ["generate", "--model", model, "-n", 6, "--temperature", 0.8, "-q"]
+    assert ok(run(*t, "--seed", 1)).stdout == ok(run(*t, "--seed", 1)).stdout
+
+
+def test_generate_raw_keeps_every_decoded_string(model, seed_smiles):
+    df = table(run("generate", "--model", model, "--like", seed_smiles, "-n", 40, "--radius", 2.0, "--raw", "-q"))
+    assert len(df) == 40 and {"smiles", "valid", "canonical"} <= set(df.columns)
+    for s, v in zip(df["smiles"], df["valid"]):
+        mol = Chem.MolFromSmiles(s) if isinstance(s, str) else None
+        assert v == (mol is not None and mol.GetNumAtoms() > 0)
+    assert 0 < df["valid"].sum() < 40  # at radius 2 the tiny model decodes some invalid strings
+
+
+def test_generate_writes_files_and_grids(model, seed_smiles, tmp_path):
+    for grid in ("g.png", "g.svg"):
+        out = tmp_path / "gen.parquet"
+        ok(run("generate", "--model", model, "--like", seed_smiles, "-n", 4, "--radius", 1.5, "-o", out,
+               "--grid", tmp_path / grid, "-q"))
+        assert len(pd.read_parquet(out)) == 4
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (tmp_path / "g.svg").read_text()
+
+
+def test_generate_nothing_valid_exits_1_without_output(model, seed_smiles, tmp_path):
+    out = tmp_path / "none.csv"
+    # radius 0 decodes only the seed itself, which is never returned
+    line = one_line_error(run("generate", "--model", model, "--like", seed_smiles, "--radius", 0, "-n", 3,
+                              "--max-attempts", 64, "-o", out, "-q"), code=1)
+    assert "no valid new molecule in 64 decodes" in line
+    assert not out.exists()
+
+
+def test_generate_warns_outside_training_range(model):
+    res = run("generate", "--model", model, "-n", 2, "--logp", 5, "--max-attempts", 64, "-q")
+    assert res.exit_code in (0, 1) and "Traceback" not in res.output  # a warning, not a usage error
+    assert res.stderr.startswith("warning: --logp 5 is outside the training range [")
+
+
+def test_generate_help_documents_the_default_radius():
+    res = ok(run("generate", "--help"))
+    assert f"default {DEFAULT_RADIUS}" in res.stdout
+
+
+# ------------------------------------------------------------------ interpolate
+def test_interpolate_walks_between_two_molecules(model, tiny_smiles, tmp_path):
+    a, b = tiny_smiles[0], tiny_smiles[1]
+    df = table(run("interpolate", a, b, "--model", model, "--steps", 6, "--grid", tmp_path / "path.svg", "-q"))
+    assert list(df["step"]) == list(range(6))
+    np.testing.assert_allclose(df["alpha"], np.linspace(0, 1, 6))
+    assert df["smiles"].iloc[0] == a and df["smiles"].iloc[-1] == b  # the tiny model reconstructs both ends
+    assert df["similarity_a"].iloc[0] == 1.0 and df["similarity_b"].iloc[-1] == 1.0
+    valid = df[df["valid"]]
+    assert_rdkit_values(valid.assign(similarity=valid["similarity_a"]), a)
+    dup = [i > 0 and df["valid"][i] and df["smiles"][i] == df["smiles"][i - 1] for i in range(6)]
+    assert list(df["duplicate"]) == dup
+    assert (tmp_path / "path.svg").exists()
+    lin = table(run("interpolate", a, b, "--model", model, "--steps", 3, "--method", "linear", "-q"))
+    assert len(lin) == 3
+
+
+# ------------------------------------------------------------------ optimize / surrogate
+def test_optimize_writes_trajectory_and_best(surrogate_model, seed_smiles, tmp_path):
+    best = tmp_path / "best.csv"
+    res = run("optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed",
+              "--target", "logp=3.0", "--steps", 5, "--chains", 2, "--step-size", 0.3, "--best", best, "--baseline")
+    traj = table(res)
+    assert len(traj) == 2 * 6
+    assert {"chain", "step", "objective", "pred_objective", "pred_qed", "rank", "new"} <= set(traj.columns)
+    valid = traj[traj["valid"]]
+    assert_rdkit_values(valid.assign(similarity=valid["similarity"]), seed_smiles)
+    top = pd.read_csv(best)
+    assert list(top["rank"]) == list(range(1, len(top) + 1)) and top["objective"].is_monotonic_decreasing
+    summary = json.loads([l for l in res.stderr.splitlines() if l.startswith("{")][0])
+    assert summary["optimize"]["decodes"] == summary["baseline"]["decodes"] == 12
+
+
+def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
+    line = one_line_error(run("optimize", "--model", model, "--start", seed_smiles, "--maximize", "qed"))
+    assert "moldesign surrogate fit" in line
+
+
+# ------------------------------------------------------------------ bad input: one line, exit 2
+@pytest.mark.parametrize("args,needle", [
+    (["generate", "--like", "C1CC"], "'C1CC' is neither a known molecule name nor a valid SMILES"),
+    (["generate", "--like", "tamiflux"], "did you mean tamiflu"),
+    (["generate", "--like", "celecoxib"], "celecoxib"),
+    (["generate", "--mw", "-100"], "--mw must be > 0, got '-100'"),
+    (["generate", "--logp", "nan"], "--logp must be a finite number, got 'nan'"),
+    (["generate", "--hbd", "1.5"], "--hbd must be a non-negative integer, got '1.5'"),
+    (["generate", "-n", "0"], "-n must be a positive integer"),
+    (["generate", "--radius", "1.0"], "--radius needs --like"),
+    (["generate", "-o", "out.xyz"], "unsupported output type '.xyz'"),
+    (["generate", "--grid", "out.gif"], "--grid must end in .png or .svg"),
+    (["interpolate", "CCO", "CCN", "--steps", "1"], "--steps must be at least 2"),
+    (["interpolate", "CCO", "not_a_molecule"], "'not_a_molecule' is neither"),
+    (["optimize", "--start", "CCO", "--maximize", "potency"], "--maximize 'potency' is not a known property"),
+    (["optimize", "--start", "CCO", "--target", "logp=nan"], "--target logp must be a finite number"),
+    (["optimize", "--start", "CCO", "--target", "tpsa=-5"], "--target tpsa must be > 0"),
+])
+def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
+    line = one_line_error(run(*args, "--model", surrogate_model))
+    assert needle in line
+
+
+def test_missing_model_file_is_one_line(tmp_path):
+    assert "model file not found" in one_line_error(run("generate", "--model", tmp_path / "nope.pt"))

@@ -1,0 +1,132 @@
+"""Latent optimization: objective parsing, gradient ascent, RDKit verification, the random baseline."""
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from moldesign.api import Designer
+from moldesign.chem import mol_from_smiles, mol_scores
+from moldesign.optimize import Objective, latent_paths
+from moldesign.sampling import DesignInputError
+from moldesign.surrogate import TARGETS, fit_surrogate
+
+
+@pytest.fixture(scope="module")
+def designer(tiny_bundle, tiny_smiles):
+    bundle = copy.copy(tiny_bundle)  # the session bundle stays without a surrogate
+    bundle.surrogate, _ = fit_surrogate(bundle, tiny_smiles, hidden=(64, 64), epochs=200, batch_size=32, seed=0)
+    return Designer(bundle)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(maximize=["potency"]), "--maximize 'potency' is not a known property"),
+    (dict(minimize=["QED "], maximize=["qed"]), "more than one objective term"),
+    (dict(targets=["logp"]), "PROP=VALUE"),
+    (dict(targets=["logp=nan"]), "--target logp must be a finite number"),
+    (dict(targets=["mw=-100"]), "--target mw must be > 0"),
+    (dict(targets=["hbd=1.5"]), "--target hbd must be a non-negative integer"),
+    (dict(targets={"weight": 3}), "--target 'weight' is not a known property"),
+    (dict(), "nothing to optimize"),
+])
+def test_objective_parse_rejects(kwargs, message):
+    with pytest.raises(DesignInputError, match=message):
+        Objective.parse(**kwargs)
+
+
+def test_objective_scores_in_std_units(designer):
+    sur = designer.bundle.surrogate
+    obj = Objective.parse(maximize=["QED"], targets=["logp=3", "hbd=1"])
+    assert obj.maximize == ("qed",) and obj.targets == {"logp": 3.0, "hbd": 1.0}
+    values = np.array([sur.mean.numpy().astype(np.float64)])
+    j = [TARGETS.index(k) for k in ("logp", "hbd")]
+    values[0, j] = [3.0, 1.0]  # on target, QED at its mean → objective 0
+    assert obj.score_numpy(values, sur)[0] == pytest.approx(0.0, abs=1e-6)
+    values[0, TARGETS.index("logp")] = 3.0 + float(sur.std[TARGETS.index("logp")])  # one std off → -1
+    assert obj.score_numpy(values, sur)[0] == pytest.approx(-1.0, abs=1e-5)
+    torch_score = obj.score_torch(torch.tensor(values, dtype=torch.float32), sur)
+    assert float(torch_score[0]) == pytest.approx(-1.0, abs=1e-4)
+
+
+def test_gradient_ascent_climbs_the_surrogate_objective(designer, tiny_smiles):
+    bundle, sur = designer.bundle, designer.bundle.surrogate
+    obj = Objective.parse(maximize=["qed"])
+    starts = designer.encode(tiny_smiles[:3])[[f"z{i}" for i in range(16)]].to_numpy(np.float32)
+    paths = latent_paths(bundle, starts, obj, steps=20, step_size=0.05, prior_weight=0.1)  # (3, 21, 16)
+    assert paths.shape == (3, 21, 16)
+    np.testing.assert_allclose(np.linalg.norm(np.diff(paths, axis=1), axis=2), 0.05, rtol=1e-4)  # fixed step length
+    flat = paths.reshape(-1, 16)
+    J = obj.score_numpy(sur.predict(flat), sur) - 0.1 * 0.5 * (flat.astype(np.float64) ** 2).sum(1)
+    J = J.reshape(3, 21)
+    assert (J[:, -1] > J[:, 0]).all()
+    assert (np.diff(J, axis=1) > -1e-4).mean() > 0.9  # small normalized steps: (nearly) monotone ascent
+
+
+def test_optimize_scores_every_decode_with_rdkit(designer, tiny_smiles):
+    res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=4)
+    traj = res.trajectory
+    assert len(traj) == 3 * 7 and list(traj["chain"].unique()) == [0, 1, 2]
+    assert traj.loc[0, "distance"] == 0.0  # chain 0 starts at the seed's μ
+    for row in traj[traj["valid"]].to_dict("records"):
+        truth = mol_scores(mol_from_smiles(row["smiles"]))
+        for k in TARGETS:
+            assert row[k] == pytest.approx(truth[k]), k  # RDKit values, not the surrogate's
+    valid = traj[traj["valid"]]
+    np.testing.assert_allclose(valid["objective"], (valid["qed"] - float(designer.bundle.surrogate.mean[5]))
+                               / float(designer.bundle.surrogate.std[5]), rtol=1e-5)
+    assert (traj["pred_qed"] != traj["qed"]).any()  # predictions are a separate column
+    # `new` = first appearance of each valid molecule other than the seed; ranks order them by objective
+    new = traj[traj["new"]]
+    assert new["smiles"].is_unique and tiny_smiles[0] not in set(new["smiles"])
+    assert sorted(new["rank"]) == list(range(1, len(new) + 1))
+    assert res.best["objective"].is_monotonic_decreasing and len(res.best) == min(4, len(new))
+    assert res.summary["decodes"] == 21 and res.summary["distinct"] == len(new)
+    assert res.summary["best_objective"] == pytest.approx(new["objective"].max(), abs=1e-4)
+
+
+def test_optimize_is_reproducible(designer, tiny_smiles):
+    a = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=5)
+    b = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=5)
+    pd.testing.assert_frame_equal(a.trajectory, b.trajectory)
+    c = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=6)
+    assert not np.allclose(a.trajectory["distance"], c.trajectory["distance"])  # chains 1.. start elsewhere
+
+
+def test_decode_conditions_follow_or_hold_the_seed(designer):
+    from moldesign.optimize import decode_conditions
+
+    bundle = designer.bundle
+    seed_props = np.array([260.0, 2.0, 1.0, 3.0, 40.0])
+    pred_seed = np.array([250.0, 1.5, 1.0, 3.0, 45.0, 0.7, 2.5])
+    pred = pred_seed + np.array([[10.0, 0.5, 0.0, 1.0, -5.0, 0.1, 0.0]])
+    np.testing.assert_allclose(decode_conditions(bundle, seed_props, pred, pred_seed, "follow"),
+                               [[270.0, 2.5, 1.0, 4.0, 35.0]])
+    np.testing.assert_allclose(decode_conditions(bundle, seed_props, pred, pred_seed, "seed"), [seed_props])
+    far = pred_seed + np.array([[1e4, 0, 0, 0, 0, 0, 0]])  # clipped to the training maximum
+    assert decode_conditions(bundle, seed_props, far, pred_seed)[0, 0] == bundle.property_stats["max"][0]
+
+
+def test_random_baseline_matches_decodes_and_distances(designer, tiny_smiles):
+    res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=5, chains=2, step_size=0.3)
+    base = designer.baseline(res, seed=1)
+    assert len(base.trajectory) == len(res.trajectory) == base.summary["decodes"]
+    np.testing.assert_allclose(base.trajectory["distance"], res.trajectory["distance"], rtol=1e-4, atol=1e-5)
+    assert base.summary["seed_objective"] == res.summary["seed_objective"]
+    for row in base.trajectory[base.trajectory["valid"]].head(5).to_dict("records"):
+        assert row["qed"] == pytest.approx(mol_scores(mol_from_smiles(row["smiles"]))["qed"])
+
+
+def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles):
+    with pytest.raises(DesignInputError, match="moldesign surrogate fit"):
+        Designer(tiny_bundle, "tiny.pt").optimize(tiny_smiles[0], maximize=["qed"])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(steps=0), "--steps must be at least 1"), (dict(chains=0), "--chains must be at least 1"),
+    (dict(step_size=-0.1), "--step-size must be positive"), (dict(prior_weight=float("nan")), "--prior-weight"),
+    (dict(condition="target"), "--condition must be one of follow, seed"),
+])
+def test_optimize_rejects_bad_settings(designer, tiny_smiles, kwargs, message):
+    with pytest.raises(DesignInputError, match=message):
+        designer.optimize(tiny_smiles[0], maximize=["qed"], **kwargs)

@@ -1,0 +1,70 @@
+"""Latent surrogate: fitting, R², checkpoint round trip (weights_only)."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from moldesign import checkpoint
+from moldesign.chem import mol_scores, mol_from_smiles
+from moldesign.surrogate import TARGETS, Surrogate, fit_surrogate, r2_scores, training_targets
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bundle, tiny_smiles):
+    return fit_surrogate(tiny_bundle, tiny_smiles, hidden=(64, 64), epochs=300, batch_size=32, noise=0.0, seed=0)
+
+
+def test_r2_scores():
+    y = np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+    r2 = r2_scores(y, y, ["a", "b"])
+    assert r2["a"] == 1.0 and np.isnan(r2["b"])  # constant column: R² undefined
+    assert r2_scores(y, np.full_like(y, 2.0), ["a", "b"])["a"] == 0.0  # predicting the mean
+
+
+def test_targets_come_from_rdkit(tiny_bundle, tiny_smiles):
+    smiles, y = training_targets(tiny_bundle, tiny_smiles[:5] + ["C1CC", "C" * 80])
+    assert smiles == tiny_smiles[:5]  # invalid and too-long molecules are left out (and reported)
+    for s, row in zip(smiles, y):
+        truth = mol_scores(mol_from_smiles(s))
+        np.testing.assert_allclose(row, [truth[k] for k in TARGETS])
+
+
+def test_fit_reports_held_out_r2_and_learns(fitted, tiny_smiles):
+    sur, report = fitted
+    assert set(report["r2"]) == set(TARGETS) == set(report["mae"]) == set(report["r2_fit"])
+    assert report["n_train"] + report["n_test"] == len(tiny_smiles) and report["n_test"] >= 2
+    assert sur.metrics["r2"] == report["r2"]
+    # the MLP must at least fit the molecules it was trained on (noise=0: inputs are μ)
+    assert min(report["r2_fit"].values()) > 0.8, report["r2_fit"]
+
+
+def test_surrogate_is_differentiable_in_z(fitted):
+    sur, _ = fitted
+    z = torch.zeros(2, sur.latent_dim, requires_grad=True)
+    sur(z)[:, TARGETS.index("qed")].sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_checkpoint_round_trip_with_weights_only(fitted, tiny_bundle, tmp_path):
+    sur, _ = fitted
+    bundle = copy.copy(tiny_bundle)
+    bundle.surrogate = sur
+    path = tmp_path / "with_surrogate.pt"
+    checkpoint.save(bundle, path)
+    raw = torch.load(path, weights_only=True)  # plain dicts and tensors only
+    cfg = raw["surrogate_config"]
+    assert cfg["targets"] == list(TARGETS) and isinstance(cfg["mean"][0], float)
+    assert all(torch.is_tensor(v) for v in raw["surrogate_state_dict"].values())
+    loaded = checkpoint.load(path)
+    assert isinstance(loaded.surrogate, Surrogate) and not loaded.surrogate.training
+    z = np.random.default_rng(0).standard_normal((5, sur.latent_dim)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.surrogate.predict(z), sur.predict(z))
+    assert loaded.surrogate.metrics == sur.metrics
+
+
+def test_from_state_rejects_other_versions(fitted):
+    sur, _ = fitted
+    cfg = {**sur.config_dict(), "version": 99}
+    with pytest.raises(ValueError, match="surrogate format 99"):
+        Surrogate.from_state(cfg, sur.state_dict())
