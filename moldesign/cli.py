@@ -18,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click output: usage errors are one "Error: ..." line, not a box
     help="De novo molecular design with a conditional SMILES VAE trained on MOSES.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Download and prepare data sets.")

@@ -29,6 +29,7 @@ MOSES_WHEEL = "molsets==0.3.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = Path(os.environ.get("MOLDESIGN_DATA", REPO_ROOT / "data" / "moses"))
 SAMPLE_PATH = REPO_ROOT / "data" / "moses_sample.csv"
+MOSES_FILTERS_DIR = REPO_ROOT / "data" / "moses_filters"  # MOSES's MCF + PAINS SMARTS (filters metric)
 
 
 class DataError(ValueError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import time
 import warnings
 from collections import Counter
@@ -161,12 +160,13 @@ def _as_mols(items: Iterable) -> list[Chem.Mol]:
 # ------------------------------------------------------------------ MOSES filters
 @functools.lru_cache(maxsize=1)
 def moses_filter_patterns() -> tuple[Chem.Mol, ...]:
-    """The MCF and PAINS SMARTS that MOSES filters with, read from the molsets wheel
-    (moses/metrics/mcf.csv with a header, wehi_pains.csv without), never importing `moses`."""
-    from .data import moses_wheel_member
+    """The MCF and PAINS SMARTS that MOSES filters with: moses/metrics/mcf.csv (with a header) and
+    wehi_pains.csv (without) from the molsets 0.3.1 wheel, committed under data/moses_filters/
+    (MIT, see data/README.md) so the metric needs no download."""
+    from .data import MOSES_FILTERS_DIR
 
-    mcf = pd.read_csv(io.BytesIO(moses_wheel_member("moses/metrics/mcf.csv")))
-    pains = pd.read_csv(io.BytesIO(moses_wheel_member("moses/metrics/wehi_pains.csv")), names=["smarts", "names"])
+    mcf = pd.read_csv(MOSES_FILTERS_DIR / "mcf.csv")
+    pains = pd.read_csv(MOSES_FILTERS_DIR / "wehi_pains.csv", names=["smarts", "names"])
     return tuple(Chem.MolFromSmarts(s) for s in pd.concat([mcf["smarts"], pains["smarts"]]))
 
 
