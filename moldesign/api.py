@@ -301,7 +301,9 @@ class Designer:
         return report
 
     def save(self, path: str | Path) -> None:
-        checkpoint.save(self.bundle, path)
+        """Write the checkpoint (surrogate included) without AdamW moments: a design artefact stays
+        small, and `moldesign train --resume` rebuilds the moments."""
+        checkpoint.save(self.bundle, path, include_optimizer=False)
         self.path = Path(path)
 
 

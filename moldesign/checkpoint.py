@@ -63,9 +63,10 @@ def save(bundle: Bundle, path: str | Path, include_optimizer: bool = True) -> No
     if bundle.surrogate is not None:
         ckpt["surrogate_config"] = bundle.surrogate.config_dict()
         ckpt["surrogate_state_dict"] = bundle.surrogate.state_dict()
-    if include_optimizer and bundle.optimizer_state is not None:
-        ckpt["optimizer_state"] = bundle.optimizer_state
+    if bundle.train_state is not None:  # small: step/epoch position, so a shipped model can resume
         ckpt["train_state"] = bundle.train_state
+    if include_optimizer and bundle.optimizer_state is not None:  # AdamW moments: 2x the weights' size
+        ckpt["optimizer_state"] = bundle.optimizer_state
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -151,11 +151,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "molecules_seen": 0, "wall_seconds": 0.0}
-    if prev is not None and prev.optimizer_state is not None:
-        opt.load_state_dict(prev.optimizer_state)
+    if prev is not None:
         state.update(prev.train_state or {})
         if "torch_rng" in state:
             torch.set_rng_state(state.pop("torch_rng"))
+        if prev.optimizer_state is not None:
+            opt.load_state_dict(prev.optimizer_state)
+        else:  # shipped checkpoints leave the moments out to stay small; they rebuild in a few hundred steps
+            log("resume: checkpoint has no optimizer state; AdamW moments start fresh")
     n_train = len(ds.train)
     total_steps = math.ceil(cfg.epochs * math.ceil(n_train / cfg.batch_size))  # whole epochs end on an epoch
     info = dict(prev.train_info) if prev else {}

@@ -58,3 +58,14 @@ def test_schedules():
     assert lr_at(cfg, 50, 100) == pytest.approx(5.5e-4)
     assert beta_at(cfg, 0, 100) == 0 and beta_at(cfg, 10, 100) == pytest.approx(0.25)
     assert beta_at(cfg, 20, 100) == beta_at(cfg, 90, 100) == 0.5
+
+
+def test_resume_from_a_checkpoint_without_optimizer_state(small_run):
+    tmp, cfg = small_run
+    train(TINY_MODEL, dataclasses.replace(cfg, stop_after_steps=5), tmp / "a.pt", log=lambda m: None, progress=False)
+    shipped = checkpoint.load(tmp / "a.pt")
+    checkpoint.save(shipped, tmp / "ship.pt", include_optimizer=False)
+    messages = []
+    resumed = train(TINY_MODEL, cfg, tmp / "b.pt", resume=tmp / "ship.pt", log=messages.append, progress=False)
+    assert any("AdamW moments start fresh" in m for m in messages)
+    assert resumed.train_state["step"] == 15  # continued from step 5, not from 0
