@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from rdkit import Chem
-from typer.testing import CliRunner
 
 from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
 from moldesign.cli import app
 from moldesign.sampling import DEFAULT_RADIUS
 
-runner = CliRunner()
+from .common import one_line_error, runner
+
 SCORE_COLUMNS = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
 
 
@@ -28,14 +28,6 @@ def ok(result):
 
 def table(result) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(ok(result).stdout))
-
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None):

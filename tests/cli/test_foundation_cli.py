@@ -4,12 +4,12 @@ import json
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from moldesign.cli import app
 from moldesign.data import MOSES_SPLITS
 
-runner = CliRunner()
+from .common import one_line_error, runner
+
 
 TINY_TOML = """
 [model]
@@ -26,14 +26,6 @@ batch_size = 16
 val_size = 2
 num_threads = 1
 """
-
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.output.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_help_lists_every_subcommand():
