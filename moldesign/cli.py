@@ -26,6 +26,7 @@ app.add_typer(data_app, name="data")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "moldesign-moses.pt"))
+CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".sdf", ".smi", ".tsv")
 
 
@@ -111,12 +112,15 @@ def write_table(df, out: Optional[Path]) -> None:
     when out is None. SDF needs a `smiles` column; rows that do not parse are written without a
     structure and keep their fields."""
     if out is None:
-        df.to_csv(sys.stdout, index=False)
+        df.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)
         return
     from .data import write_atomic_table
 
     suffix = out.suffix.lower()
-    if suffix in (".csv", ".parquet", ".tsv"):
+    if suffix in (".csv", ".tsv"):
+        write_atomic_table(df, out, float_format=CSV_FLOAT_FORMAT)
+        return
+    if suffix == ".parquet":
         write_atomic_table(df, out)
         return
     import tempfile
