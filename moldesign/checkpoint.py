@@ -8,8 +8,6 @@ Sampling needs nothing but this file.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import torch
 
 from .config import ModelConfig, from_dict
-from .data import PropertyScaler
+from .data import PropertyScaler, atomic_path
 from .networks import CVAE
 from .tokenizer import Vocabulary
 
@@ -69,14 +67,8 @@ def save(bundle: Bundle, path: str | Path, include_optimizer: bool = True) -> No
         ckpt["optimizer_state"] = bundle.optimizer_state
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
@@ -27,7 +26,6 @@ app.add_typer(data_app, name="data")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "moldesign-moses.pt"))
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
-OUTPUT_SUFFIXES = (".csv", ".parquet", ".sdf", ".smi", ".tsv")
 
 
 class Device(str, Enum):
@@ -103,50 +101,18 @@ def load_bundle(model: Optional[Path], device: Device):
 
 def check_out_path(out: Optional[Path]) -> None:
     """Validate the output suffix before any work is done."""
+    from .data import OUTPUT_SUFFIXES
+
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UserError(f"unsupported output type {out.suffix or out.name!r}; use {' '.join(OUTPUT_SUFFIXES)}")
 
 
 def write_table(df, out: Optional[Path]) -> None:
-    """Write a DataFrame by suffix (temp file + rename, so no half file on failure); CSV to stdout
-    when out is None. SDF needs a `smiles` column; rows that do not parse are written without a
-    structure and keep their fields."""
-    if out is None:
-        df.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)
-        return
+    """Write a DataFrame by suffix, CSV on stdout when out is None (data.write_atomic_table: temp
+    file + rename, so no half file on failure; SDF rows that do not parse keep their fields)."""
     from .data import write_atomic_table
 
-    suffix = out.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        write_atomic_table(df, out, float_format=CSV_FLOAT_FORMAT)
-        return
-    if suffix == ".parquet":
-        write_atomic_table(df, out)
-        return
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if suffix == ".smi":
-            with open(tmp, "w") as f:
-                for s in df["smiles"].fillna(""):
-                    f.write(f"{s}\n")
-        else:  # .sdf
-            from rdkit import Chem
-
-            writer = Chem.SDWriter(tmp)
-            for row in df.to_dict("records"):
-                mol = Chem.MolFromSmiles(row["smiles"]) if isinstance(row.get("smiles"), str) else None
-                mol = mol if mol is not None else Chem.Mol()
-                for k, v in row.items():
-                    mol.SetProp(str(k), "" if v is None else str(v))
-                writer.write(mol)
-            writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic_table(df, out, float_format=CSV_FLOAT_FORMAT)
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -569,14 +535,9 @@ def evaluate(
         if out is None:
             typer.echo(text)
         else:
-            import tempfile
+            from .data import atomic_path
 
-            fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    f.write(text + "\n")
-                os.replace(tmp, out)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            with atomic_path(out) as tmp:
+                Path(tmp).write_text(text + "\n")
         if not result["n_valid"]:
             raise RunFailure(f"none of the {n} sampled molecules is valid")

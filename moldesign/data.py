@@ -8,6 +8,7 @@ wheel (a zip) with pip and read `moses/dataset/data/<split>.csv.gz` from it with
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -98,9 +99,8 @@ def prepare_moses(
         table = compute_table(raw, workers=workers, progress=progress, desc=f"moses {split}")
         n_invalid = int((~table["valid"]).sum())
         table = table[table["valid"]].drop(columns=["valid", "error", "input"])
-        tmp = out.with_suffix(".parquet.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            table.to_parquet(tmp, index=False)
         report[split] = {"path": str(out), "n": len(table), "n_invalid": n_invalid, "skipped": False}
         log(f"{split}: {len(table)} molecules ({n_invalid} invalid dropped) -> {out}")
     return report
@@ -277,17 +277,93 @@ def iter_batches(data: EncodedSet, batch_size: int, rng: np.random.Generator,
         yield data.ids[idx, :L], data.lengths[idx], data.cond[idx]
 
 
-def write_atomic_table(df: pd.DataFrame, path: str | Path, **kwargs) -> None:
-    """Write CSV/parquet to a temp file in the same folder and rename (no half files)."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a temporary file name beside `path` (same filesystem); rename it to `path` when the
+    block succeeds, delete it when the block raises. Every file moldesign writes goes through this,
+    so an interrupted run never leaves a half file that looks complete. `suffix`: for writers that
+    append their own extension to names lacking it (numpy's savez wants `.npz`)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False, **kwargs)
-        else:
-            df.to_csv(tmp, index=False, sep="\t" if path.suffix == ".tsv" else ",", **kwargs)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # no-op after the rename
+
+
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
+
+
+class ChunkWriter:
+    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit rename it to
+    `out`, on any exception (KeyboardInterrupt included) delete it. out=None: CSV on stdout.
+    `float_format` applies to CSV/TSV text (e.g. "%.8g")."""
+
+    def __init__(self, out: Path | None, float_format: str | None = None):
+        self.out, self.first, self._handle, self._parquet, self._schema = out, True, None, None, None
+        self.float_format = float_format
+        self.suffix = ".csv" if out is None else out.suffix.lower()
+        if self.suffix not in OUTPUT_SUFFIXES:
+            raise DataError(f"unsupported output type {self.suffix or str(out)!r}; use {' '.join(OUTPUT_SUFFIXES)}")
+        self._atomic = atomic_path(out) if out is not None else None
+
+    def __enter__(self) -> "ChunkWriter":
+        if self._atomic is not None:
+            self.tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            self._parquet.write_table(table.cast(self._schema))
+        elif self.suffix == ".sdf":
+            from rdkit import Chem
+
+            if self._handle is None:
+                self._handle = Chem.SDWriter(self.tmp)
+            for row in df.to_dict("records"):  # rows that do not parse: empty structure, fields kept
+                smi = row.get("smiles")
+                mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
+                mol = mol if mol is not None else Chem.Mol()
+                if isinstance(row.get("name"), str):
+                    mol.SetProp("_Name", row["name"])
+                for k, v in row.items():
+                    mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
+                self._handle.write(mol)
+        else:
+            if self._handle is None:
+                self._handle = sys.stdout if self.out is None else open(self.tmp, "w", newline="")
+            if self.suffix == ".smi":
+                self._handle.writelines(f"{s}\n" for s in df["smiles"].fillna(""))
+            else:
+                df.to_csv(self._handle, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",",
+                          float_format=self.float_format)
+        self.first = False
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.out is None:
+            sys.stdout.flush()
+            return False
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            elif self._handle is not None:
+                self._handle.close()
+        finally:
+            self._atomic.__exit__(exc_type, exc, tb)  # rename on success, delete on failure
+        return False
+
+
+def write_atomic_table(df: pd.DataFrame, path: str | Path | None, float_format: str | None = None) -> None:
+    """Write one DataFrame by suffix (.csv .tsv .parquet .sdf .smi) without leaving a half file;
+    CSV on stdout when path is None."""
+    with ChunkWriter(Path(path) if path is not None else None, float_format) as writer:
+        writer.write(df)

@@ -5,8 +5,6 @@ Files are written to a temporary name and renamed, so a failed run leaves no hal
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -55,15 +53,11 @@ def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str |
     svg = path.suffix.lower() == ".svg"
     img = Draw.MolsToGridImage(mols, molsPerRow=min(per_row, max(1, len(mols))), subImgSize=size,
                                legends=legends, useSVG=svg)  # this RDKit has no maxMols cap; we cap at MAX_GRID
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    from .data import atomic_path
+
+    with atomic_path(path) as tmp:
         if svg:
             Path(tmp).write_text(img if isinstance(img, str) else img.data)
         else:
             img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(mols)

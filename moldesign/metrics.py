@@ -328,9 +328,6 @@ def _read_cache(path, digest: str, smiles: list[str]) -> ReferenceSet | None:
 
 
 def _write_cache(path, digest: str, ref: ReferenceSet) -> None:
-    import os
-    import tempfile
-
     packed = np.zeros((len(ref.fps), MOSES_FP_BITS // 8), dtype=np.uint8)
     for i, fp in enumerate(ref.fps):
         bits = np.zeros(MOSES_FP_BITS, dtype=np.uint8)
@@ -341,15 +338,10 @@ def _write_cache(path, digest: str, ref: ReferenceSet) -> None:
                   scaf_keys=np.array(list(ref.scaf), dtype=str), scaf_counts=np.array(list(ref.scaf.values())))
     if ref.fcd is not None:
         arrays.update(fcd_mu=ref.fcd[0], fcd_sigma=ref.fcd[1])
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
+    from .data import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:  # .npz: savez would append it to any other name
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_references(reference_dir: str | Path, test: str | Path | None = None,

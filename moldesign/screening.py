@@ -28,10 +28,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import operator
-import os
 import re
 import sys
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -45,7 +43,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
 
 from . import chem
-from .data import DataError, find_smiles_column
+from .data import ChunkWriter, DataError, find_smiles_column
 
 SCORES = ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa", "rotb")
 """Numeric output columns: chem.PROPERTIES, QED, SA and rotatable bonds (Veber's count)."""
@@ -463,73 +461,6 @@ def screen_smiles(smiles: Sequence[str], opts: ScreenOptions | None = None, work
               for i in range(0, max(len(smiles), 1), chunk_size)]
     _, results = screen_chunks(chunks, opts or ScreenOptions(), workers)
     return pd.concat(list(results), ignore_index=True)
-
-
-OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
-
-
-class ChunkWriter:
-    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit rename it to
-    `out`, on any exception (KeyboardInterrupt included) delete it. out=None: CSV on stdout."""
-
-    def __init__(self, out: Path | None):
-        self.out, self.first, self._handle, self._parquet, self._schema = out, True, None, None, None
-        self.suffix = ".csv" if out is None else out.suffix.lower()
-        if self.suffix not in OUTPUT_SUFFIXES:
-            raise DataError(f"unsupported output type {self.suffix or str(out)!r}; use {' '.join(OUTPUT_SUFFIXES)}")
-        if out is not None:
-            fd, self.tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".",
-                                            prefix=f".{out.name}.", suffix=".tmp")
-            os.close(fd)
-
-    def __enter__(self) -> "ChunkWriter":
-        return self
-
-    def write(self, df: pd.DataFrame) -> None:
-        if self.suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if self._parquet is None:
-                self._schema = table.schema
-                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
-            self._parquet.write_table(table.cast(self._schema))
-        elif self.suffix == ".sdf":
-            if self._handle is None:
-                self._handle = Chem.SDWriter(self.tmp)
-            for row in df.to_dict("records"):  # rows that do not parse: empty structure, fields kept
-                smi = row.get("smiles")
-                mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
-                mol = mol if mol is not None else Chem.Mol()
-                if isinstance(row.get("name"), str):
-                    mol.SetProp("_Name", row["name"])
-                for k, v in row.items():
-                    mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
-                self._handle.write(mol)
-        else:
-            if self._handle is None:
-                self._handle = sys.stdout if self.out is None else open(self.tmp, "w", newline="")
-            if self.suffix == ".smi":
-                self._handle.writelines(f"{s}\n" for s in df["smiles"].fillna(""))
-            else:
-                df.to_csv(self._handle, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
-        self.first = False
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if self.out is None:
-            sys.stdout.flush()
-            return False
-        try:
-            if self._parquet is not None:
-                self._parquet.close()
-            elif self._handle is not None:
-                self._handle.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.out)
-        finally:
-            Path(self.tmp).unlink(missing_ok=True)  # no-op after the rename
-        return False
 
 
 def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOptions | None = None,
