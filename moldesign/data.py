@@ -288,6 +288,9 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the user's file gets the usual mode
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)  # no-op after the rename
