@@ -270,10 +270,10 @@ class Designer:
                  targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
                  chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
-                 condition: str = "follow") -> OptimizeResult:
+                 condition: str = "optimize") -> OptimizeResult:
         """Surrogate-guided gradient ascent from the seed (see moldesign.optimize). Returns
         OptimizeResult(trajectory, best, summary); both tables carry RDKit values and pred_*.
-        `seed` sets the chains' random starts; `condition` "follow" or "seed" (decoder condition)."""
+        `seed` sets the chains' random starts; `condition` "optimize" (c moves with z) or "seed" (c held at the seed's properties)."""
         from .optimize import require_surrogate
 
         objective = Objective.parse(maximize, minimize, targets)
@@ -286,7 +286,7 @@ class Designer:
         seed, at the optimizer's distances from μ, in random directions (moldesign.optimize)."""
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
                                np.random.default_rng(seed), top_k=max(len(result.best), 1),
-                               condition=result.summary.get("condition", "follow"))
+                               condition=result.summary.get("condition", "optimize"))
 
     # ------------------------------------------------------------------ surrogate
     def fit_surrogate(self, smiles: Sequence[str], seed: int = 0, workers: int = 1, progress: bool = False,

@@ -8,6 +8,7 @@ Sampling needs nothing but this file.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     model.to(device).eval()
     surrogate = None
     if "surrogate_state_dict" in ckpt:
-        from .surrogate import Surrogate  # local import: surrogate depends on this module's Bundle
+        from .surrogate import SURROGATE_VERSION, Surrogate  # local import: surrogate depends on this module's Bundle
 
-        surrogate = Surrogate.from_state(ckpt["surrogate_config"], ckpt["surrogate_state_dict"]).to(device).eval()
+        if ckpt["surrogate_config"].get("version") == SURROGATE_VERSION:
+            surrogate = Surrogate.from_state(ckpt["surrogate_config"], ckpt["surrogate_state_dict"]).to(device).eval()
+        else:  # an older surrogate is left out, not fatal: the VAE itself is fine; optimize asks for a refit
+            warnings.warn(f"{path}: surrogate format {ckpt['surrogate_config'].get('version')!r} is outdated and was "
+                          f"not loaded; refit it with `moldesign surrogate fit`", stacklevel=2)
     return Bundle(model, vocab, scaler, ckpt.get("property_stats", {}), ckpt.get("train_info", {}),
                   surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"))

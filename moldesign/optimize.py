@@ -1,23 +1,27 @@
-"""Gradient-based latent optimization with RDKit verification (Gómez-Bombarelli et al. 2018, §4).
+"""Gradient-based optimization in the decoder's input space, verified by RDKit (Gómez-Bombarelli
+et al. 2018, §4, adapted to a conditional VAE).
 
-J(z) = objective(surrogate(z)) + λ·log N(z; 0, I). From the seed's μ, `chains` walkers climb J by
-normalized gradient ascent: every step moves z by exactly `step_size` (Euclidean, latent units)
-along ∇J, so a chain's path length is steps·step_size whatever the scale of the surrogate's
-gradients. Chain 0 starts at μ, the others at μ + DEFAULT_RADIUS·ε (the `generate` neighbourhood),
-so the chains explore different neighbours instead of re-decoding one path. The prior term
-−λ·½‖z‖² (gradient −λz) pulls z back toward high prior density, where the decoder was trained;
-without it nothing stops the walk following the surrogate's extrapolation off the data.
+The decoder reads u = [z, c]: the latent z and the condition c (five properties, in the scaler's
+standardized units). Both decide the molecule, so both are optimized: J(u) = objective(surrogate(u))
++ λ·log N(u; 0, I). From the seed's u₀ = [μ, c_seed], `chains` walkers climb J by normalized
+gradient ascent: every step moves u by exactly `step_size` (Euclidean, in latent/standardized
+units) along ∇J, so a chain's path length is steps·step_size whatever the scale of the surrogate's
+gradients. Chain 0 starts at u₀, the others at [μ + DEFAULT_RADIUS·ε, c_seed] (the `generate`
+neighbourhood), so the chains explore different neighbours instead of re-decoding one path. The
+prior term (gradient −λu) pulls z toward high prior density, where the decoder was trained, and c
+toward the training mean; c is also kept inside the training range. Without it nothing stops the
+walk following the surrogate's extrapolation off the data.
 
-Every point of every path is decoded greedily. The CVAE decoder also reads a condition c; it is
-anchored on the truth and moved by the surrogate: c(z) = c_seed + f(z)[:5] − f(μ)[:5] (clipped to
-the training range), so step 0 decodes under the seed's RDKit properties and the condition then
-follows what the latent is predicted to have become (condition="seed" keeps c = c_seed instead).
-Every decoded molecule is scored with RDKit (the truth); surrogate predictions sit beside it in
-`pred_*` columns.
+`condition="seed"` holds c at the seed's RDKit properties and moves z only (the plain latent-space
+optimization of an unconditional VAE).
 
-Baseline (`random_baseline`): the same number of decodes around the same seed, each at the same
-distance from μ as one optimizer point but in a uniformly random direction, decoded and scored by
-the same rules. Only the directions differ, so a win is the gradient's.
+Every point of every path is decoded greedily under its own c and scored with RDKit (the truth);
+surrogate predictions sit beside it in `pred_*` columns.
+
+Baseline (`random_baseline`): the same number of decodes around the same u₀, each at the same
+distance from u₀ as one optimizer point but in a uniformly random direction of the space the
+optimizer moves in ([z, c], or z alone with condition="seed"), decoded and scored by the same
+rules. Only the directions differ, so a win is the gradient's.
 """
 from __future__ import annotations
 
@@ -31,12 +35,13 @@ import torch
 from .chem import PROPERTIES, mol_scores, tanimoto_to
 from .checkpoint import Bundle
 from .sampling import DesignInputError, Seed, canonical_mols, check_property_value, decode, encode, model_device
-from .surrogate import TARGETS, Surrogate
+from .surrogate import TARGETS, Surrogate, joint_input, split_input
 
 DEFAULT_STEPS = 30  # gradient steps per chain
 DEFAULT_CHAINS = 8  # decodes = chains × (steps + 1)
-DEFAULT_STEP_SIZE = 0.1  # Euclidean latent units per step: 30 steps ≈ 3 units, ~ the distance of a radius-0.3 sample in 64-D
-DEFAULT_PRIOR_WEIGHT = 0.1  # λ; objective terms are in training-std units, so λ·‖z‖ ~ 1 at ‖z‖ ~ 10
+DEFAULT_STEP_SIZE = 0.2  # Euclidean units of u per step: 30 steps ≈ 6 units (a radius-0.3 sample in 64-D is ≈ 2.4
+# away); chosen on bench/design_bench.py: at 0.1 chains repeat the same decode, fewer distinct molecules
+DEFAULT_PRIOR_WEIGHT = 0.1  # λ; objective terms are in training-std units, so λ·‖u‖ ~ 1 at ‖u‖ ~ 10
 MISSING_SURROGATE = ("this model has no latent surrogate; fit one with "
                      "`moldesign surrogate fit --model {model}` (it is saved into the checkpoint)")
 
@@ -125,37 +130,48 @@ def require_surrogate(bundle: Bundle, model_name: str = "PATH") -> Surrogate:
     return bundle.surrogate
 
 
-CONDITIONS = ("follow", "seed")
+CONDITIONS = ("optimize", "seed")  # the decoder's condition: optimized with z, or held at the seed's properties
 
 
-def decode_conditions(bundle: Bundle, seed_props: np.ndarray, pred: np.ndarray, pred_seed: np.ndarray,
-                      condition: str = "follow") -> np.ndarray:
-    """Raw conditions (n, 5) for decoding: "follow" = seed's RDKit properties + surrogate-predicted
-    change, clipped to the training range; "seed" = the seed's properties throughout.
-    pred (n, T), pred_seed (T,) = surrogate at the seed's μ."""
-    if condition == "seed":
-        return np.tile(seed_props, (len(pred), 1))
-    j = [TARGETS.index(k) for k in PROPERTIES]
-    cond = seed_props[None, :] + pred[:, j] - pred_seed[j]
-    stats = bundle.property_stats
-    if "min" in stats:
-        cond = np.clip(cond, np.asarray(stats["min"]), np.asarray(stats["max"]))
-    return cond
+@dataclass
+class Space:
+    """Where the walk happens: u = [z, scaled c] (n, Z + 5); `moves` marks the coordinates that may
+    change (all of them, or z only with condition="seed"); c stays within [c_lo, c_hi], the
+    training range in scaled units."""
+
+    Z: int
+    moves: np.ndarray  # (Z + 5,) bool
+    c_lo: np.ndarray  # (5,)
+    c_hi: np.ndarray  # (5,)
+
+    @classmethod
+    def of(cls, bundle: Bundle, condition: str) -> "Space":
+        Z, P = bundle.config.latent_dim, len(PROPERTIES)
+        stats = bundle.property_stats
+        lo = bundle.scaler.transform(np.asarray(stats["min"])) if "min" in stats else np.full(P, -np.inf)
+        hi = bundle.scaler.transform(np.asarray(stats["max"])) if "max" in stats else np.full(P, np.inf)
+        moves = np.concatenate([np.ones(Z, bool), np.full(P, condition == "optimize")])
+        return cls(Z, moves, np.asarray(lo, np.float32), np.asarray(hi, np.float32))
+
+    def clip(self, u: np.ndarray) -> np.ndarray:
+        u = np.array(u, dtype=np.float32, copy=True)
+        u[:, self.Z:] = np.clip(u[:, self.Z:], self.c_lo, self.c_hi)
+        return u
 
 
-def score_latents(bundle: Bundle, seed: Seed, mu: np.ndarray, z: np.ndarray, objective: Objective,
-                  condition: str = "follow") -> pd.DataFrame:
-    """Decode latents z (n, Z) greedily under decode_conditions, score with RDKit and the surrogate.
+def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, objective: Objective) -> pd.DataFrame:
+    """Decode points u = [z, scaled c] (n, Z + 5) greedily, score with RDKit and the surrogate.
 
-    One row per latent, in order. `new` marks the first appearance of a valid molecule other than
-    the seed; `rank` orders those by RDKit objective (1 = best). mu (Z,) is the seed's μ.
+    One row per point, in order. `new` marks the first appearance of a valid molecule other than
+    the seed; `rank` orders those by RDKit objective (1 = best). u0 (Z + 5,) is the seed's point;
+    `distance` is ‖u − u0‖, the columns mw_condition … tpsa_condition the condition decoded under.
     """
     sur = require_surrogate(bundle)
-    pred = sur.predict(z)  # (n, T)
-    cond = decode_conditions(bundle, seed.props, pred, sur.predict(mu[None, :])[0], condition)
+    pred = sur.predict(u)  # (n, T)
+    z, cond = split_input(bundle, u)
     strings = decode(bundle, z, cond, temperature=0.0)
     canon, mols = canonical_mols(strings)
-    truth = np.full((len(z), len(TARGETS)), np.nan)
+    truth = np.full((len(u), len(TARGETS)), np.nan)
     for i, m in enumerate(mols):
         if m is not None:
             s = mol_scores(m)
@@ -169,6 +185,8 @@ def score_latents(bundle: Bundle, seed: Seed, mu: np.ndarray, z: np.ndarray, obj
     for j, k in enumerate(TARGETS):
         df[f"pred_{k}"] = pred[:, j]
     df["pred_objective"] = objective.score_numpy(pred, sur)
+    for j, k in enumerate(PROPERTIES):
+        df[f"{k}_condition"] = cond[:, j]
     seen = {seed.smiles}
     new = []
     for c in canon:
@@ -179,25 +197,38 @@ def score_latents(bundle: Bundle, seed: Seed, mu: np.ndarray, z: np.ndarray, obj
     order = df[df["new"]].sort_values(["objective", "smiles"], ascending=[False, True], kind="stable").index
     df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
     df.loc[order, "rank"] = np.arange(1, len(order) + 1)
-    df["distance"] = np.linalg.norm(z - mu[None, :], axis=1)  # ‖z − μ_seed‖
+    df["distance"] = np.linalg.norm(u - u0[None, :], axis=1)  # ‖u − u0‖
     df["log_prior"] = -0.5 * (z.astype(np.float64) ** 2).sum(1)  # log N(z; 0, I) + const
     return df
 
 
 def latent_paths(bundle: Bundle, starts: np.ndarray, objective: Objective, steps: int, step_size: float,
-                 prior_weight: float) -> np.ndarray:
-    """Normalized gradient ascent on J from each start (K, Z) → paths (K, steps+1, Z), [:, 0] = starts."""
+                 prior_weight: float, space: Space) -> np.ndarray:
+    """Normalized gradient ascent on J from each start (K, Z + 5) → paths (K, steps+1, Z + 5)."""
     sur = require_surrogate(bundle)
-    z = torch.tensor(np.array(starts, dtype=np.float32), device=model_device(bundle), requires_grad=True)  # (K, Z)
-    path = [z.detach().clone()]
+    dev = model_device(bundle)
+    mask = torch.tensor(space.moves, dtype=torch.float32, device=dev)  # (Z + 5,) 1 = may move
+    lo = torch.tensor(space.c_lo, device=dev)
+    hi = torch.tensor(space.c_hi, device=dev)
+    u = torch.tensor(space.clip(starts), device=dev, requires_grad=True)  # (K, Z + 5)
+    path = [u.detach().clone()]
     for _ in range(steps):
-        J = objective.score_torch(sur(z), sur) - prior_weight * 0.5 * (z ** 2).sum(dim=1)  # (K,)
-        (g,) = torch.autograd.grad(J.sum(), z)  # (K, Z); chains are independent, so one backward serves all
+        J = objective.score_torch(sur(u), sur) - prior_weight * 0.5 * (u ** 2).sum(dim=1)  # (K,)
+        (g,) = torch.autograd.grad(J.sum(), u)  # (K, Z + 5); chains are independent, one backward serves all
+        g = g * mask
         gnorm = g.norm(dim=1, keepdim=True)  # (K, 1)
         step = torch.where(gnorm > 1e-12, step_size * g / gnorm.clamp_min(1e-12), torch.zeros_like(g))
-        z = (z + step).detach().requires_grad_(True)  # at a stationary point z stays put
-        path.append(z.detach().clone())
+        nxt = (u + step).detach()  # at a stationary point u stays put
+        nxt[:, space.Z:] = torch.maximum(torch.minimum(nxt[:, space.Z:], hi), lo)  # c inside the training range
+        u = nxt.requires_grad_(True)
+        path.append(u.detach().clone())
     return torch.stack(path, dim=1).cpu().numpy()
+
+
+def seed_point(bundle: Bundle, seed: Seed) -> np.ndarray:
+    """u₀ = [μ(seed), scaled seed properties] (Z + 5,)."""
+    mu, _ = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
+    return joint_input(bundle, mu, seed.props[None, :])[0]
 
 
 def _finish(table: pd.DataFrame, bundle: Bundle, seed: Seed, objective: Objective, top_k: int,
@@ -223,11 +254,11 @@ def _finish(table: pd.DataFrame, bundle: Bundle, seed: Seed, objective: Objectiv
 def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,
              chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
              prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
-             rng: np.random.Generator | None = None, condition: str = "follow") -> OptimizeResult:
+             rng: np.random.Generator | None = None, condition: str = "optimize") -> OptimizeResult:
     """Climb from the seed's μ and score every decoded point (see the module docstring).
 
     trajectory: one row per (chain, step) with columns chain, step, smiles, valid, RDKit values,
-    similarity, objective, pred_*, pred_objective, new, rank, distance, log_prior."""
+    similarity, objective, pred_*, pred_objective, *_condition, new, rank, distance, log_prior."""
     from .sampling import DEFAULT_RADIUS, sample_around
 
     if not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -242,10 +273,12 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
         raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     require_surrogate(bundle)
     rng = rng if rng is not None else np.random.default_rng(0)
-    mu, _ = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
-    starts = np.concatenate([mu, sample_around(mu[0], chains - 1, DEFAULT_RADIUS, rng)])  # (K, Z)
-    paths = latent_paths(bundle, starts, objective, steps, step_size, prior_weight)  # (K, S+1, Z)
-    table = score_latents(bundle, seed, mu[0], paths.reshape(-1, paths.shape[-1]), objective, condition)
+    space = Space.of(bundle, condition)
+    u0 = seed_point(bundle, seed)  # (Z + 5,)
+    starts = np.tile(u0, (chains, 1))  # (K, Z + 5)
+    starts[1:, : space.Z] = sample_around(u0[: space.Z], chains - 1, DEFAULT_RADIUS, rng)  # neighbours of μ
+    paths = latent_paths(bundle, starts, objective, steps, step_size, prior_weight, space)  # (K, S+1, Z + 5)
+    table = score_points(bundle, seed, u0, paths.reshape(-1, paths.shape[-1]), objective)
     table.insert(0, "step", np.tile(np.arange(steps + 1), chains))
     table.insert(0, "chain", np.repeat(np.arange(chains), steps + 1))
     return _finish(table, bundle, seed, objective, top_k,
@@ -254,14 +287,26 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
 
 
 def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances: np.ndarray,
-                    rng: np.random.Generator, top_k: int = 10, condition: str = "follow") -> OptimizeResult:
-    """One decode per distance: z = μ + d·u with u a uniformly random unit direction."""
+                    rng: np.random.Generator, top_k: int = 10, condition: str = "optimize") -> OptimizeResult:
+    """One decode per distance: u = u₀ + d·v with v a uniformly random unit direction of the space
+    the optimizer moves in (c clipped to the training range, as the optimizer's is)."""
     require_surrogate(bundle)
-    mu, _ = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
-    u = rng.standard_normal((len(distances), mu.shape[1]))
-    u /= np.linalg.norm(u, axis=1, keepdims=True)  # (n, Z) unit directions
-    z = (mu + np.asarray(distances)[:, None] * u).astype(np.float32)
-    table = score_latents(bundle, seed, mu[0], z, objective, condition)
-    table.insert(0, "step", np.arange(len(z)))
+    if condition not in CONDITIONS:
+        raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
+    space = Space.of(bundle, condition)
+    u0 = seed_point(bundle, seed)
+    d = np.asarray(distances, dtype=np.float64)[:, None]  # (n, 1)
+    u = np.empty((len(d), len(u0)), np.float32)
+    todo = np.arange(len(d))
+    for _ in range(100):  # redraw directions that leave the training range, so distances stay the optimizer's
+        v = rng.standard_normal((len(todo), len(u0))) * space.moves  # (m, Z + 5)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        u[todo] = u0[None, :] + d[todo] * v
+        todo = todo[(u[todo] != space.clip(u[todo])).any(axis=1)]
+        if not len(todo):
+            break
+    u = space.clip(u)  # the rare point still outside after 100 draws is clipped
+    table = score_points(bundle, seed, u0, u, objective)
+    table.insert(0, "step", np.arange(len(u)))
     return _finish(table, bundle, seed, objective, top_k,
                    {"method": "random directions at the same distances", "condition": condition})

@@ -194,3 +194,16 @@ def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
 
 def test_missing_model_file_is_one_line(tmp_path):
     assert "model file not found" in one_line_error(run("generate", "--model", tmp_path / "nope.pt"))
+
+
+def test_optimize_cli_defaults_match_the_api():
+    """The CLI spells its defaults out (importing torch for --help would be slow); keep them in step."""
+    import inspect
+
+    from moldesign import optimize as opt
+    from moldesign.cli import optimize as optimize_command
+
+    defaults = {name: p.default.default for name, p in inspect.signature(optimize_command).parameters.items()}
+    assert (defaults["steps"], defaults["chains"], defaults["step_size"], defaults["prior_weight"]) == (
+        opt.DEFAULT_STEPS, opt.DEFAULT_CHAINS, opt.DEFAULT_STEP_SIZE, opt.DEFAULT_PRIOR_WEIGHT)
+    assert defaults["condition"] == opt.CONDITIONS[0]

@@ -8,7 +8,7 @@ import torch
 
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_scores
-from moldesign.optimize import Objective, latent_paths
+from moldesign.optimize import Objective, Space, latent_paths, seed_point
 from moldesign.sampling import DesignInputError
 from moldesign.surrogate import TARGETS, fit_surrogate
 
@@ -49,25 +49,48 @@ def test_objective_scores_in_std_units(designer):
     assert float(torch_score[0]) == pytest.approx(-1.0, abs=1e-4)
 
 
+def _starts(designer, smiles):
+    return np.stack([seed_point(designer.bundle, designer.molecule(s)) for s in smiles])  # (n, 16 + 5)
+
+
 def test_gradient_ascent_climbs_the_surrogate_objective(designer, tiny_smiles):
     bundle, sur = designer.bundle, designer.bundle.surrogate
     obj = Objective.parse(maximize=["qed"])
-    starts = designer.encode(tiny_smiles[:3])[[f"z{i}" for i in range(16)]].to_numpy(np.float32)
-    paths = latent_paths(bundle, starts, obj, steps=20, step_size=0.05, prior_weight=0.1)  # (3, 21, 16)
-    assert paths.shape == (3, 21, 16)
+    starts = _starts(designer, tiny_smiles[:3])
+    space = Space.of(bundle, "optimize")
+    space.c_lo[:], space.c_hi[:] = -np.inf, np.inf  # no clipping here, so every step has its full length
+    paths = latent_paths(bundle, starts, obj, steps=20, step_size=0.05, prior_weight=0.1, space=space)
+    assert paths.shape == (3, 21, 21)  # chains, steps + 1, Z + 5
     np.testing.assert_allclose(np.linalg.norm(np.diff(paths, axis=1), axis=2), 0.05, rtol=1e-4)  # fixed step length
-    flat = paths.reshape(-1, 16)
+    assert np.abs(paths[:, -1, 16:] - paths[:, 0, 16:]).max() > 0.01  # the condition moves too
+    flat = paths.reshape(-1, 21)
     J = obj.score_numpy(sur.predict(flat), sur) - 0.1 * 0.5 * (flat.astype(np.float64) ** 2).sum(1)
     J = J.reshape(3, 21)
     assert (J[:, -1] > J[:, 0]).all()
     assert (np.diff(J, axis=1) > -1e-4).mean() > 0.9  # small normalized steps: (nearly) monotone ascent
 
 
+def test_condition_seed_moves_z_only_and_c_stays_in_range(designer, tiny_smiles):
+    bundle = designer.bundle
+    starts = _starts(designer, tiny_smiles[:2])
+    obj = Objective.parse(targets={"mw": 5000.0})  # far outside the data: pushes c_mw to the training maximum
+    held = latent_paths(bundle, starts, obj, steps=10, step_size=0.2, prior_weight=0.0,
+                        space=Space.of(bundle, "seed"))
+    np.testing.assert_array_equal(held[:, :, 16:], np.repeat(starts[:, None, 16:], 11, axis=1))
+    moved = latent_paths(bundle, starts, obj, steps=200, step_size=0.2, prior_weight=0.0,
+                         space=Space.of(bundle, "optimize"))
+    mw = bundle.scaler.inverse(moved[:, -1, 16:])[:, 0]
+    np.testing.assert_allclose(mw, bundle.property_stats["max"][0], rtol=1e-5)  # clipped at the training range
+
+
 def test_optimize_scores_every_decode_with_rdkit(designer, tiny_smiles):
     res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=4)
     traj = res.trajectory
     assert len(traj) == 3 * 7 and list(traj["chain"].unique()) == [0, 1, 2]
-    assert traj.loc[0, "distance"] == 0.0  # chain 0 starts at the seed's μ
+    assert traj.loc[0, "distance"] == 0.0  # chain 0 starts at the seed's point [μ, c]
+    seed_props = designer.molecule(tiny_smiles[0]).props
+    np.testing.assert_allclose(traj.loc[0, [f"{k}_condition" for k in ("mw", "logp", "hbd", "hba", "tpsa")]]
+                               .to_numpy(float), seed_props, rtol=1e-4, atol=1e-4)  # and decodes under its own properties
     for row in traj[traj["valid"]].to_dict("records"):
         truth = mol_scores(mol_from_smiles(row["smiles"]))
         for k in TARGETS:
@@ -93,26 +116,15 @@ def test_optimize_is_reproducible(designer, tiny_smiles):
     assert not np.allclose(a.trajectory["distance"], c.trajectory["distance"])  # chains 1.. start elsewhere
 
 
-def test_decode_conditions_follow_or_hold_the_seed(designer):
-    from moldesign.optimize import decode_conditions
-
-    bundle = designer.bundle
-    seed_props = np.array([260.0, 2.0, 1.0, 3.0, 40.0])
-    pred_seed = np.array([250.0, 1.5, 1.0, 3.0, 45.0, 0.7, 2.5])
-    pred = pred_seed + np.array([[10.0, 0.5, 0.0, 1.0, -5.0, 0.1, 0.0]])
-    np.testing.assert_allclose(decode_conditions(bundle, seed_props, pred, pred_seed, "follow"),
-                               [[270.0, 2.5, 1.0, 4.0, 35.0]])
-    np.testing.assert_allclose(decode_conditions(bundle, seed_props, pred, pred_seed, "seed"), [seed_props])
-    far = pred_seed + np.array([[1e4, 0, 0, 0, 0, 0, 0]])  # clipped to the training maximum
-    assert decode_conditions(bundle, seed_props, far, pred_seed)[0, 0] == bundle.property_stats["max"][0]
-
-
 def test_random_baseline_matches_decodes_and_distances(designer, tiny_smiles):
     res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=5, chains=2, step_size=0.3)
     base = designer.baseline(res, seed=1)
     assert len(base.trajectory) == len(res.trajectory) == base.summary["decodes"]
     np.testing.assert_allclose(base.trajectory["distance"], res.trajectory["distance"], rtol=1e-4, atol=1e-5)
     assert base.summary["seed_objective"] == res.summary["seed_objective"]
+    held = designer.baseline(designer.optimize(tiny_smiles[0], maximize=["qed"], steps=3, chains=2,
+                                               condition="seed"), seed=1)
+    assert (held.trajectory["mw_condition"] == held.trajectory.loc[0, "mw_condition"]).all()  # random moves in z only
     for row in base.trajectory[base.trajectory["valid"]].head(5).to_dict("records"):
         assert row["qed"] == pytest.approx(mol_scores(mol_from_smiles(row["smiles"]))["qed"])
 
@@ -125,7 +137,7 @@ def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles
 @pytest.mark.parametrize("kwargs,message", [
     (dict(steps=0), "--steps must be at least 1"), (dict(chains=0), "--chains must be at least 1"),
     (dict(step_size=-0.1), "--step-size must be positive"), (dict(prior_weight=float("nan")), "--prior-weight"),
-    (dict(condition="target"), "--condition must be one of follow, seed"),
+    (dict(condition="target"), "--condition must be one of optimize, seed"),
 ])
 def test_optimize_rejects_bad_settings(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):
