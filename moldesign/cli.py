@@ -487,9 +487,10 @@ def reconstruct(
 
 @app.command()
 def evaluate(
-    n: int = typer.Option(10000, "-n", help="Molecules to sample (unique@10000 needs 10,000 valid)."),
+    n: int = typer.Option(10000, "-n", help="Molecules to sample (unique@10000 is over the first 10,000 valid; more are drawn if needed)."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     n_reconstruct: int = typer.Option(1000, "--reconstruct-n", help="Test molecules for reconstruction accuracy (0: skip)."),
+    n_per_target: int = typer.Option(1000, "--target-n", help="Samples under each of three fixed conditions (training quantiles 0.25/0.5/0.75) for conditioning_targets (0: skip)."),
     reference_dir: Optional[Path] = typer.Option(None, "--reference-dir", help="Folder with test/test_scaffolds/train.parquet from `moldesign data moses` (default data/moses); reference statistics are cached there."),
     test: Optional[Path] = typer.Option(None, "--test", help="SMILES file used instead of MOSES test (FCD, SNN, Frag, Scaf, reconstruction)."),
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
@@ -504,7 +505,8 @@ def evaluate(
     """Sample -n molecules and compute MOSES metrics, reconstruction and conditioning MAE (JSON).
 
     Keys: valid, unique@1000, unique@10000, novelty, intdiv, fcd, snn, frag, scaf, reconstruction,
-    cond_mae_{mw,logp,hbd,hba,tpsa}, then intdiv2, filters, *_scaf (against test_scaffolds), n,
+    cond_mae_{mw,logp,hbd,hba,tpsa}, then intdiv2, filters, *_scaf (against test_scaffolds),
+    n_sampled_unique, conditioning_targets (per target: validity and MAE of each property), n,
     n_valid, n_reconstruct, timings; null where not computed."""
     import time
 
@@ -514,8 +516,9 @@ def evaluate(
     with cli_errors():
         if out is not None and out.suffix.lower() != ".json":
             raise UserError(f"--out must end in .json, got {str(out)!r}")
-        if n < 1 or n_reconstruct < 0 or temperature < 0:
-            raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --temperature >= 0; got {n}, {n_reconstruct}, {temperature}")
+        if n < 1 or n_reconstruct < 0 or n_per_target < 0 or temperature < 0:
+            raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --target-n >= 0, --temperature >= 0; "
+                            f"got {n}, {n_reconstruct}, {n_per_target}, {temperature}")
         if reference_dir is not None and not reference_dir.is_dir():
             raise UserError(f"--reference-dir is not a folder: {reference_dir}")
         for opt, path in (("--test", test), ("--test-scaffolds", test_scaffolds), ("--train", train_set)):
@@ -528,7 +531,8 @@ def evaluate(
         refs = metrics.load_references(reference_dir or DEFAULT_DATA_DIR, test, test_scaffolds, train_set,
                                        fcd, dev, log)
         result = metrics.evaluate(bundle, n, *refs, seed=seed, temperature=temperature,
-                                  n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, log=log)
+                                  n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, n_per_target=n_per_target,
+                                  log=log)
         result.update(model=str(model or DEFAULT_MODEL), seed=seed, temperature=temperature,
                       wall_seconds=round(time.time() - t0, 2))
         text = json.dumps(result, indent=2)

@@ -376,13 +376,58 @@ def load_references(reference_dir: str | Path, test: str | Path | None = None,
     return refs[0], refs[1], None if train_smiles is None else set(train_smiles)
 
 
+def condition_targets(bundle, quantiles: Sequence[float] = (0.25, 0.5, 0.75)) -> np.ndarray:
+    """(len(quantiles), 5) property vectors inside the training distribution: each property at the
+    same quantile of the training sample stored in the checkpoint (nearest observed value, so HBD
+    and HBA stay integers). MW, HBA and TPSA rise together in drug-like molecules, so a vector of
+    equal quantiles is a plausible molecule, not a corner of property space."""
+    sample = np.asarray(bundle.property_stats["sample"], dtype=np.float64)
+    return np.stack([np.quantile(sample, q, axis=0, method="nearest") for q in quantiles])
+
+
+def conditioning_at_targets(bundle, n_per_target: int = 1000, quantiles: Sequence[float] = (0.25, 0.5, 0.75),
+                            seed: int = 0, temperature: float = 1.0) -> list[dict]:
+    """For each target vector (condition_targets): n prior samples decoded under that fixed
+    condition; validity and the MAE of each RDKit property of the valid molecules against the target."""
+    from .sampling import sample_prior
+
+    out = []
+    for i, (q, target) in enumerate(zip(quantiles, condition_targets(bundle, quantiles))):
+        strings, cond = sample_prior(bundle, n_per_target, seed=seed + 1 + i, temperature=temperature, props=target)
+        mae = conditioning_mae(strings, cond)
+        out.append({"quantile": q, "target": dict(zip(PROPERTIES, (float(x) for x in target))),
+                    "n": n_per_target, "valid": fraction_valid(strings),
+                    "mae": {p: mae[f"cond_mae_{p}"] for p in PROPERTIES}})
+    return out
+
+
+def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperature: float,
+                      max_samples: int) -> tuple[float | None, int]:
+    """unique@k over the first k valid molecules: `first` (already sampled) topped up with more
+    prior samples (other seeds) until k are valid or max_samples were drawn, as MOSES does by
+    generating more than k. Returns (unique@k or None, samples drawn in all)."""
+    from .sampling import sample_prior
+
+    valid, drawn, extra = canonical_valid(first), len(first), 0
+    while len(valid) < k and drawn < max_samples:
+        extra += 1
+        m = min(max(k - len(valid), 1000) * 2, max_samples - drawn)
+        more, _ = sample_prior(bundle, m, seed=seed + 1000 + extra, temperature=temperature)
+        valid += canonical_valid(more)
+        drawn += m
+    return (fraction_unique(valid, k) if len(valid) >= k else None), drawn
+
+
 def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | None = None,
              train: set[str] | None = None, seed: int = 0, temperature: float = 1.0,
-             n_reconstruct: int = 1000, with_fcd: bool = True, device: str = "cpu",
+             n_reconstruct: int = 1000, with_fcd: bool = True, device: str = "cpu", n_per_target: int = 1000,
              log: Callable = lambda m: None) -> dict:
     """Sample n molecules from the prior (conditions drawn from the training distribution) and
     compute every metric. Reconstruction: exact-match rate of greedy decoding of mu over
-    `n_reconstruct` molecules drawn from `test` (default_rng(seed)). Keys missing data are None."""
+    `n_reconstruct` molecules drawn from `test` (default_rng(seed)). unique@10000 is over the first
+    10,000 valid molecules, sampling more when the n samples hold fewer (up to 4·n in
+    all; `n_sampled_unique`). `conditioning_targets`: n_per_target samples under each of three fixed
+    conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None."""
     from .sampling import sample_prior
 
     timings: dict[str, float] = {}
@@ -398,7 +443,7 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     gen = canonical_valid(strings)  # every metric below sees the same valid canonical list
     gen_mols = valid_mols(gen)
     m: dict = {"valid": timed("valid", fraction_valid, strings),
-               "unique@1000": fraction_unique(gen, 1000), "unique@10000": fraction_unique(gen, 10000),
+               "unique@1000": fraction_unique(gen, 1000),
                "novelty": timed("novelty", novelty, gen, train) if train is not None else None,
                "intdiv": timed("intdiv", internal_diversity, gen_mols, 1)}
     # ChemNet runs once on the generated set; both FCDs reuse its statistics
@@ -417,6 +462,11 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     table = timed("reconstruction", reconstruction_table, bundle, picked) if picked else None
     m["reconstruction"] = float(table["exact"].mean()) if table is not None else None
     m.update(timed("cond_mae", conditioning_mae, strings, conditions))
+    m["unique@10000"], m["n_sampled_unique"] = timed(
+        "unique@10000", unique_at_k_valid, bundle, strings, 10000, seed, temperature, 4 * n)
+    if n_per_target > 0:
+        m["conditioning_targets"] = timed("conditioning_targets", conditioning_at_targets, bundle, n_per_target,
+                                          seed=seed, temperature=temperature)
     m["intdiv2"] = timed("intdiv2", internal_diversity, gen_mols, 2)
     m["filters"] = timed("filters", fraction_passes_filters, gen_mols)
     # required keys first (the contract in ARCHITECTURE.md), then the extras

@@ -36,7 +36,8 @@ def test_help():
 
 def test_evaluate_json_has_the_contract_keys_and_right_values(tiny_model_path, tiny_bundle, tiny_smiles, refs, tmp_path):
     out = tmp_path / "eval.json"
-    args = ["evaluate", "-n", "40", "--reconstruct-n", "25", "--model", str(tiny_model_path), "--seed", "3",
+    args = ["evaluate", "-n", "40", "--reconstruct-n", "25", "--target-n", "20", "--model", str(tiny_model_path),
+            "--seed", "3",
             "--test", str(refs / "recon.csv"), "--test-scaffolds", str(refs / "scaf.csv"),
             "--train", str(refs / "train.csv"), "-o", str(out), "--device", "cpu"]
     result = runner.invoke(app, args)
@@ -47,6 +48,14 @@ def test_evaluate_json_has_the_contract_keys_and_right_values(tiny_model_path, t
     strings, conditions = sample_prior(tiny_bundle, 40, seed=3, temperature=1.0)
     assert data["valid"] == metrics.fraction_valid(strings) and data["n"] == 40
     assert data["unique@1000"] is None and data["unique@10000"] is None  # fewer than k valid
+    assert data["n_sampled_unique"] == 160  # it tried up to 4·n samples for 10,000 valid, then gave up
+    targets = data["conditioning_targets"]
+    assert [t["quantile"] for t in targets] == [0.25, 0.5, 0.75] and all(t["n"] == 20 for t in targets)
+    assert targets[0]["target"]["mw"] < targets[1]["target"]["mw"] < targets[2]["target"]["mw"]
+    strings_t, cond_t = sample_prior(tiny_bundle, 20, seed=4, temperature=1.0,
+                                     props=list(targets[0]["target"].values()))  # seed + 1 for the first target
+    assert targets[0]["valid"] == metrics.fraction_valid(strings_t)
+    assert targets[0]["mae"]["logp"] == pytest.approx(metrics.conditioning_mae(strings_t, cond_t)["cond_mae_logp"])
     assert data["novelty"] == pytest.approx(metrics.novelty(strings, set(tiny_smiles)))
     assert data["intdiv"] == pytest.approx(metrics.internal_diversity(strings))
     assert data["cond_mae_mw"] == pytest.approx(metrics.conditioning_mae(strings, conditions)["cond_mae_mw"])

@@ -153,3 +153,25 @@ def test_reconstruction_table_keeps_every_row(tiny_bundle, tiny_smiles):
     assert table["error"].iloc[11].startswith("not encodable") and "[se]" in table["error"].iloc[11]
     assert table["error"].iloc[12].startswith("not encodable")  # longer than max_len
     assert not table["exact"].iloc[10:].any()
+
+
+def test_condition_targets_are_training_quantiles(tiny_bundle):
+    t = metrics.condition_targets(tiny_bundle, (0.0, 0.5, 1.0))
+    sample = np.asarray(tiny_bundle.property_stats["sample"])
+    np.testing.assert_array_equal(t[0], sample.min(0))
+    np.testing.assert_array_equal(t[2], sample.max(0))
+    assert all(v in set(sample[:, 2]) for v in t[:, 2])  # HBD: an observed (integer) value
+
+
+def test_unique_at_k_tops_up_until_k_valid(tiny_bundle):
+    from moldesign.sampling import sample_prior
+
+    first, _ = sample_prior(tiny_bundle, 10, seed=0)
+    n_valid = len(metrics.canonical_valid(first))
+    assert n_valid >= 5
+    # enough valid already: no extra samples, the plain unique@k of the first k valid
+    assert metrics.unique_at_k_valid(tiny_bundle, first, 5, 0, 1.0, max_samples=500) == (
+        metrics.fraction_unique(first, 5), 10)
+    value, drawn = metrics.unique_at_k_valid(tiny_bundle, first, 30, seed=0, temperature=1.0, max_samples=500)
+    assert 10 < drawn <= 500 and value is not None and 0 < value <= 1
+    assert metrics.unique_at_k_valid(tiny_bundle, first, 10**6, 0, 1.0, max_samples=50) == (None, 50)
