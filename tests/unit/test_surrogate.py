@@ -64,13 +64,18 @@ def test_surrogate_is_differentiable_in_z_and_c(fitted):
     assert u.grad is not None and u.grad[:, :16].abs().sum() > 0 and u.grad[:, 16:].abs().sum() > 0
 
 
+def saved_with(sur, tiny_bundle, path):
+    """The tiny model with `sur` attached, saved to `path`; returns the raw weights_only dict."""
+    bundle = copy.copy(tiny_bundle)  # the session bundle stays without a surrogate
+    bundle.surrogate = sur
+    checkpoint.save(bundle, path)
+    return torch.load(path, weights_only=True)
+
+
 def test_checkpoint_round_trip_with_weights_only(fitted, tiny_bundle, tmp_path):
     sur, _ = fitted
-    bundle = copy.copy(tiny_bundle)
-    bundle.surrogate = sur
     path = tmp_path / "with_surrogate.pt"
-    checkpoint.save(bundle, path)
-    raw = torch.load(path, weights_only=True)  # plain dicts and tensors only
+    raw = saved_with(sur, tiny_bundle, path)  # plain dicts and tensors only
     cfg = raw["surrogate_config"]
     assert cfg["targets"] == list(TARGETS) and isinstance(cfg["mean"][0], float)
     assert all(torch.is_tensor(v) for v in raw["surrogate_state_dict"].values())
@@ -90,11 +95,8 @@ def test_from_state_rejects_other_versions(fitted):
 
 def test_checkpoint_with_an_outdated_surrogate_loads_without_it(fitted, tiny_bundle, tmp_path):
     sur, _ = fitted
-    bundle = copy.copy(tiny_bundle)
-    bundle.surrogate = sur
     path = tmp_path / "old.pt"
-    checkpoint.save(bundle, path)
-    raw = torch.load(path, weights_only=True)
+    raw = saved_with(sur, tiny_bundle, path)
     raw["surrogate_config"]["version"] = 1  # a z-only surrogate from an earlier moldesign
     torch.save(raw, path)
     with pytest.warns(UserWarning, match="surrogate format 1 is outdated"):
