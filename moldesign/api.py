@@ -98,9 +98,12 @@ class Designer:
 
     def _conditions(self, n: int, given: Mapping[str, float], rng: np.random.Generator,
                     base: np.ndarray | None = None) -> np.ndarray:
-        """(n, 5) raw conditions: `base` (a seed's properties) or draws from the training
-        distribution, with the given properties overriding."""
-        cond = np.tile(base, (n, 1)) if base is not None else draw_conditions(self.bundle, n, rng)
+        """(n, 5) raw conditions: `base` (a seed's properties (5,), or one row per molecule (n, 5))
+        or draws from the training distribution, with the given properties overriding."""
+        if base is None:
+            cond = draw_conditions(self.bundle, n, rng)
+        else:
+            cond = np.array(np.broadcast_to(np.asarray(base, np.float64), (n, len(PROPERTIES))))
         for k, v in given.items():
             cond[:, PROPERTIES.index(k)] = v
         return cond
@@ -117,18 +120,19 @@ class Designer:
                seed: int = 0) -> pd.DataFrame:
         """Decode latents (n, Z) (an array, or the DataFrame from `encode`, whose properties then
         serve as conditions). `conditions`: (n, 5) raw values, a dict of some properties (the rest
-        drawn from the training distribution), or None. Columns: decoded, smiles (canonical when
-        valid), valid, RDKit properties, qed, sa."""
+        from the `encode` table, else drawn from the training distribution), or None. Columns:
+        decoded, smiles (canonical when valid), valid, RDKit properties, qed, sa."""
         rng, gen = self._generators(seed)
+        base = None
         if isinstance(z, pd.DataFrame):
-            if conditions is None and all(k in z.columns for k in PROPERTIES):
-                conditions = z[list(PROPERTIES)].to_numpy(np.float64)
+            if all(k in z.columns for k in PROPERTIES):
+                base = z[list(PROPERTIES)].to_numpy(np.float64)  # (n, 5) the encoded molecules' own properties
             z = z[[c for c in z.columns if c.startswith("z") and c[1:].isdigit()]].to_numpy(np.float32)
         z = np.array(np.atleast_2d(z), dtype=np.float32)  # a writable copy (pandas may hand out read-only views)
         if z.shape[1] != self.bundle.config.latent_dim:
             raise DesignInputError(f"z has {z.shape[1]} dimensions; this model's latent has {self.bundle.config.latent_dim}")
         if conditions is None or isinstance(conditions, Mapping):
-            cond = self._conditions(len(z), self._checked_conditions(dict(conditions or {})), rng)
+            cond = self._conditions(len(z), self._checked_conditions(dict(conditions or {})), rng, base)
         else:
             cond = np.broadcast_to(np.asarray(conditions, np.float64), (len(z), len(PROPERTIES))).copy()
         strings = _decode(self.bundle, z, cond, temperature, generator=gen)

@@ -116,6 +116,25 @@ def test_python_api_encode_decode_round_trip(tiny_model_path, tiny_smiles):
         d.decode(np.zeros((1, 3)))
 
 
+def test_decode_an_encode_table_overrides_only_the_given_properties(tiny_model_path, tiny_smiles, monkeypatch):
+    import moldesign
+    from moldesign import api
+
+    d = moldesign.load(tiny_model_path, device="cpu")
+    enc = d.encode(tiny_smiles[:3])
+    seen = {}
+
+    def spy(bundle, z, cond, temperature, generator=None):
+        seen["cond"] = cond
+        return ["C"] * len(z)
+
+    monkeypatch.setattr(api, "_decode", spy)
+    d.decode(enc, conditions={"logp": 2.0})
+    expected = enc[["mw", "logp", "hbd", "hba", "tpsa"]].to_numpy(float)
+    expected[:, 1] = 2.0  # LogP set, the other four stay each molecule's own
+    np.testing.assert_array_equal(seen["cond"], expected)
+
+
 def test_import_moldesign_is_lazy():
     """`import moldesign` must not import torch or RDKit (load() does, when called)."""
     import subprocess
