@@ -320,11 +320,12 @@ def optimize(
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Surrogate-guided gradient ascent in latent space from a seed, every decode checked with RDKit.
+    """Surrogate-guided gradient ascent on [z, condition] from a seed, every decode checked with RDKit.
 
     Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
-    pred_* and pred_objective (surrogate), new, rank (1 = best distinct molecule), distance,
-    log_prior. Needs a surrogate in the checkpoint (`moldesign surrogate fit`).
+    pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
+    for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
+    checkpoint (`moldesign surrogate fit`).
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
