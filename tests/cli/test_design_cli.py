@@ -186,6 +186,8 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--maximize", "potency"], "--maximize 'potency' is not a known property"),
     (["optimize", "--start", "CCO", "--target", "logp=nan"], "--target logp must be a finite number"),
     (["optimize", "--start", "CCO", "--target", "tpsa=-5"], "--target tpsa must be > 0"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--condition", "follow"],
+     "--condition must be one of optimize, seed, got 'follow'"),
 ])
 def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     line = one_line_error(run(*args, "--model", surrogate_model))
