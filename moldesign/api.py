@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from . import checkpoint
-from .chem import PROPERTIES, mol_scores, tanimoto_to
+from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
                        OptimizeResult, optimize as _optimize, random_baseline)
 from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
@@ -50,16 +50,6 @@ def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
         raise DesignInputError(str(e)) from None
     path = Path(model) if model is not None else DEFAULT_MODEL
     return Designer(checkpoint.load(path, dev), path)
-
-
-def _scores(mols: Sequence) -> np.ndarray:
-    """(n, 7) RDKit values of TARGETS; NaN rows for None."""
-    out = np.full((len(mols), len(TARGETS)), np.nan)
-    for i, m in enumerate(mols):
-        if m is not None:
-            s = mol_scores(m)
-            out[i] = [s[k] for k in TARGETS]
-    return out
 
 
 class Designer:
@@ -142,7 +132,7 @@ class Designer:
         canon, mols = canonical_mols(strings)
         df = pd.DataFrame({"decoded": list(strings), "smiles": [c if c else s for c, s in zip(canon, strings)],
                            "valid": [c is not None for c in canon]})
-        df[list(TARGETS)] = _scores(mols)
+        df[list(TARGETS)] = scores_array(mols)
         df["similarity"] = tanimoto_to(seed.mol, mols) if seed is not None else np.nan
         return df
 
@@ -225,7 +215,7 @@ class Designer:
             warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes", DesignWarning, stacklevel=2)
         mols = list(found.values())
         df = pd.DataFrame({"smiles": list(found)})
-        df[list(TARGETS)] = _scores(mols)
+        df[list(TARGETS)] = scores_array(mols)
         df["similarity"] = tanimoto_to(sd.mol, mols) if sd is not None else np.nan
         df = self._sort(df, given, sd is not None)
         df.attrs["summary"] = summary
@@ -262,7 +252,7 @@ class Designer:
         df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
                            "smiles": [c if c else s for c, s in zip(canon, strings)],
                            "valid": [c is not None for c in canon]})
-        df[list(TARGETS)] = _scores(mols)
+        df[list(TARGETS)] = scores_array(mols)
         df["similarity_a"] = tanimoto_to(sa.mol, mols)
         df["similarity_b"] = tanimoto_to(sb.mol, mols)
         df["duplicate"] = [i > 0 and canon[i] is not None and canon[i] == canon[i - 1] for i in range(steps)]

@@ -188,6 +188,17 @@ def properties_array(smiles: Sequence[str]) -> np.ndarray:
     return out
 
 
+def scores_array(mols: Sequence) -> np.ndarray:
+    """(n, 7) RDKit values of PROPERTIES + SCORES for parsed molecules; NaN rows for None."""
+    keys = PROPERTIES + SCORES
+    out = np.full((len(mols), len(keys)), np.nan)
+    for i, m in enumerate(mols):
+        if m is not None:
+            s = mol_scores(m)
+            out[i] = [s[k] for k in keys]
+    return out
+
+
 # ---------------------------------------------------------------- similarity
 _MORGAN = None
 

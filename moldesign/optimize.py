@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .chem import PROPERTIES, mol_scores, tanimoto_to
+from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .checkpoint import Bundle
 from .sampling import DesignInputError, Seed, canonical_mols, check_property_value, decode, encode, model_device
 from .surrogate import TARGETS, Surrogate, joint_input, split_input
@@ -137,7 +137,7 @@ CONDITIONS = ("optimize", "seed")  # the decoder's condition: optimized with z, 
 class Space:
     """Where the walk happens: u = [z, scaled c] (n, Z + 5); `moves` marks the coordinates that may
     change (all of them, or z only with condition="seed"); c stays within [c_lo, c_hi], the
-    training range in scaled units."""
+    training range in scaled units. `of` rejects an unknown condition."""
 
     Z: int
     moves: np.ndarray  # (Z + 5,) bool
@@ -146,6 +146,8 @@ class Space:
 
     @classmethod
     def of(cls, bundle: Bundle, condition: str) -> "Space":
+        if condition not in CONDITIONS:
+            raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
         Z, P = bundle.config.latent_dim, len(PROPERTIES)
         stats = bundle.property_stats
         lo = bundle.scaler.transform(np.asarray(stats["min"])) if "min" in stats else np.full(P, -np.inf)
@@ -171,11 +173,7 @@ def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, obje
     z, cond = split_input(bundle, u)
     strings = decode(bundle, z, cond, temperature=0.0)
     canon, mols = canonical_mols(strings)
-    truth = np.full((len(u), len(TARGETS)), np.nan)
-    for i, m in enumerate(mols):
-        if m is not None:
-            s = mol_scores(m)
-            truth[i] = [s[k] for k in TARGETS]
+    truth = scores_array(mols)  # (n, T) RDKit, NaN rows for invalid decodes
     df = pd.DataFrame({"smiles": [c if c is not None else s for c, s in zip(canon, strings)],
                        "valid": [c is not None for c in canon]})
     for j, k in enumerate(TARGETS):
@@ -269,8 +267,6 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
         raise DesignInputError(f"--step-size must be positive, got {step_size}")
     if not np.isfinite(prior_weight) or prior_weight < 0:
         raise DesignInputError(f"--prior-weight must be >= 0, got {prior_weight}")
-    if condition not in CONDITIONS:
-        raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     require_surrogate(bundle)
     rng = rng if rng is not None else np.random.default_rng(0)
     space = Space.of(bundle, condition)
@@ -291,8 +287,6 @@ def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances:
     """One decode per distance: u = u₀ + d·v with v a uniformly random unit direction of the space
     the optimizer moves in (c clipped to the training range, as the optimizer's is)."""
     require_surrogate(bundle)
-    if condition not in CONDITIONS:
-        raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     space = Space.of(bundle, condition)
     u0 = seed_point(bundle, seed)
     d = np.asarray(distances, dtype=np.float64)[:, None]  # (n, 1)

@@ -109,6 +109,11 @@ def r2_scores(y: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str
     return out
 
 
+def mae_scores(y: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Mean absolute error per column, rounded to 4 decimals."""
+    return {k: round(float(np.abs(y[:, j] - pred[:, j]).mean()), 4) for j, k in enumerate(names)}
+
+
 def joint_input(bundle, z: np.ndarray, cond: np.ndarray) -> np.ndarray:
     """Surrogate input u = [z, scaler(cond)]: z (n, Z), raw conditions (n, 5) → (n, Z + 5) float32."""
     return np.concatenate([np.asarray(z, np.float32), bundle.scaler.transform(cond)], axis=1)
@@ -155,7 +160,7 @@ def fit_surrogate(bundle, smiles: Sequence[str], hidden: Sequence[int] = (256, 2
     `noise` scales the posterior draw used as input, z = μ + noise·σ·ε (1 = a draw from q(z|x),
     0 = μ only). The bundle is not modified; set `bundle.surrogate` and save it to keep the result.
     """
-    from .chem import mol_scores
+    from .chem import scores_array
     from .sampling import canonical_mols, decode, encode, model_device
 
     t0 = time.time()
@@ -171,7 +176,7 @@ def fit_surrogate(bundle, smiles: Sequence[str], hidden: Sequence[int] = (256, 2
     test, train = perm[:n_test], perm[n_test:]
     cond = y[:, : len(PROPERTIES)]  # (n, 5) the molecules' own RDKit properties = their decoder condition
     mu, logvar = encode(bundle, smiles, props=cond)  # (n, Z) each
-    c_scaled = bundle.scaler.transform(cond)  # (n, 5)
+    u_mu = joint_input(bundle, mu, cond)  # (n, Z + 5): [μ, scaled c]
     log(f"surrogate: encoded {n} molecules ({len(train)} fit, {n_test} held out) in {time.time() - t0:.1f} s")
 
     mean, std = y[train].mean(0), y[train].std(0)
@@ -182,7 +187,8 @@ def fit_surrogate(bundle, smiles: Sequence[str], hidden: Sequence[int] = (256, 2
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-    mu_tr, sig_tr, c_tr = t(mu[train]), t(noise * np.exp(0.5 * logvar[train])), t(c_scaled[train])
+    Z = mu.shape[1]
+    mu_tr, sig_tr, c_tr = t(mu[train]), t(noise * np.exp(0.5 * logvar[train])), t(u_mu[train, Z:])
     y_tr = t((y[train] - mean) / std)
     gen = torch.Generator(device=device).manual_seed(seed)
     model.train()
@@ -198,21 +204,19 @@ def fit_surrogate(bundle, smiles: Sequence[str], hidden: Sequence[int] = (256, 2
             opt.step()
         sched.step()
     model.eval()
-    u_all = joint_input(bundle, mu, cond)  # (n, Z + 5) at μ
-    pred = model.predict(u_all[test])
+    pred = model.predict(u_mu[test])
     # what optimize relies on: does the prediction at (μ, c) describe the molecule decoded there?
-    canon, mols = canonical_mols(decode(bundle, mu[test], cond[test], temperature=0.0))
+    _, mols = canonical_mols(decode(bundle, mu[test], cond[test], temperature=0.0))
     ok = np.array([m is not None for m in mols])
-    dec = np.array([[mol_scores(m)[k] for k in TARGETS] for m in mols if m is not None]).reshape(-1, len(TARGETS))
+    dec = scores_array(mols)[ok]  # (n valid, T)
     report = {
         "inputs": "z ~ q(z|x) and the scaled condition c",
         "r2": r2_scores(y[test], pred, TARGETS),
-        "r2_fit": r2_scores(y[train], model.predict(u_all[train]), TARGETS),  # vs r2: how much it overfits
-        "mae": {k: round(float(np.abs(y[test, j] - pred[:, j]).mean()), 4) for j, k in enumerate(TARGETS)},
+        "r2_fit": r2_scores(y[train], model.predict(u_mu[train]), TARGETS),  # vs r2: how much it overfits
+        "mae": mae_scores(y[test], pred, TARGETS),
         "decoded_valid": round(float(ok.mean()), 4),
         "r2_decoded": r2_scores(dec, pred[ok], TARGETS) if ok.sum() >= 2 else None,
-        "mae_decoded": ({k: round(float(np.abs(dec[:, j] - pred[ok, j]).mean()), 4) for j, k in enumerate(TARGETS)}
-                        if ok.any() else None),
+        "mae_decoded": mae_scores(dec, pred[ok], TARGETS) if ok.any() else None,
         "n_train": int(len(train)), "n_test": int(n_test), "epochs": epochs, "hidden": list(model.hidden),
         "noise": noise,
         "seconds": round(time.time() - t0, 1),
