@@ -73,6 +73,32 @@ def try_canonical(smiles: str, isomeric: bool = True) -> str | None:
     return None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=isomeric)
 
 
+@functools.lru_cache(maxsize=1)
+def _standardizers():
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    return rdMolStandardize.LargestFragmentChooser(), rdMolStandardize.Uncharger()
+
+
+def standardize_mol(mol: Chem.Mol) -> Chem.Mol:
+    """The form every training molecule and every user seed takes (model 2, ZINC250k):
+    largest fragment (salts and solvents dropped), neutralized where a neutral form exists
+    (rdMolStandardize.Uncharger: carboxylates -> COOH, protonated amines -> amines, as a chemist
+    types them; quaternary N+ and nitro groups keep their charges), stereo removed (the model is
+    trained without stereo: 63% of ZINC250k carries it, and a decoder that must also guess it
+    reconstructs less). Returns a new Mol."""
+    chooser, uncharger = _standardizers()
+    out = uncharger.uncharge(chooser.choose(mol))
+    out = Chem.Mol(out)
+    Chem.RemoveStereochemistry(out)
+    return out
+
+
+def standardize(smiles: str) -> str:
+    """Standardized canonical SMILES (see standardize_mol); raises InvalidSmiles."""
+    return Chem.MolToSmiles(standardize_mol(mol_from_smiles(smiles)), isomericSmiles=False)
+
+
 def is_valid(smiles: str) -> bool:
     """True when RDKit parses the string into a molecule with at least one atom."""
     mol = try_mol(smiles)
@@ -117,9 +143,11 @@ def mol_scores(mol: Chem.Mol) -> dict[str, float]:
     return out
 
 
-def _row(smiles: str, with_scores: bool) -> dict:
+def _row(smiles: str, with_scores: bool, standardized: bool = False) -> dict:
     """One batch row: never raises; bad input gives valid=False and an error string."""
     mol = try_mol(smiles) if isinstance(smiles, str) else None
+    if mol is not None and standardized:
+        mol = standardize_mol(mol)
     keys = PROPERTIES + (SCORES if with_scores else ())
     if mol is None:
         err = "empty SMILES" if not isinstance(smiles, str) or not smiles.strip() else "invalid SMILES"
@@ -128,10 +156,10 @@ def _row(smiles: str, with_scores: bool) -> dict:
     return {"smiles": Chem.MolToSmiles(mol), "valid": True, "error": "", **values}
 
 
-def _rows_chunk(args: tuple[list[str], bool]) -> list[dict]:
-    smiles, with_scores = args
+def _rows_chunk(args: tuple[list[str], bool, bool]) -> list[dict]:
+    smiles, with_scores, standardized = args
     with quiet_rdkit():
-        return [_row(s, with_scores) for s in smiles]
+        return [_row(s, with_scores, standardized) for s in smiles]
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -146,18 +174,20 @@ def compute_table(
     chunk_size: int = 2000,
     progress: bool = False,
     desc: str = "properties",
+    standardized: bool = False,
 ):
     """Canonical SMILES + properties for a list of SMILES, in input order, one row per input.
 
     Returns a pandas DataFrame with columns `input, smiles, valid, error, mw, logp, hbd, hba, tpsa`
     (+ `qed, sa` when with_scores). Invalid rows are kept with valid=False. `workers > 1` uses a
-    process pool; chunks come back in order (executor.map preserves it).
+    process pool; chunks come back in order (executor.map preserves it). `standardized`: apply
+    standardize_mol first, so `smiles` is the standardized non-isomeric form.
     """
     import pandas as pd
     from tqdm import tqdm
 
     smiles = list(smiles)
-    jobs = [(list(c), with_scores) for c in _chunks(smiles, chunk_size)]
+    jobs = [(list(c), with_scores, standardized) for c in _chunks(smiles, chunk_size)]
     rows: list[dict] = []
     bar = tqdm(total=len(smiles), desc=desc, disable=not progress, unit="mol", mininterval=1.0)
     if workers <= 1 or len(jobs) <= 1:

@@ -45,7 +45,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    data: str = "moses"  # "moses" (prepared train split) or a path to .smi/.csv/.tsv/.parquet
+    data: str = "moses"  # "moses" / "zinc250k" (prepared tables) or a path to .smi/.csv/.tsv/.parquet
+    init_from: str = ""  # warm start: copy matching weights from this checkpoint (vocab/max_len widened)
     max_train: int = 0  # use at most this many training molecules (0 = all)
     epochs: float = 1.0  # may be fractional: the schedule is over epochs * n_train molecules
     batch_size: int = 256
