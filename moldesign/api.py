@@ -38,6 +38,8 @@ DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 # per-proposal columns of an optimize batch (after start_id … seed_objective, rank, smiles, valid)
 OPTIMIZE_BATCH_COLUMNS = [*TARGETS, "plogp", "plogp_raw", "similarity", "objective", "improvement"]
+BATCH_COLUMNS = ["start_id", "start_input", "start_smiles", "method", "decodes", "oracle_calls", "seconds",
+                 "seed_objective", "rank", "smiles", "valid", *OPTIMIZE_BATCH_COLUMNS, "error"]
 
 
 def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
@@ -308,7 +310,8 @@ class Designer:
                 res = self._optimize_one(smiles, objective, **kwargs)
             except (DesignInputError, InvalidSmiles, UnknownMolecule, TokenizeError, UnknownTokenError) as e:
                 yield sid, pd.DataFrame([{**head, "start_smiles": None, "method": kwargs.get("method", "gradient"),
-                                          "smiles": None, "valid": False, "error": str(e)}]), None
+                                          "smiles": None, "valid": False, "error": str(e)}]).reindex(
+                                              columns=BATCH_COLUMNS), None
                 continue
             tables = [self._batch_rows(head, res)]
             if baseline and res.summary["method"] == "gradient":
@@ -342,7 +345,7 @@ class Designer:
             df = pd.DataFrame([{"smiles": None, "valid": False, "error": why}])
         for k, v in reversed([*head.items(), ("start_smiles", res.start.smiles), *spent.items()]):
             df.insert(0, k, v)
-        return df
+        return df.reindex(columns=BATCH_COLUMNS)
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same

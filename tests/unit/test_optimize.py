@@ -8,8 +8,8 @@ import torch
 
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_scores
-from moldesign.optimize import Objective, Space, latent_paths, seed_point
-from moldesign.sampling import DesignInputError
+from moldesign.optimize import COLUMNS, Objective, Space, latent_paths, seed_point
+from moldesign.sampling import DesignInputError, DesignWarning
 from moldesign.surrogate import TARGETS, fit_surrogate
 
 
@@ -29,24 +29,44 @@ def designer(tiny_bundle, tiny_smiles):
     (dict(targets=["hbd=1.5"]), "--target hbd must be a non-negative integer"),
     (dict(targets={"weight": 3}), "--target 'weight' is not a known property"),
     (dict(), "nothing to optimize"),
+    (dict(expression="logp *"), "--objective must be a weighted sum"),
+    (dict(expression="2 logp 3 sa"), "--objective must be a weighted sum"),
+    (dict(expression="qed - potency"), "--objective 'potency' is not a known property"),
+    (dict(maximize=["qed"], expression="0.5*qed"), "more than one objective term"),
+    (dict(targets=["plogp=1"]), "--target 'plogp' is not a known property"),
 ])
 def test_objective_parse_rejects(kwargs, message):
     with pytest.raises(DesignInputError, match=message):
         Objective.parse(**kwargs)
 
 
-def test_objective_scores_in_std_units(designer):
+def test_objective_in_natural_units(designer):
     sur = designer.bundle.surrogate
     obj = Objective.parse(maximize=["QED"], targets=["logp=3", "hbd=1"])
-    assert obj.maximize == ("qed",) and obj.targets == {"logp": 3.0, "hbd": 1.0}
-    values = np.array([sur.mean.numpy().astype(np.float64)])
-    j = [TARGETS.index(k) for k in ("logp", "hbd")]
-    values[0, j] = [3.0, 1.0]  # on target, QED at its mean → objective 0
-    assert obj.score_numpy(values, sur)[0] == pytest.approx(0.0, abs=1e-6)
-    values[0, TARGETS.index("logp")] = 3.0 + float(sur.std[TARGETS.index("logp")])  # one std off → -1
-    assert obj.score_numpy(values, sur)[0] == pytest.approx(-1.0, abs=1e-5)
-    torch_score = obj.score_torch(torch.tensor(values, dtype=torch.float32), sur)
-    assert float(torch_score[0]) == pytest.approx(-1.0, abs=1e-4)
+    assert obj.weights == {"qed": 1.0} and obj.targets == {"logp": 3.0, "hbd": 1.0}
+    std = {k: float(s) for k, s in zip(TARGETS, sur.std)}
+    cols = {k: np.array([0.7, 0.9]) for k in COLUMNS}
+    cols["logp"], cols["hbd"] = np.array([3.0, 3.0 + std["logp"]]), np.array([1.0, 1.0])
+    # on target: J is QED itself; one std off in logP costs exactly 1
+    np.testing.assert_allclose(obj.value(cols, std), [0.7, 0.9 - 1.0])
+    w = Objective.parse(expression="1.0*logp - 1.0*sa + .5 similarity").weights
+    assert w == {"logp": 1.0, "sa": -1.0, "similarity": 0.5}
+    assert Objective.parse(maximize=["plogp"], minimize=["mw"]).describe() == "max plogp, min mw"
+
+
+def test_surrogate_objective_is_the_standardized_linear_part(designer):
+    sur = designer.bundle.surrogate
+    pred = torch.tensor(np.random.default_rng(0).normal(size=(4, len(TARGETS))), dtype=torch.float32)
+    std = sur.std.numpy().astype(np.float64)
+    j_logp, j_sa = TARGETS.index("logp"), TARGETS.index("sa")
+    raw = Objective.parse(expression="logp - sa")
+    expect = (pred[:, j_logp] - pred[:, j_sa]).numpy() / np.hypot(std[j_logp], std[j_sa])
+    np.testing.assert_allclose(raw.score_torch(pred, sur).numpy(), expect, rtol=1e-5)
+    # normalized plogp: logp/1.4343 − sa/0.8335 (the ring term is not predicted), same scaling rule
+    a = np.zeros(len(TARGETS))
+    a[j_logp], a[j_sa] = 1 / 1.434324401111988, -1 / 0.8335207024513095
+    np.testing.assert_allclose(Objective.parse(maximize=["plogp"]).score_torch(pred, sur).numpy(),
+                               pred.numpy() @ a / np.linalg.norm(a * std), rtol=1e-5)
 
 
 def _starts(designer, smiles):
@@ -96,8 +116,11 @@ def test_optimize_scores_every_decode_with_rdkit(designer, tiny_smiles):
         for k in TARGETS:
             assert row[k] == pytest.approx(truth[k]), k  # RDKit values, not the surrogate's
     valid = traj[traj["valid"]]
-    np.testing.assert_allclose(valid["objective"], (valid["qed"] - float(designer.bundle.surrogate.mean[5]))
-                               / float(designer.bundle.surrogate.std[5]), rtol=1e-5)
+    np.testing.assert_allclose(valid["objective"], valid["qed"], rtol=1e-12)  # --maximize qed: J is QED
+    seed_qed = mol_scores(designer.molecule(tiny_smiles[0]).mol)["qed"]
+    np.testing.assert_allclose(valid["improvement"], valid["qed"] - seed_qed, rtol=1e-9, atol=1e-12)
+    assert res.summary["seed_objective"] == pytest.approx(seed_qed, abs=1e-4)
+    assert res.summary["oracle_calls"] == int(traj["oracle_call"].sum()) == traj.loc[traj["valid"], "smiles"].nunique()
     assert (traj["pred_qed"] != traj["qed"]).any()  # predictions are a separate column
     # `new` = first appearance of each valid molecule other than the seed; ranks order them by objective
     new = traj[traj["new"]]
@@ -138,7 +161,98 @@ def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles
     (dict(steps=0), "--steps must be at least 1"), (dict(chains=0), "--chains must be at least 1"),
     (dict(step_size=-0.1), "--step-size must be positive"), (dict(prior_weight=float("nan")), "--prior-weight"),
     (dict(condition="target"), "--condition must be one of optimize, seed"),
+    (dict(budget=0), "--budget must be a positive number of oracle calls"),
+    (dict(min_similarity=1.5), "--min-similarity must be in"), (dict(method="bayes"), "--method must be one of"),
+    (dict(sigma=0.0), "--sigma must be positive"),
 ])
 def test_optimize_rejects_bad_settings(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):
         designer.optimize(tiny_smiles[0], maximize=["qed"], **kwargs)
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_budget_caps_oracle_calls(designer, tiny_smiles, method):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    kw = dict(maximize=["qed"], steps=8, chains=6, method=method, step_size=0.6, sigma=0.8)
+    free = designer.optimize(tiny_smiles[0], **kw)
+    calls = free.summary["oracle_calls"]
+    assert calls >= 2  # without a cap there is more to score than the cap allows
+    cap = calls // 2
+    res = designer.optimize(tiny_smiles[0], budget=cap, **kw)
+    traj = res.trajectory
+    assert res.summary["oracle_calls"] == cap == int(traj["oracle_call"].sum())
+    assert traj.loc[traj["valid"], "smiles"].nunique() == cap  # no molecule was scored beyond the cap
+    assert res.summary["decodes"] <= free.summary["decodes"] and res.summary["seconds"] >= 0
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_min_similarity_is_a_constraint(designer, tiny_smiles, method):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    kw = dict(maximize=["qed"], steps=6, chains=6, method=method, step_size=0.6, sigma=0.8)
+    free = designer.optimize(tiny_smiles[0], **kw)
+    new = free.trajectory[free.trajectory["new"]]
+    assert len(new) >= 2
+    s = float(np.median(new["similarity"]))  # a threshold some proposals pass and some do not
+    res = designer.optimize(tiny_smiles[0], min_similarity=s, **kw)
+    traj = res.trajectory
+    np.testing.assert_array_equal(traj["feasible"], traj["valid"] & (traj["similarity"] >= s))
+    assert (res.best["similarity"] >= s).all()
+    assert res.summary["feasible"] == int((traj["new"] & traj["feasible"]).sum())
+    if res.summary["feasible"]:
+        assert res.summary["best_similarity"] >= round(s, 4) - 1e-4  # the summary rounds to 4 decimals
+    else:
+        assert res.summary["best_objective"] is None and res.best.empty
+
+
+def test_cmaes_scores_with_rdkit_and_needs_no_surrogate(tiny_bundle, tiny_smiles):
+    pytest.importorskip("cma")
+    res = Designer(tiny_bundle).optimize(tiny_smiles[0], objective="1.0*logp - 1.0*sa", method="cmaes",
+                                         steps=4, chains=6, sigma=0.5)
+    traj = res.trajectory
+    assert len(traj) == 4 * 6 and res.summary["method"] == "cmaes"
+    valid = traj[traj["valid"]]
+    np.testing.assert_allclose(valid["objective"], valid["logp"] - valid["sa"], rtol=1e-9)
+    np.testing.assert_allclose(valid["plogp_raw"], valid["logp"] - valid["sa"], rtol=1e-9)
+    assert traj["pred_qed"].isna().all()  # no surrogate in this model: no predictions
+
+
+def test_start_outside_training_range_warns(designer, tiny_smiles):
+    bundle = copy.copy(designer.bundle)
+    seed = designer.molecule(tiny_smiles[0])
+    stats = {k: list(v) if k in ("min", "max") else v for k, v in bundle.property_stats.items()}
+    stats["max"][0] = float(seed.props[0]) - 10.0  # the seed's MW is now above the training range
+    bundle.property_stats = stats
+    with pytest.warns(DesignWarning, match="mw outside the model's training range"):
+        res = Designer(bundle).optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+    assert res.trajectory.loc[0, "mw_condition"] == pytest.approx(stats["max"][0], rel=1e-4)  # clipped, and said so
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DesignWarning)  # inside the range: no warning
+        designer.optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+
+
+def test_batch_of_three_starts_keeps_every_start(designer, tiny_smiles):
+    starts = pd.DataFrame({"start_id": ["a", "b", "c"], "smiles": [tiny_smiles[0], "C1CC", tiny_smiles[2]]})
+    out = list(designer.optimize_batch(starts, maximize=["qed"], steps=4, chains=4, step_size=0.6, budget=10, top_k=3))
+    assert [sid for sid, _, _ in out] == ["a", "b", "c"]
+    rows = pd.concat([r for _, r, _ in out], ignore_index=True)
+    assert list(rows.columns[:3]) == ["start_id", "start_input", "start_smiles"] and "improvement" in rows
+    assert rows.loc[rows["start_id"] != "b", "valid"].any()  # something was found to check below
+    bad = rows[rows["start_id"] == "b"]
+    assert len(bad) == 1 and not bad["valid"].iloc[0] and "invalid SMILES: 'C1CC'" in bad["error"].iloc[0]
+    for sid, smi in (("a", tiny_smiles[0]), ("c", tiny_smiles[2])):
+        r = rows[rows["start_id"] == sid]
+        assert 1 <= len(r) <= 3 and (r["start_smiles"] == designer.molecule(smi).smiles).all()
+        assert (r["oracle_calls"] <= 10).all() and (r["decodes"] > 0).all()
+        ok = r[r["valid"]]
+        np.testing.assert_allclose(ok["improvement"], ok["objective"] - ok["seed_objective"], atol=1e-4)
+        for row in ok.to_dict("records"):
+            m = mol_from_smiles(row["smiles"])
+            assert row["qed"] == pytest.approx(mol_scores(m)["qed"])
+            from moldesign.chem import tanimoto_to
+            assert row["similarity"] == pytest.approx(tanimoto_to(designer.molecule(smi).mol, [m])[0])
+    done = list(designer.optimize_batch(starts, done={"a", "b"}, maximize=["qed"], steps=2, chains=2))
+    assert [sid for sid, _, _ in done] == ["c"]  # resume skips finished ids
