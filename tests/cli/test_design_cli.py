@@ -164,6 +164,38 @@ def test_optimize_writes_trajectory_and_best(surrogate_model, seed_smiles, tmp_p
     assert summary["optimize"]["decodes"] == summary["baseline"]["decodes"] == 12
 
 
+def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tmp_path):
+    starts = tmp_path / "starts.csv"
+    pd.DataFrame({"id": ["s1", "bad", "s3"], "smiles": [tiny_smiles[0], "not_a_smiles", tiny_smiles[3]]}).to_csv(
+        starts, index=False)
+    out = tmp_path / "opt.csv"
+    args = ("optimize", "--model", surrogate_model, "--start", starts, "--maximize", "plogp", "--steps", 4,
+            "--chains", 4, "--step-size", 0.6, "--budget", 8, "--top", 3, "-o", out)
+    res = ok(run(*args))
+    full = pd.read_csv(out)
+    assert list(full["start_id"].unique()) == ["s1", "bad", "s3"]  # every start, in input order
+    bad = full[full["start_id"] == "bad"]
+    assert len(bad) == 1 and not bad["valid"].iloc[0] and "not_a_smiles" in bad["error"].iloc[0]
+    good = full[full["start_id"] != "bad"]
+    assert (good["oracle_calls"] <= 8).all() and good["start_smiles"].notna().all()
+    valid = good[good["valid"]]
+    np.testing.assert_allclose(valid["objective"], valid["plogp"], rtol=1e-6)  # --maximize plogp, natural units
+    np.testing.assert_allclose(valid["improvement"], valid["plogp"] - valid["seed_objective"], atol=1e-3)
+    summary = json.loads([l for l in res.stderr.splitlines() if l.startswith("{")][-1])["optimize_batch"]
+    assert summary["starts"] == 3 and summary["bad_starts"] == 1 and summary["mean_oracle_calls"] <= 8
+    # an interrupted run leaves OUT.partial.csv with the starts it finished; --resume skips them
+    partial = tmp_path / "opt.csv.partial.csv"
+    full[full["start_id"] == "s1"].to_csv(partial, index=False)
+    line = one_line_error(run(*args))
+    assert "--resume" in line and partial.exists()
+    res = ok(run(*args, "--resume"))
+    assert "resuming: 1 of 3 starts already done" in res.stderr
+    again = pd.read_csv(out)
+    assert list(again["start_id"].unique()) == ["s1", "bad", "s3"] and not partial.exists()
+    pd.testing.assert_frame_equal(again[again["start_id"] == "s1"].reset_index(drop=True),
+                                  full[full["start_id"] == "s1"].reset_index(drop=True))
+
+
 def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     line = one_line_error(run("optimize", "--model", model, "--start", seed_smiles, "--maximize", "qed"))
     assert "moldesign surrogate fit" in line
@@ -188,6 +220,11 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--target", "tpsa=-5"], "--target tpsa must be > 0"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--condition", "follow"],
      "--condition must be one of optimize, seed, got 'follow'"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--budget", "0"], "--budget must be a positive number"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of gradient, cmaes"),
+    (["optimize", "--start", "CCO", "--objective", "logp *"], "--objective must be a weighted sum"),
+    (["optimize", "--start", "missing_starts.csv", "--maximize", "qed"], "file not found: missing_starts.csv"),
 ])
 def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     line = one_line_error(run(*args, "--model", surrogate_model))
@@ -209,3 +246,4 @@ def test_optimize_cli_defaults_match_the_api():
     assert (defaults["steps"], defaults["chains"], defaults["step_size"], defaults["prior_weight"]) == (
         opt.DEFAULT_STEPS, opt.DEFAULT_CHAINS, opt.DEFAULT_STEP_SIZE, opt.DEFAULT_PRIOR_WEIGHT)
     assert defaults["condition"] == opt.CONDITIONS[0]
+    assert (defaults["method"], defaults["sigma"]) == (opt.METHODS[0], opt.DEFAULT_SIGMA)
