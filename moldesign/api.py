@@ -26,7 +26,7 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
-from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_SIGMA, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
+from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SIGMA, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                        Objective, OptimizeResult, optimize as _optimize, random_baseline)
 from .sampling import (DEFAULT_RADIUS, DesignInputError, DesignWarning, NothingValid, Seed, canonical_mols, check_property_value,
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
@@ -266,7 +266,7 @@ class Designer:
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
                  condition: str = "optimize", method: str = "gradient", budget: int | None = None,
                  min_similarity: float = 0.0, objective: str | None = None,
-                 sigma: float = DEFAULT_SIGMA) -> OptimizeResult:
+                 sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA) -> OptimizeResult:
         """Optimize from one start (see moldesign.optimize): `method` gradient (surrogate ascent)
         or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
         is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
@@ -278,7 +278,8 @@ class Designer:
         if method == "gradient":
             require_surrogate(self.bundle, str(self.path or "PATH"))
         return _optimize(self.bundle, self.molecule(start), obj, steps, chains, step_size, prior_weight,
-                         top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma)
+                         top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
+                         condition_sigma)
 
     def optimize_batch(self, starts: pd.DataFrame, done: set[str] = frozenset(), baseline: bool = False,
                        progress: bool = False, **kwargs):
@@ -325,7 +326,7 @@ class Designer:
 
     def _optimize_one(self, smiles: str, objective: Objective, seed: int = 0, **kwargs) -> OptimizeResult:
         names = ("steps", "chains", "step_size", "prior_weight", "top_k", "condition", "method", "budget",
-                 "min_similarity", "sigma")
+                 "min_similarity", "sigma", "condition_sigma")
         unknown = set(kwargs) - set(names)
         if unknown:
             raise TypeError(f"unknown optimize settings: {sorted(unknown)}")

@@ -350,9 +350,10 @@ def optimize(
     steps: int = typer.Option(30, "--steps", help="Gradient steps per chain (cmaes: generations)."),
     chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's own point, the rest from its neighbourhood (cmaes: population size)."),
     step_size: float = typer.Option(0.2, "--step-size", help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
-    sigma: float = typer.Option(0.3, "--sigma", help="cmaes: initial step size per coordinate."),
+    sigma: float = typer.Option(0.1, "--sigma", help="Spread of z around the start (prior std units): cmaes's initial step per z coordinate, the gradient chains' starting noise."),
+    condition_sigma: float = typer.Option(0.6, "--condition-sigma", help="cmaes: initial step per condition coordinate (standardized units)."),
     prior_weight: float = typer.Option(0.1, "--prior-weight", help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
-    condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moved with z by the surrogate gradient) or seed (held at the seed's properties; z moves alone)."),
+    condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moves with z), seed (held at the seed's properties; z moves alone) or only (z held at the seed's μ; the condition moves alone)."),
     top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw (batch: rows per start)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
@@ -380,7 +381,7 @@ def optimize(
             raise UserError(f"--top must be at least 1, got {top}")
         settings = dict(steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight, top_k=top,
                         condition=condition, method=method, budget=budget, min_similarity=min_similarity,
-                        sigma=sigma)
+                        sigma=sigma, condition_sigma=condition_sigma)
         terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
         if _is_start_file(start):
             if best is not None or grid is not None:

@@ -219,7 +219,7 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--target", "logp=nan"], "--target logp must be a finite number"),
     (["optimize", "--start", "CCO", "--target", "tpsa=-5"], "--target tpsa must be > 0"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--condition", "follow"],
-     "--condition must be one of optimize, seed, got 'follow'"),
+     "--condition must be one of optimize, seed, only, got 'follow'"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--budget", "0"], "--budget must be a positive number"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of gradient, cmaes"),
@@ -246,4 +246,5 @@ def test_optimize_cli_defaults_match_the_api():
     assert (defaults["steps"], defaults["chains"], defaults["step_size"], defaults["prior_weight"]) == (
         opt.DEFAULT_STEPS, opt.DEFAULT_CHAINS, opt.DEFAULT_STEP_SIZE, opt.DEFAULT_PRIOR_WEIGHT)
     assert defaults["condition"] == opt.CONDITIONS[0]
-    assert (defaults["method"], defaults["sigma"]) == (opt.METHODS[0], opt.DEFAULT_SIGMA)
+    assert (defaults["method"], defaults["sigma"], defaults["condition_sigma"]) == (
+        opt.METHODS[0], opt.DEFAULT_SIGMA, opt.DEFAULT_CONDITION_SIGMA)

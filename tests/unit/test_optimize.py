@@ -160,7 +160,7 @@ def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles
 @pytest.mark.parametrize("kwargs,message", [
     (dict(steps=0), "--steps must be at least 1"), (dict(chains=0), "--chains must be at least 1"),
     (dict(step_size=-0.1), "--step-size must be positive"), (dict(prior_weight=float("nan")), "--prior-weight"),
-    (dict(condition="target"), "--condition must be one of optimize, seed"),
+    (dict(condition="target"), "--condition must be one of optimize, seed, only"),
     (dict(budget=0), "--budget must be a positive number of oracle calls"),
     (dict(min_similarity=1.5), "--min-similarity must be in"), (dict(method="bayes"), "--method must be one of"),
     (dict(sigma=0.0), "--sigma must be positive"),
@@ -256,3 +256,14 @@ def test_batch_of_three_starts_keeps_every_start(designer, tiny_smiles):
             assert row["similarity"] == pytest.approx(tanimoto_to(designer.molecule(smi).mol, [m])[0])
     done = list(designer.optimize_batch(starts, done={"a", "b"}, maximize=["qed"], steps=2, chains=2))
     assert [sid for sid, _, _ in done] == ["c"]  # resume skips finished ids
+
+
+def test_condition_only_holds_z_at_the_seed(designer, tiny_smiles):
+    res = designer.optimize(tiny_smiles[0], maximize=["logp"], steps=5, chains=3, condition="only", step_size=0.5)
+    u0 = seed_point(designer.bundle, designer.molecule(tiny_smiles[0]))
+    cond = res.trajectory[[f"{k}_condition" for k in ("mw", "logp", "hbd", "hba", "tpsa")]].to_numpy(float)
+    assert np.abs(cond - designer.molecule(tiny_smiles[0]).props).max() > 0.01  # the condition moved
+    # ... and z did not: every point's distance from u₀ is its distance in the condition alone
+    c = designer.bundle.scaler.transform(cond)
+    np.testing.assert_allclose(res.trajectory["distance"], np.linalg.norm(c - u0[None, 16:], axis=1), rtol=1e-4,
+                               atol=1e-5)
