@@ -341,11 +341,16 @@ def penalized_logp(mol: Chem.Mol) -> float:
                  + (-ring_penalty(mol) - PLOGP_CYCLE_MEAN) / PLOGP_CYCLE_STD)
 
 
-def morgan_count_fp(mol: Chem.Mol):
-    """Unhashed Morgan count fingerprint, radius 2 (JT-VAE's similarity in its logP task)."""
-    from rdkit.Chem import AllChem
+_MORGAN_COUNT = None
 
-    return AllChem.GetMorganFingerprint(mol, 2)
+
+def morgan_count_fp(mol: Chem.Mol):
+    """Unhashed Morgan count fingerprint, radius 2 (JT-VAE's similarity in its logP task:
+    AllChem.GetMorganFingerprint(mol, 2), through RDKit's current generator API)."""
+    global _MORGAN_COUNT
+    if _MORGAN_COUNT is None:
+        _MORGAN_COUNT = rdFingerprintGenerator.GetMorganGenerator(radius=2)
+    return _MORGAN_COUNT.GetSparseCountFingerprint(mol)
 
 
 # One-atom substitutions for the "one-atom edit" floor of lead optimization (issue 17): the
