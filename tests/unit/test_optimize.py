@@ -267,3 +267,19 @@ def test_condition_only_holds_z_at_the_seed(designer, tiny_smiles):
     c = designer.bundle.scaler.transform(cond)
     np.testing.assert_allclose(res.trajectory["distance"], np.linalg.norm(c - u0[None, 16:], axis=1), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_maximize_similarity(designer, tiny_smiles):
+    obj = Objective.parse(maximize=["similarity"], minimize=["sa"])
+    assert obj.gradient_ready()
+    sur = designer.bundle.surrogate
+    pred = torch.zeros(2, len(TARGETS))
+    u0 = torch.zeros(1, 21)
+    u = torch.zeros(2, 21)
+    u[1, 0] = 2.0  # two units away from the start
+    j = obj.score_torch(pred, sur, u, u0)
+    assert float(j[0] - j[1]) == pytest.approx(2.0, abs=1e-5)  # the similarity proxy: −‖u − u0‖
+    res = designer.optimize(tiny_smiles[0], maximize=["similarity"], minimize=["sa"], steps=3, chains=3, step_size=0.4)
+    valid = res.trajectory[res.trajectory["valid"]]
+    np.testing.assert_allclose(valid["objective"], valid["similarity"] - valid["sa"], rtol=1e-9)
+    assert res.summary["seed_similarity"] == pytest.approx(1.0)  # summary: each weighted column at start and best
