@@ -299,6 +299,13 @@ class Designer:
         self.bundle.surrogate = sur
         return report
 
+    def fit_prior(self, smiles: Sequence[str], components: int = 16, seed: int = 0) -> dict:
+        """Fit the GMM prior on μ of `smiles` and keep it in the bundle (save() writes it)."""
+        from .prior import fit_prior
+
+        self.bundle.prior, report = fit_prior(self.bundle, smiles, components, seed)
+        return report
+
     def save(self, path: str | Path) -> None:
         """Write the checkpoint (surrogate included) without AdamW moments: a design artefact stays
         small, and `moldesign train --resume` rebuilds the moments."""
@@ -307,12 +314,14 @@ class Designer:
 
 
 def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
-    """Up to `n` SMILES for fitting the surrogate: 'moses' (the prepared train split) or a file."""
-    from .data import load_moses, read_smiles_file
+    """Up to `n` SMILES for fitting the surrogate or the prior: 'moses' / 'zinc250k' (the prepared
+    train split) or a file."""
+    from .data import load_moses, load_zinc250k, read_smiles_file
 
     if n < 10:
         raise DesignInputError(f"-n must be at least 10, got {n}")
-    df = load_moses("train") if data == "moses" else read_smiles_file(data)
+    df = {"moses": lambda: load_moses("train"), "zinc250k": lambda: load_zinc250k("train")}.get(
+        data, lambda: read_smiles_file(data))()
     if len(df) > n:
         df = df.sample(n=n, random_state=seed)
     return df["smiles"].astype(str).tolist()

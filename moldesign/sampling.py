@@ -40,6 +40,15 @@ def scale(bundle: Bundle, raw: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(bundle.scaler.transform(raw)).to(model_device(bundle))
 
 
+def encodable(bundle: Bundle, smiles: str) -> bool:
+    """True when the model's vocabulary and max_len can take this (canonical) SMILES."""
+    try:
+        bundle.vocab.encode(smiles, max_len=bundle.config.max_len)
+        return True
+    except (ValueError, KeyError):
+        return False
+
+
 def encode_ids(bundle: Bundle, smiles: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
     """Token ids (n, L) for canonical SMILES; raises on unknown tokens / too long (message names it)."""
     seqs = [bundle.vocab.encode(s, max_len=bundle.config.max_len) for s in smiles]
