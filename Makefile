@@ -29,13 +29,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The newest releases pyproject's ranges allow (torch stays pinned), in a fresh $(LATEST) venv.
+# The newest releases pyproject's ranges allow, in a fresh $(LATEST) venv. torch stays pinned on the
+# same line: an eager upgrade would otherwise replace the CPU wheel with a CUDA build (GBs).
 latest-venv:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
 	$(LATEST)/bin/python -m pip install -q $(TORCH)
-	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e "$(EXTRAS)"
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager "$(TORCH)" -e "$(EXTRAS)"
 
 # Drift check: the suite against the newest releases, with an empty pytest cache (as a fresh clone).
 test-latest: latest-venv
