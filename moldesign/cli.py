@@ -351,7 +351,8 @@ def optimize(
     Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
     pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
     for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`).
+    checkpoint (`moldesign surrogate fit`). When no decode is a new molecule (all the seed or
+    invalid), the files are still written and the exit code is 1.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -363,8 +364,9 @@ def optimize(
         res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
                          step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
         s = res.summary
+        best_text = "none (no new molecule)" if s["best_objective"] is None else s["best_objective"]
         info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
-             f"seed objective {s['seed_objective']}, best {s['best_objective']}", quiet)
+             f"seed objective {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
             info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
         if baseline:
@@ -377,6 +379,9 @@ def optimize(
         if best is not None:
             write_table(res.best, best)
         write_table(res.trajectory, out)
+        if s["distinct"] == 0:  # the trajectory is written (as `screen` keeps all-invalid rows), then exit 1
+            raise RunFailure(f"no new molecule in {s['decodes']} decodes (validity {s['valid']:.3f}; every valid "
+                             "decode was the seed): try a larger --step-size or more --steps / --chains")
 
 
 @surrogate_app.command("fit")
