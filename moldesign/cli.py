@@ -51,24 +51,30 @@ class RunFailure(Exception):
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
-    from .chem import InvalidSmiles
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
-    from .known_molecules import UnknownMolecule
     from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
-    return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError, PriorError)
+    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError)
+    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+    except ImportError:
+        return types
+    return types + (InvalidSmiles, UnknownMolecule)
 
 
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn the package's input errors into one-line messages and exit codes (no traceback)."""
-    from rdkit import RDLogger
+    try:
+        from rdkit import RDLogger
 
-    RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+        RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+    except ImportError:  # `train` from a pack on a machine without RDKit
+        pass
     try:
         yield
     except typer.Exit:
@@ -137,6 +143,33 @@ def data_moses(
                                log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
+
+
+@data_app.command("pack")
+def data_pack(
+    config: Path = typer.Option(..., "--config", help="TOML with [model] and [train]: what to pack (train.data, max_len, val_size, seed)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Training pack to write (.npz)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Use this checkpoint's vocabulary and scaler (to resume it from the pack)."),
+    quiet: bool = QuietOpt,
+) -> None:
+    """Write a training pack: token ids, scaled conditions and validation molecules as arrays, so
+    `train --data PACK.npz` runs on a machine without RDKit (e.g. a borrowed GPU; see docs/gpu.md)."""
+    from .config import load_toml
+    from .training import prepare_datasets, write_pack
+
+    with cli_errors():
+        if out.suffix != ".npz":
+            raise UserError(f"--out must end in .npz, got {str(out)!r}")
+        model_cfg, cfg = load_toml(config)
+        prev = None
+        if resume is not None:
+            from .checkpoint import load
+
+            prev = load(resume)
+            model_cfg = prev.config
+        ds = prepare_datasets(model_cfg, cfg, prev.vocab if prev else None, prev.scaler if prev else None,
+                              log=lambda m: info(m, quiet))
+        typer.echo(json.dumps(write_pack(ds, model_cfg, out)))
 
 
 @data_app.command("zinc250k")

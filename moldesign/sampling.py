@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Bundle
-from .chem import PROPERTIES, properties_array
+from .config import PROPERTIES
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -63,7 +63,11 @@ def encode_ids(bundle: Bundle, smiles: Sequence[str]) -> tuple[torch.Tensor, lis
 def encode(bundle: Bundle, smiles: Sequence[str], props: np.ndarray | None = None,
            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """μ and log σ² (n, Z) of canonical SMILES, conditioned on their RDKit properties (or `props`)."""
-    props = properties_array(smiles) if props is None else np.asarray(props, dtype=np.float64)
+    if props is None:
+        from .chem import properties_array
+
+        props = properties_array(smiles)
+    props = np.asarray(props, dtype=np.float64)
     mus, logvars = [], []
     bundle.model.eval()
     for i in range(0, len(smiles), batch_size):
@@ -110,9 +114,14 @@ def sample_prior(bundle: Bundle, n: int, seed: int = 0, temperature: float = 1.0
     return decode(bundle, z, props, temperature, batch_size=batch_size, generator=gen), props
 
 
-def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512) -> list[str]:
-    """Greedy decode of μ for each canonical SMILES (exact-match reconstruction uses this)."""
-    props = properties_array(smiles)
+def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512,
+                props: np.ndarray | None = None) -> list[str]:
+    """Greedy decode of μ for each canonical SMILES (exact-match reconstruction uses this), under
+    the molecules' RDKit properties (or `props` (n, P), e.g. from a training pack)."""
+    if props is None:
+        from .chem import properties_array
+
+        props = properties_array(smiles)
     mu, _ = encode(bundle, smiles, props, batch_size)
     return decode(bundle, mu, props, temperature=0.0, batch_size=batch_size)
 
