@@ -120,7 +120,8 @@ def _cost(aromatic: bool, order: int) -> int:
 class ParseState:
     """Incremental parse of one SMILES prefix. Atoms are numbered in order of appearance."""
 
-    __slots__ = ("tokens", "rem", "arom", "nbrs", "stack", "cur", "last", "bond", "bond_ring_ok", "rings")
+    __slots__ = ("tokens", "rem", "arom", "nbrs", "stack", "cur", "last", "bond", "bond_ring_ok", "rings",
+                 "kek_pending", "kek_after")
 
     def __init__(self):
         self.tokens: list[str] = []
@@ -133,6 +134,10 @@ class ParseState:
         self.bond = 0  # pending bond order (0: none)
         self.bond_ring_ok = False  # the pending bond may precede a ring label (C=1), not after `(`
         self.rings: dict[str, tuple[int, int, int]] = {}  # label → (opening atom, order or 0, units reserved)
+        # an aromatic closure that kekulizes only if the closing atom gets more (c1=O, n1C): the
+        # next atom, `)` or <eos> is checked again
+        self.kek_pending = False
+        self.kek_after: dict[int, bool] = {}  # token id → kek_pending after it (set by verify)
 
     def copy(self) -> "ParseState":
         s = ParseState.__new__(ParseState)
@@ -140,6 +145,7 @@ class ParseState:
         s.nbrs = [set(n) for n in self.nbrs]
         s.stack, s.cur, s.last, s.bond, s.bond_ring_ok = self.stack[:], self.cur, self.last, self.bond, self.bond_ring_ok
         s.rings = dict(self.rings)
+        s.kek_pending, s.kek_after = self.kek_pending, dict(self.kek_after)
         return s
 
     def smiles(self) -> str:
@@ -222,7 +228,9 @@ class Grammar:
         """True for the picks whose structural OK is not final: `<eos>` and a ring closure that
         completes an aromatic system (two aromatic ends, no other aromatic ring bond left open)."""
         info = self.info[t]
-        if info.kind == EOS_KIND:
+        if info.kind == EOS_KIND or (st.kek_pending and info.kind in (ATOM, CLOSE)):
+            return True
+        if info.kind == ATOM and st.bond == 2 and st.arom[st.cur]:  # exocyclic c=O: the π count changes
             return True
         if info.kind != RING or info.label not in st.rings:
             return False
@@ -237,8 +245,19 @@ class Grammar:
             self.verify_calls["eos"] += 1
             return rdkit_valid(st.smiles())
         self.verify_calls["kekulize"] += 1
-        cur_rem = st.rem[st.cur] - _cost(True, st.bond or 1)
-        return closure_kekulizable(st.smiles() + self.tokens[t], cur_rem >= 1)
+        s = st.smiles() + self.tokens[t]
+        if info.kind == RING:
+            if _kekulizable_now(s):
+                st.kek_after[t] = False
+                return True
+            cur_rem = st.rem[st.cur] - _cost(True, st.bond or 1)
+            ok = cur_rem >= 1 and closure_kekulizable(s, True)
+            st.kek_after[t] = ok
+            return ok
+        # kek_pending, an atom or `)`: the closing atom is now complete
+        if info.kind == ATOM:
+            return _kekulizable_now(s)
+        return closure_kekulizable(s, True)
 
     def check(self, st: ParseState, t: int) -> bool:
         """Full rule for one pick: structural mask and, where needed, the lazy check."""
@@ -250,6 +269,12 @@ class Grammar:
         info = self.info[t]
         k = info.kind
         st.tokens.append(self.tokens[t])
+        if k in (ATOM, CLOSE):
+            st.kek_pending = False
+        if st.kek_after:
+            if k == RING:
+                st.kek_pending = st.kek_after.get(t, False)
+            st.kek_after = {}
         if k == ATOM:
             i = len(st.rem)
             st.rem.append(info.cap)
