@@ -28,6 +28,7 @@ from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
                        OptimizeResult, optimize as _optimize, random_baseline)
+from .prior import draw_latents
 from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
@@ -65,8 +66,12 @@ class Designer:
 
     # ------------------------------------------------------------------ basics
     def molecule(self, text: str) -> Seed:
-        """A name or SMILES prepared for this model (stereo dropped; vocabulary and length checked)."""
-        return prepare_molecule(self.bundle, text)
+        """A name or SMILES prepared for this model (standardized, stereo dropped; vocabulary and
+        length checked); what changed and any training-range excursion is warned as DesignWarning."""
+        sd = prepare_molecule(self.bundle, text)
+        for note in sd.notes:
+            warnings.warn(note, DesignWarning, stacklevel=3)
+        return sd
 
     def _generators(self, seed: int) -> tuple[np.random.Generator, torch.Generator]:
         return np.random.default_rng(seed), torch.Generator(device=model_device(self.bundle)).manual_seed(seed)
@@ -186,7 +191,7 @@ class Designer:
                 z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
-                z = rng.standard_normal((m, Z)).astype(np.float32)
+                z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
             return _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
 
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
