@@ -47,6 +47,10 @@ def test_evaluate_json_has_the_contract_keys_and_right_values(tiny_model_path, t
     # recompute from the same seed through the API, independently of evaluate's plumbing
     strings, conditions = sample_prior(tiny_bundle, 40, seed=3, temperature=1.0)
     assert data["valid"] == metrics.fraction_valid(strings) and data["n"] == 40
+    # validity both ways: the same latents decoded with the grammar mask on (default) and off
+    loose, _ = sample_prior(tiny_bundle, 40, seed=3, temperature=1.0, constrained=False)
+    assert data["constrained"] is True and data["valid_constrained"] == data["valid"]
+    assert data["valid_unconstrained"] == metrics.fraction_valid(loose)
     assert data["unique@1000"] is None and data["unique@10000"] is None  # fewer than k valid
     assert data["n_sampled_unique"] == 160  # it tried up to 4·n samples for 10,000 valid, then gave up
     targets = data["conditioning_targets"]

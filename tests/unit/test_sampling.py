@@ -129,7 +129,7 @@ def test_decode_an_encode_table_overrides_only_the_given_properties(tiny_model_p
     enc = d.encode(tiny_smiles[:3])
     seen = {}
 
-    def spy(bundle, z, cond, temperature, generator=None):
+    def spy(bundle, z, cond, temperature, generator=None, **decoding):
         seen["cond"] = cond
         return ["C"] * len(z)
 
