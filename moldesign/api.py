@@ -32,10 +32,16 @@ from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, can
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
 from .surrogate import TARGETS
+from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
+from .screening import FilterError
 
 # same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
+
+
+def _fmt_removed(removed: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in removed.items())
 
 
 class DesignWarning(UserWarning):
@@ -139,19 +145,29 @@ class Designer:
     # ------------------------------------------------------------------ generate
     def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
                  radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
-                 max_attempts: int | None = None, log: Callable[[str], None] | None = None) -> pd.DataFrame:
-        """`n` valid, unique, canonical molecules (never the seed itself).
+                 max_attempts: int | None = None, log: Callable[[str], None] | None = None,
+                 min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
+                 sanity: bool | Sanity = True) -> pd.DataFrame:
+        """`n` valid, unique, canonical molecules (never the seed itself) that pass the filters.
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
         by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
         Without: z ~ N(0, I), unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
+
+        Filters (a molecule failing any is not kept; counted by reason in summary["removed"]):
+        `min_similarity` S keeps Tanimoto ≥ S to the seed, and the radius then adapts batch by
+        batch (shrinks ×0.7 while fewer than a quarter of new molecules reach S, grows ×1.25 while
+        most decodes repeat the seed or earlier ones); `keep` a SMARTS every output must contain;
+        `filters` expressions in `screen`'s language over filters.DESIGN_FILTER_KEYS; `sanity`
+        the default sanity filter (moldesign.filters; False turns it off).
         Sorted by: mean |RDKit − requested| / training std over the requested properties when any
         were given, then similarity to the seed (descending); with a seed only, by similarity;
         otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
-        max(1000, 20·n)); raises NothingValid when none was valid. `df.attrs["summary"]` holds
-        attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
-        order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
+        max(1000, 20·n)); raises NothingValid when nothing was kept, warns when fewer than `n`.
+        `df.attrs["summary"]` holds attempts, validity, kept, removed, radius. `raw=True` returns
+        exactly `n` decodes, unfiltered, every string in order: `smiles` as decoded, `valid`,
+        `canonical`, RDKit properties (valid rows), similarity.
         """
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
@@ -161,9 +177,17 @@ class Designer:
             raise DesignInputError(f"--radius must be >= 0, got {radius}")
         if radius is not None and like is None:
             raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        if min_similarity is not None:
+            if not np.isfinite(min_similarity) or not 0 < min_similarity <= 1:
+                raise DesignInputError(f"--min-similarity must be in (0, 1], got {min_similarity}")
+            if like is None:
+                raise DesignInputError("--min-similarity needs --like (similarity is to the seed)")
         budget = max(1000, 20 * n) if max_attempts is None else int(max_attempts)
         if budget < 1:
             raise DesignInputError(f"--max-attempts must be positive, got {max_attempts}")
+        mfilter = self._molecule_filter(keep, filters, sanity, min_similarity)
+        if any(f.key == "similarity" for f in mfilter.filters) and like is None:
+            raise DesignInputError("a filter on similarity needs --like (similarity is to the seed)")
         given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
         radius = DEFAULT_RADIUS if radius is None else float(radius)
         rng, gen = self._generators(seed)
@@ -171,6 +195,8 @@ class Designer:
         sd = self.molecule(like) if like is not None else None
         if sd is not None:
             mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
+            if mfilter.keep is not None and not sd.mol.HasSubstructMatch(mfilter.keep):
+                warnings.warn(f"the seed {sd.label} does not contain --keep {keep!r} itself", DesignWarning, stacklevel=2)
 
         def batch(m: int) -> list[str]:
             if sd is not None:
@@ -190,36 +216,109 @@ class Designer:
             df = df[["smiles", "valid", "canonical", *TARGETS, "similarity"]]
             df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
                                    "unique_valid": int(df["canonical"].nunique())}
+            df.attrs.update(requested=given, seed=sd)
             return df
 
-        found: dict[str, object] = {}  # canonical SMILES → Mol, in order of discovery
+        found: dict[str, dict] = {}  # canonical SMILES → its row (RDKit scores, similarity), in order of discovery
+        seen: set[str] = set() if sd is None else {sd.smiles}  # every canonical SMILES judged (kept or not)
         attempts = n_valid = 0
+        adapt = min_similarity is not None
+        radii = [radius]
         while len(found) < n and attempts < budget:
-            m = min(budget - attempts, max(64, min(1000, 2 * (n - len(found)))))
+            # smaller batches when the radius adapts, so it can react within the budget
+            cap = 256 if adapt else 1000
+            m = min(budget - attempts, max(64, min(cap, 2 * (n - len(found)))))
             canon, mols = canonical_mols(batch(m))
             attempts += m
+            n_new = n_close = 0
             for c, mol in zip(canon, mols):
                 if c is None:
                     continue
                 n_valid += 1
-                if c not in found and (sd is None or c != sd.smiles) and len(found) < n:
-                    found[c] = mol
+                if c in seen or len(found) >= n:
+                    continue
+                seen.add(c)
+                n_new += 1
+                row = {"smiles": c, **mol_scores(mol),
+                       "similarity": float(tanimoto_to(sd.mol, [mol])[0]) if sd is not None else np.nan}
+                n_close += adapt and row["similarity"] >= min_similarity
+                if mfilter.passes(mol, row):
+                    found[c] = row
+            if adapt and len(found) < n:
+                if n_new and n_close < 0.25 * n_new:
+                    radius = max(0.01, radius * 0.7)  # too far: most new molecules miss the similarity bar
+                elif n_new < 0.2 * m:
+                    radius = min(3.0, radius * 1.25)  # too close: decodes repeat the seed or each other
+                radii.append(radius)
             if log:
-                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept")
-        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n}
+                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept"
+                    + (f", radius {radius:.3g}" if adapt else ""))
+        removed = dict(sorted(mfilter.removed.items(), key=lambda kv: -kv[1]))
+        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n,
+                   "removed": removed, "removed_total": sum(removed.values()),
+                   "radius": radius, "radius_start": radii[0]}
         if not found:
-            what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None else f"{n_valid} valid")
-            raise NothingValid(f"no valid new molecule in {attempts} decodes ({what}); try a larger --radius, "
-                               f"another seed or condition, or more --max-attempts")
+            what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None and len(seen) == 1
+                    else f"{n_valid} valid")
+            if removed:
+                what += f", {sum(removed.values())} removed by filters ({_fmt_removed(removed)})"
+            raise NothingValid(f"no valid new molecule kept in {attempts} decodes ({what}); try a larger --radius, "
+                               f"another seed or condition, looser filters, or more --max-attempts")
         if len(found) < n:
-            warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes", DesignWarning, stacklevel=2)
-        mols = list(found.values())
-        df = pd.DataFrame({"smiles": list(found)})
-        df[list(TARGETS)] = scores_array(mols)
-        df["similarity"] = tanimoto_to(sd.mol, mols) if sd is not None else np.nan
+            warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes"
+                          + (f" ({sum(removed.values())} removed by filters: {_fmt_removed(removed)})" if removed else ""),
+                          DesignWarning, stacklevel=2)
+        df = pd.DataFrame(list(found.values()))
         df = self._sort(df, given, sd is not None)
-        df.attrs["summary"] = summary
+        df.attrs.update(summary=summary, requested=given, seed=sd)
         return df[GENERATE_COLUMNS]
+
+    def _molecule_filter(self, keep, filters, sanity, min_similarity=None) -> MoleculeFilter:
+        """The filters of generate / interpolate from user values (DesignInputError naming a bad one)."""
+        try:
+            return MoleculeFilter(sanity=sanity if isinstance(sanity, Sanity) else Sanity(enabled=bool(sanity)),
+                                  keep=parse_keep(keep), filters=parse_design_filters(filters),
+                                  min_similarity=min_similarity)
+        except FilterError as e:
+            raise DesignInputError(str(e)) from None
+
+    def generate_batch(self, seeds: Sequence[tuple[str, str]], n: int = 50,
+                       progress: Callable[[str], None] | None = None, **kwargs) -> pd.DataFrame:
+        """`generate(like=smiles, n, **kwargs)` for every (seed_id, smiles) in `seeds`; one table
+        with `seed_id` first and `valid` / `error` last. A seed that cannot be used (bad SMILES,
+        not encodable, nothing kept) keeps one row: its SMILES, valid False and the error; a bad
+        option (the same for every seed) raises at once. `attrs["summary"]` per seed_id."""
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+
+        if not seeds:
+            raise DesignInputError("--like file holds no seed molecule")
+        parts, summaries = [], {}
+        for i, (sid, smi) in enumerate(seeds):
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", DesignWarning)
+                    df = self.generate(like=smi, n=n, **kwargs)
+                df = df.assign(valid=True, error="")
+                for w in caught:  # per-seed warnings name their seed
+                    warnings.warn(f"seed {sid}: {w.message}", DesignWarning, stacklevel=2)
+                summaries[sid] = df.attrs["summary"]
+            except (InvalidSmiles, UnknownMolecule, NothingValid) as e:
+                df = pd.DataFrame({"smiles": [smi], "valid": [False], "error": [str(e)]})
+                summaries[sid] = {"error": str(e)}
+            except DesignInputError as e:
+                if "cannot be encoded" not in str(e) and "too long" not in str(e):
+                    raise  # a bad option, not a bad seed
+                df = pd.DataFrame({"smiles": [smi], "valid": [False], "error": [str(e)]})
+                summaries[sid] = {"error": str(e)}
+            df.insert(0, "seed_id", sid)
+            parts.append(df)
+            if progress:
+                progress(f"seed {i + 1}/{len(seeds)} {sid}: "
+                         + (f"{int(df['valid'].sum())} molecules" if df["valid"].all() else f"failed: {df['error'].iat[0]}"))
+        out = pd.concat(parts, ignore_index=True).reindex(columns=["seed_id", *GENERATE_COLUMNS, "valid", "error"])
+        out.attrs["summary"] = summaries
+        return out
 
     def _sort(self, df: pd.DataFrame, given: Mapping[str, float], has_seed: bool) -> pd.DataFrame:
         keys, asc = [], []
@@ -235,13 +334,20 @@ class Designer:
         return df.drop(columns=["_err"], errors="ignore").reset_index(drop=True)
 
     # ------------------------------------------------------------------ interpolate
-    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp") -> pd.DataFrame:
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
+                    filters: Sequence[str] | None = None, sanity: bool | Sanity = True) -> pd.DataFrame:
         """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
         linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
-        smiles (canonical, or the raw string when invalid), valid, RDKit properties, qed, sa,
-        similarity_a, similarity_b, duplicate (same molecule as the previous step)."""
+        smiles (canonical, or the raw string when invalid), valid, error (why RDKit rejects an
+        invalid decode), RDKit properties, qed, sa, similarity_a, similarity_b, duplicate (same
+        molecule as the previous step), passes and failed_filters (the sanity filter, `keep`
+        and `filters` as in `generate`, with similarity = similarity_a). Every step is kept: the
+        path is the result, the filters mark it."""
+        from .screening import explain_invalid
+
         if not isinstance(steps, (int, np.integer)) or steps < 2:
             raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
+        mfilter = self._molecule_filter(keep, filters, sanity)
         sa, sb = self.molecule(a), self.molecule(b)
         props = np.stack([sa.props, sb.props])  # (2, 5)
         mu, _ = _encode(self.bundle, [sa.smiles, sb.smiles], props)
@@ -251,11 +357,14 @@ class Designer:
         canon, mols = canonical_mols(strings)
         df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
                            "smiles": [c if c else s for c, s in zip(canon, strings)],
-                           "valid": [c is not None for c in canon]})
+                           "valid": [c is not None for c in canon],
+                           "error": ["" if c is not None else "invalid decode: " + explain_invalid(s)
+                                     for c, s in zip(canon, strings)]})
         df[list(TARGETS)] = scores_array(mols)
         df["similarity_a"] = tanimoto_to(sa.mol, mols)
         df["similarity_b"] = tanimoto_to(sb.mol, mols)
         df["duplicate"] = [i > 0 and canon[i] is not None and canon[i] == canon[i - 1] for i in range(steps)]
+        df["passes"], df["failed_filters"] = mfilter.table_mask(df.assign(similarity=df["similarity_a"]), mols)
         df.attrs["ends"] = (sa, sb)
         return df
 

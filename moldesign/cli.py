@@ -419,10 +419,11 @@ def surrogate_fit(
 def screen(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="SMILES file: .smi .csv .tsv .parquet .sdf (or .gz of them)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column (SD tag for .sdf) with the SMILES; default: smiles, canonical_smiles, smi, mol or molecule, any case."),
-    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail)."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail); similarity (the input's own column, e.g. from generate --like)."),
     drop: bool = typer.Option(False, "--drop", help="Write only passing rows (valid, every filter true, not a duplicate) instead of marking rows in `passes` and `failed_filters`."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Mark later copies of a molecule (same canonical SMILES after standardization; stereoisomers differ) with `duplicate_of`; they do not pass."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Reference set for the `novel` column, e.g. data/moses/train.parquet (compared as non-isomeric canonical SMILES)."),
+    reference_cache: bool = typer.Option(True, "--reference-cache/--no-reference-cache", help="Cache the --reference keys on disk ($MOLDESIGN_CACHE or ~/.cache/moldesign), keyed by the file's SHA-256, so later runs skip re-standardizing it."),
     standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
@@ -460,7 +461,8 @@ def screen(
         n_workers = workers or os.cpu_count() or 1
         ref = None
         if reference is not None:
-            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
+            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet),
+                                 cache=reference_cache, progress=not quiet)
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
         summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
@@ -504,9 +506,10 @@ def reconstruct(
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
         table = reconstruction_table(bundle, smiles)
         write_table(table, out)
-        n_ok = int((table["error"] == "").sum())
+        n_ok = int(table["canonical"].notna().sum())
+        n_bad_decode = int(table["error"].str.startswith("invalid decode").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
-             f"{len(table) - n_ok} not encodable" + (f" -> {out}" if out else ""), quiet)
+             f"{len(table) - n_ok} not encodable; {n_bad_decode} invalid decodes" + (f" -> {out}" if out else ""), quiet)
         if not n_ok:
             raise RunFailure(f"no molecule of {input_arg} could be encoded by this model")
 

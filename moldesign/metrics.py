@@ -234,7 +234,8 @@ def frechet_chemnet_distance(smiles: Sequence[str], reference: tuple[np.ndarray,
 def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512) -> pd.DataFrame:
     """Greedy decode of mu for each input: columns input, canonical (non-isomeric, what the model
     encodes), output, exact (canonical(output) == canonical), error (why a row was not encoded:
-    invalid SMILES, unknown token, too long). Rows keep input order."""
+    invalid SMILES, unknown token, too long; or why its decode is invalid: "invalid decode: ...").
+    Rows keep input order."""
     from .sampling import reconstruct
 
     canon, errors = [], []
@@ -253,9 +254,15 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512) -
     ok = [c for c in canon if c is not None]
     decoded = iter(reconstruct(bundle, ok, batch_size) if ok else [])
     outputs = [next(decoded) if c is not None else None for c in canon]
+    from .screening import explain_invalid
+
     with rdBase.BlockLogs():
-        exact = [c is not None and (m := parse(o)) is not None and Chem.MolToSmiles(m, isomericSmiles=False) == c
-                 for c, o in zip(canon, outputs)]
+        out_canon = [None if o is None or (m := parse(o)) is None else Chem.MolToSmiles(m, isomericSmiles=False)
+                     for o in outputs]
+        exact = [c is not None and oc == c for c, oc in zip(canon, out_canon)]
+        # an encodable input whose greedy decode RDKit rejects says why, like any invalid row
+        errors = [e if c is None or oc is not None else "invalid decode: " + explain_invalid(o)
+                  for e, c, o, oc in zip(errors, canon, outputs, out_canon)]
     return pd.DataFrame({"input": list(smiles), "canonical": canon, "output": outputs, "exact": exact,
                          "error": errors})
 

@@ -82,6 +82,12 @@ def tiny_bundle(tiny_model_path):
     return checkpoint.load(tiny_model_path)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    """On-disk caches (screen --reference keys) go to a temporary folder, never the user's home."""
+    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 def pytest_configure(config):
     # Small tensors: one thread is as fast, and it keeps the suite polite beside a training run.
     torch.set_num_threads(1)

@@ -180,12 +180,16 @@ def test_sdf_records_that_do_not_read_keep_their_row(tmp_path):
     assert "valence" in df["error"][1].lower() and df["error"][2] == "unreadable SD record"
 
 
-def test_user_columns_are_never_overwritten(tmp_path):
-    pd.DataFrame({"smiles": ["CCO"], "mw": ["vendor 46"], "valid": ["yes"]}).to_csv(tmp_path / "a.csv", index=False)
+def test_recomputed_input_columns_appear_once_and_others_are_kept(tmp_path):
+    # a `generate` table screened again: its mw/valid are screen's own, its similarity and ids stay
+    pd.DataFrame({"smiles": ["CCO"], "mw": ["vendor 46"], "valid": ["yes"], "similarity": [0.42], "row": ["r7"],
+                  "seed_id": ["s1"]}).to_csv(tmp_path / "a.csv", index=False)
     screen_file(tmp_path / "a.csv", tmp_path / "o.csv")
     df = pd.read_csv(tmp_path / "o.csv")
-    assert df["input_mw"][0] == "vendor 46" and df["input_valid"][0] == "yes"
+    assert not [c for c in df.columns if c in ("input_mw", "input_valid")]
+    assert list(df.columns).count("mw") == 1 and list(df.columns).count("valid") == 1
     assert df["mw"][0] == pytest.approx(46.069, abs=1e-3) and df["valid"][0]
+    assert df["similarity"][0] == 0.42 and df["seed_id"][0] == "s1" and df["input_row"][0] == "r7"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".sdf", ".smi"])
