@@ -37,6 +37,7 @@ from .screening import FilterError
 
 # same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
+MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 
 
@@ -144,7 +145,7 @@ class Designer:
 
     # ------------------------------------------------------------------ generate
     def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
-                 radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
+                 radius: float | None = None, temperature: float | None = None, seed: int = 0, raw: bool = False,
                  max_attempts: int | None = None, log: Callable[[str], None] | None = None,
                  min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
                  sanity: bool | Sanity = True) -> pd.DataFrame:
@@ -154,6 +155,9 @@ class Designer:
         by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
         Without: z ~ N(0, I), unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
+        Default temperature: 0, except MIN_SIMILARITY_TEMPERATURE with `min_similarity` (the
+        shipped model's greedy decode of celecoxib's μ sits at Tanimoto 0.24 to it and a greedy
+        search stalls at 0.44; sampling at 0.6 decodes celecoxib itself and its close analogues).
 
         Filters (a molecule failing any is not kept; counted by reason in summary["removed"]):
         `min_similarity` S keeps Tanimoto ≥ S to the seed, and the radius then adapts batch by
@@ -171,6 +175,8 @@ class Designer:
         """
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        if temperature is None:
+            temperature = MIN_SIMILARITY_TEMPERATURE if min_similarity is not None else 0.0
         if not np.isfinite(temperature) or temperature < 0:
             raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
         if radius is not None and (not np.isfinite(radius) or radius < 0):
@@ -198,13 +204,24 @@ class Designer:
             if mfilter.keep is not None and not sd.mol.HasSubstructMatch(mfilter.keep):
                 warnings.warn(f"the seed {sd.label} does not contain --keep {keep!r} itself", DesignWarning, stacklevel=2)
 
-        def batch(m: int) -> list[str]:
+        centre = mu[0] if sd is not None else None  # (Z,) where neighbourhood samples are centred
+        adapt = min_similarity is not None
+
+        def batch(m: int, with_z: bool = False):
             if sd is not None:
-                z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
+                # while the search adapts, each batch spans radius/4 .. 2·radius (a multi-scale
+                # search: a greedy decoder is flat in z at small scales and leaves the seed at large)
+                if adapt:
+                    scales = np.resize(np.array([0.25, 0.5, 1.0, 2.0], np.float32), m)[:, None]  # (m, 1)
+                    z = centre[None, :] + (radius * scales * rng.standard_normal((m, Z))).astype(np.float32)
+                else:
+                    z = sample_around(centre, m, radius, rng)
+                cond = self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
                 z = rng.standard_normal((m, Z)).astype(np.float32)
-            return _decode(self.bundle, z, cond, temperature, generator=gen)
+            strings = _decode(self.bundle, z, cond, temperature, generator=gen)
+            return (strings, z) if with_z else strings
 
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
             strings: list[str] = []
@@ -222,16 +239,17 @@ class Designer:
         found: dict[str, dict] = {}  # canonical SMILES → its row (RDKit scores, similarity), in order of discovery
         seen: set[str] = set() if sd is None else {sd.smiles}  # every canonical SMILES judged (kept or not)
         attempts = n_valid = 0
-        adapt = min_similarity is not None
         radii = [radius]
+        centre_sim = -1.0  # similarity to the seed of the best decode so far (the centre's molecule)
         while len(found) < n and attempts < budget:
-            # smaller batches when the radius adapts, so it can react within the budget
-            cap = 256 if adapt else 1000
-            m = min(budget - attempts, max(64, min(cap, 2 * (n - len(found)))))
-            canon, mols = canonical_mols(batch(m))
+            # smaller batches when the search adapts, so it can react within the budget
+            m = min(budget - attempts, max(64, min(128 if adapt else 1000, 2 * (n - len(found)))))
+            strings, z = batch(m, with_z=True)
+            canon, mols = canonical_mols(strings)
             attempts += m
+            sims = tanimoto_to(sd.mol, mols) if sd is not None else np.full(m, np.nan)  # (m,), NaN invalid
             n_new = n_close = 0
-            for c, mol in zip(canon, mols):
+            for c, mol, sim in zip(canon, mols, sims):
                 if c is None:
                     continue
                 n_valid += 1
@@ -239,24 +257,32 @@ class Designer:
                     continue
                 seen.add(c)
                 n_new += 1
-                row = {"smiles": c, **mol_scores(mol),
-                       "similarity": float(tanimoto_to(sd.mol, [mol])[0]) if sd is not None else np.nan}
-                n_close += adapt and row["similarity"] >= min_similarity
+                row = {"smiles": c, **mol_scores(mol), "similarity": float(sim)}
+                n_close += adapt and sim >= min_similarity
                 if mfilter.passes(mol, row):
                     found[c] = row
             if adapt and len(found) < n:
-                if n_new and n_close < 0.25 * n_new:
-                    radius = max(0.01, radius * 0.7)  # too far: most new molecules miss the similarity bar
+                # The decoder may not map μ back onto the seed (greedy decode of μ can sit at
+                # Tanimoto 0.2), so the centre follows the most similar decode found (a hill climb
+                # on similarity) and the radius follows a success rule: grow after progress or
+                # when decodes repeat, shrink while new molecules miss the bar.
+                best = int(np.nanargmax(np.where(np.isnan(sims), -1.0, sims)))
+                if sims[best] > centre_sim:
+                    centre, centre_sim = z[best], float(sims[best])
+                    radius = min(2.0, radius * 1.1)
+                elif n_new and n_close < 0.25 * n_new:
+                    radius = max(0.02, radius * 0.8)
                 elif n_new < 0.2 * m:
-                    radius = min(3.0, radius * 1.25)  # too close: decodes repeat the seed or each other
+                    radius = min(2.0, radius * 1.25)
                 radii.append(radius)
             if log:
                 log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept"
-                    + (f", radius {radius:.3g}" if adapt else ""))
+                    + (f", radius {radius:.3g}, best similarity {centre_sim:.2f}" if adapt else ""))
         removed = dict(sorted(mfilter.removed.items(), key=lambda kv: -kv[1]))
         summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n,
                    "removed": removed, "removed_total": sum(removed.values()),
-                   "radius": radius, "radius_start": radii[0]}
+                   "radius": radius, "radius_start": radii[0],
+                   "best_similarity": float(np.nanmax([r["similarity"] for r in found.values()])) if found and sd is not None else None}
         if not found:
             what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None and len(seen) == 1
                     else f"{n_valid} valid")
@@ -422,7 +448,62 @@ def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
     return df["smiles"].astype(str).tolist()
 
 
-# ------------------------------------------------------------------ grids
+# ------------------------------------------------------------------ batch seeds
+SEED_FILE_SUFFIXES = (".smi", ".txt", ".csv", ".tsv", ".parquet")
+ID_COLUMNS = ("id", "seed_id", "name")
+
+
+def is_seed_file(text: str | None) -> bool:
+    """True when a --like value names a seed file (by suffix) rather than a molecule."""
+    if not text:
+        return False
+    p = Path(text)
+    suffix = p.suffixes[-2].lower() if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix.lower()
+    return suffix in SEED_FILE_SUFFIXES
+
+
+def read_seeds(path: str | Path, smiles_col: str | None = None) -> list[tuple[str, str]]:
+    """(seed_id, SMILES) per row of a .smi/.csv/.tsv/.parquet file. seed_id: the first of the
+    columns id, seed_id, name (any case; a .smi file's second field is `name`) whose values are
+    all present, else the 1-based row number."""
+    from .data import read_smiles_file
+
+    df = read_smiles_file(path, smiles_col)
+    lower = {c.lower(): c for c in df.columns}
+    ids = None
+    for k in ID_COLUMNS:
+        if k in lower:
+            v = df[lower[k]].astype(str).str.strip()
+            if len(v) and (v != "").all() and v.notna().all():
+                ids = v.tolist()
+                break
+    if ids is None:
+        ids = [str(i + 1) for i in range(len(df))]
+    return list(zip(ids, df["smiles"].astype(str).tolist()))
+
+
+# ------------------------------------------------------------------ grids and plots
+def generate_plot(df: pd.DataFrame, path: str | Path) -> Path:
+    """drawing.plot_generate with the requested conditions and the seed's values from `df.attrs`."""
+    from .drawing import plot_generate
+
+    seed = df.attrs.get("seed")
+    seed_values = {**mol_scores(seed.mol), "similarity": 1.0} if seed is not None else None
+    title = f"{len(df)} molecules" + (f" like {seed.label}" if seed is not None else "")
+    if "seed_id" in df:
+        title = f"{int(df['valid'].sum())} molecules from {df['seed_id'].nunique()} seeds"
+        df = df[df["valid"]]
+    return plot_generate(df, path, df.attrs.get("requested") or None, seed_values, title)
+
+
+def interpolate_plot(df: pd.DataFrame, path: str | Path) -> Path:
+    from .drawing import plot_path
+
+    ends = df.attrs.get("ends")
+    title = f"{ends[0].label} → {ends[1].label}" if ends else ""
+    return plot_path(df.to_dict("records"), path, title=title)
+
+
 def generate_grid(df: pd.DataFrame, path: str | Path, seed: Seed | None = None) -> int:
     from .drawing import grid_image, legend
 

@@ -428,13 +428,14 @@ def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperatu
 def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | None = None,
              train: set[str] | None = None, seed: int = 0, temperature: float = 1.0,
              n_reconstruct: int = 1000, with_fcd: bool = True, device: str = "cpu", n_per_target: int = 1000,
-             log: Callable = lambda m: None) -> dict:
+             log: Callable = lambda m: None, samples: list | None = None) -> dict:
     """Sample n molecules from the prior (conditions drawn from the training distribution) and
     compute every metric. Reconstruction: exact-match rate of greedy decoding of mu over
     `n_reconstruct` molecules drawn from `test` (default_rng(seed)). unique@10000 is over the first
     10,000 valid molecules, sampling more when the n samples hold fewer (up to 4·n in
     all; `n_sampled_unique`). `conditioning_targets`: n_per_target samples under each of three fixed
-    conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None."""
+    conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None.
+    `samples`: a list that receives the valid canonical generated SMILES."""
     from .sampling import sample_prior
 
     timings: dict[str, float] = {}
@@ -449,6 +450,8 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     strings, conditions = timed("sample", sample_prior, bundle, n, seed=seed, temperature=temperature)
     gen = canonical_valid(strings)  # every metric below sees the same valid canonical list
     gen_mols = valid_mols(gen)
+    if samples is not None:  # the caller wants the valid canonical samples too (evaluate --plot)
+        samples.extend(gen)
     m: dict = {"valid": timed("valid", fraction_valid, strings),
                "unique@1000": fraction_unique(gen, 1000),
                "novelty": timed("novelty", novelty, gen, train) if train is not None else None,
@@ -482,3 +485,17 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     out = {key: m.pop(key) for key in required}
     out.update(m, n=n, n_valid=len(gen), n_reconstruct=len(picked), timings=timings)
     return out
+
+
+def property_frame(smiles: Sequence[str], n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """RDKit mw, logp, hbd, hba, tpsa, qed, sa of up to `n` of `smiles` (a seeded random subset):
+    what `evaluate --plot` compares, generated against the test set."""
+    from .chem import SCORES, scores_array
+
+    smiles = list(smiles)
+    if len(smiles) > n:
+        idx = np.sort(np.random.default_rng(seed).choice(len(smiles), n, replace=False))
+        smiles = [smiles[i] for i in idx]
+    with rdBase.BlockLogs():
+        arr = scores_array([parse(s) for s in smiles])
+    return pd.DataFrame(arr, columns=list(PROPERTIES + SCORES))
