@@ -85,7 +85,7 @@ def tiny_bundle(tiny_model_path):
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
     """On-disk caches (screen --reference keys) go to a temporary folder, never the user's home."""
-    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 def pytest_configure(config):
