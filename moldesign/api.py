@@ -288,7 +288,7 @@ class Designer:
                     else f"{n_valid} valid")
             if removed:
                 what += f", {sum(removed.values())} removed by filters ({_fmt_removed(removed)})"
-            raise NothingValid(f"no valid new molecule kept in {attempts} decodes ({what}); try a larger --radius, "
+            raise NothingValid(f"no valid new molecule in {attempts} decodes ({what}); try a larger --radius, "
                                f"another seed or condition, looser filters, or more --max-attempts")
         if len(found) < n:
             warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes"
