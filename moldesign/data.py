@@ -441,7 +441,9 @@ def export_frame(df: pd.DataFrame) -> pd.DataFrame:
         elif c in ROUNDED_COLUMNS:
             out = df.copy() if out is None else out
             out[c] = col.round(DECIMALS)
-    return df if out is None else out
+    out = df.copy(deep=False) if out is None else out
+    out.attrs = {}  # run summaries (Python objects) are not part of the table, and parquet cannot store them
+    return out
 
 
 def sdf_title(row: dict) -> str:
