@@ -190,7 +190,7 @@ def plot_distributions(generated, reference, path: str | Path, title: str = "",
     return path
 
 
-def plot_path(rows: Sequence[dict], path: str | Path, per_row: int = 8, title: str = "") -> Path:
+def plot_path(rows: Sequence[dict], path: str | Path, per_row: int = 10, title: str = "") -> Path:
     """An interpolation path as rows of structures (at most `per_row` per line), each labelled
     with its step and α; an invalid step is an empty red-framed cell saying "invalid"."""
     from rdkit import Chem
