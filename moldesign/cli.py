@@ -56,10 +56,11 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .data import DataError
     from .known_molecules import UnknownMolecule
+    from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
     return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError)
+            TokenizeError, UnknownTokenError, PriorError)
 
 
 @contextlib.contextmanager
@@ -405,7 +406,8 @@ def optimize(
     Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
     pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
     for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`).
+    checkpoint (`moldesign surrogate fit`). When no decode is a new molecule (all the seed or
+    invalid), the files are still written and the exit code is 1.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -417,8 +419,9 @@ def optimize(
         res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
                          step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
         s = res.summary
+        best_text = "none (no new molecule)" if s["best_objective"] is None else s["best_objective"]
         info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
-             f"seed objective {s['seed_objective']}, best {s['best_objective']}", quiet)
+             f"seed objective {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
             info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
         if baseline:
@@ -431,6 +434,9 @@ def optimize(
         if best is not None:
             write_table(res.best, best)
         write_table(res.trajectory, out)
+        if s["distinct"] == 0:  # the trajectory is written (as `screen` keeps all-invalid rows), then exit 1
+            raise RunFailure(f"no new molecule in {s['decodes']} decodes (validity {s['valid']:.3f}; every valid "
+                             "decode was the seed): try a larger --step-size or more --steps / --chains")
 
 
 @surrogate_app.command("fit")
@@ -465,6 +471,39 @@ def surrogate_fit(
                                  log=lambda m: info(m, quiet), hidden=sizes, epochs=epochs)
         d.save(target_path)
         info(f"surrogate saved in {target_path}", quiet)
+        typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
+prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for unconditioned sampling.")
+app.add_typer(prior_app, name="prior")
+
+
+@prior_app.command("fit")
+def prior_fit(
+    data: str = typer.Option("zinc250k", "--data", help="'zinc250k' / 'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
+    n: int = typer.Option(50000, "-n", help="Training molecules to encode."),
+    components: int = typer.Option(16, "--components", help="Gaussian mixture components (full covariance)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Fit a Gaussian mixture to the posterior means μ of training molecules and store it in the
+    checkpoint; prior sampling (`generate` without --like, `evaluate`) then draws z from it."""
+    with cli_errors(), _design_errors():
+        from .api import surrogate_training_smiles
+
+        target_path = out or model or DEFAULT_MODEL
+        if Path(target_path).suffix != ".pt":
+            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        if not 1 <= components <= 256:
+            raise UserError(f"--components must be in 1..256, got {components}")
+        d = _designer(model, device)
+        smiles = surrogate_training_smiles(data, n, seed)
+        from .sampling import encodable
+
+        smiles = [s for s in smiles if encodable(d.bundle, s)]
+        report = d.fit_prior(smiles, components, seed)
+        d.save(target_path)
+        info(f"prior saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
 
 

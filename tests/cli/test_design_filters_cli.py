@@ -32,11 +32,6 @@ def model(tiny_model_path):
     return str(tiny_model_path)
 
 
-@pytest.fixture(scope="module")
-def seed_smiles(tiny_smiles):
-    return tiny_smiles[0]
-
-
 def test_min_similarity_keeps_only_close_molecules_or_says_how_many(model, seed_smiles):
     res = run("generate", "--model", model, "--like", seed_smiles, "-n", 5, "--min-similarity", 0.3,
               "--max-attempts", 600)
