@@ -224,14 +224,9 @@ class Designer:
                 cond = self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
-<<<<<<< HEAD
-                z = rng.standard_normal((m, Z)).astype(np.float32)
+                z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
             strings = _decode(self.bundle, z, cond, temperature, generator=gen)
             return (strings, z) if with_z else strings
-=======
-                z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
-            return _decode(self.bundle, z, cond, temperature, generator=gen)
->>>>>>> main
 
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
             strings: list[str] = []
