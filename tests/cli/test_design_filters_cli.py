@@ -71,7 +71,8 @@ def test_sanity_filter_counts_what_it_removed_and_can_be_turned_off(tiny_bundle,
     monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None:
                         [stream[i % len(stream)] for i in range(len(z))])
     d = api.Designer(tiny_bundle)
-    on = d.generate(n=5, max_attempts=64)
+    with pytest.warns(api.DesignWarning, match="only 3 of 5"):
+        on = d.generate(n=5, max_attempts=64)
     assert on["smiles"].tolist() == ["CCO", "CCCO", "CCCCO"]  # only 3 pass: a short list ...
     s = on.attrs["summary"]
     assert s["removed"] == {"3-ring with heteroatom and sp2 atom": 1, "N-CF3": 1, "ring size 11 > 8": 1}
@@ -79,7 +80,7 @@ def test_sanity_filter_counts_what_it_removed_and_can_be_turned_off(tiny_bundle,
     off = d.generate(n=5, max_attempts=64, sanity=False)
     assert len(off) == 5 and off.attrs["summary"]["removed"] == {}
     with pytest.warns(api.DesignWarning, match=r"only 3 of 5 molecules found in 64 decodes \(3 removed by filters"):
-        d.generate(n=5, max_attempts=64)  # ... that says so
+        d.generate(n=5, max_attempts=64, seed=1)  # ... that says so
 
 
 def test_sanity_count_is_reported_by_the_cli(model):
