@@ -328,13 +328,13 @@ class Oracle:
         return df
 
 
-def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray) -> pd.DataFrame:
+def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, constrained: bool = True) -> pd.DataFrame:
     """Decode points u = [z, scaled c] (n, Z + 5) greedily and score them with the oracle (rows
     stop where the budget ran out). Adds surrogate predictions pred_* and pred_objective (NaN
     without a surrogate), the condition decoded under (mw_condition …), distance ‖u − u0‖ and
-    log_prior = log N(z; 0, I) + const."""
+    log_prior = log N(z; 0, I) + const. `constrained`: grammar/valence-masked decoding (default)."""
     z, cond = split_input(bundle, u)
-    df = oracle.score(decode(bundle, z, cond, temperature=0.0))
+    df = oracle.score(decode(bundle, z, cond, temperature=0.0, constrained=constrained))
     n = len(df)
     sur = bundle.surrogate
     pred = sur.predict(u[:n]) if sur is not None and n else np.full((n, len(TARGETS)), np.nan)
@@ -462,7 +462,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
              rng: np.random.Generator | None = None, condition: str = "optimize", method: str = "gradient",
              budget: int | None = None, min_similarity: float = 0.0, sigma: float = DEFAULT_SIGMA,
-             condition_sigma: float = DEFAULT_CONDITION_SIGMA) -> OptimizeResult:
+             condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True) -> OptimizeResult:
     """Optimize from the seed with `method` (see the module docstring); every decode scored by RDKit.
 
     trajectory: one row per decoded point with columns chain, step, smiles, valid, COLUMNS,
@@ -480,13 +480,16 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     u0 = seed_point(bundle, seed, space)  # (Z + 5,)
     oracle = Oracle(seed, objective, target_stds(bundle), budget, min_similarity)
     if method == "cmaes":
-        table, extra = _cmaes(bundle, oracle, u0, space, chains, steps, sigma, condition_sigma, rng)
+        table, extra = _cmaes(bundle, oracle, u0, space, chains, steps, sigma, condition_sigma, rng, constrained)
     else:
-        table, extra = _gradient(bundle, oracle, u0, space, chains, steps, step_size, prior_weight, sigma, rng)
-    return _finish(table, oracle, seed, objective, top_k, t0, {"method": method, "condition": condition, **extra})
+        table, extra = _gradient(bundle, oracle, u0, space, chains, steps, step_size, prior_weight, sigma, rng,
+                                 constrained)
+    return _finish(table, oracle, seed, objective, top_k, t0,
+                   {"method": method, "condition": condition, "constrained": constrained, **extra})
 
 
-def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size, prior_weight, sigma, rng):
+def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size, prior_weight, sigma, rng,
+              constrained=True):
     """Trust-region gradient chains (module docstring) → (trajectory, summary extras)."""
     from .sampling import sample_around
 
@@ -507,7 +510,7 @@ def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size
     step = np.full(chains, step_size, np.float32)
     parts, restarts = [], 0
     for t in range(steps + 1):
-        df = score_points(bundle, oracle, u0, u)
+        df = score_points(bundle, oracle, u0, u, constrained)
         df.insert(0, "step", t)
         df.insert(0, "chain", np.arange(len(df)))
         parts.append(df)
@@ -530,7 +533,8 @@ def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size
                    "sigma": sigma, "restarts": restarts}
 
 
-def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma, condition_sigma, rng):
+def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma, condition_sigma, rng,
+           constrained=True):
     """CMA-ES over the moving coordinates of u with RDKit fitness (the `cma` package)."""
     try:
         import cma
@@ -549,7 +553,7 @@ def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma
         u = np.tile(u0, (len(xs), 1)).astype(np.float32)
         u[:, moves] = np.asarray(xs, np.float32)
         u = space.clip(u)
-        df = score_points(bundle, oracle, u0, u)
+        df = score_points(bundle, oracle, u0, u, constrained)
         df.insert(0, "step", g)
         df.insert(0, "chain", np.arange(len(df)))
         parts.append(df)
@@ -567,7 +571,7 @@ def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma
 
 def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances: np.ndarray,
                     rng: np.random.Generator, top_k: int = 10, condition: str = "optimize",
-                    budget: int | None = None, min_similarity: float = 0.0) -> OptimizeResult:
+                    budget: int | None = None, min_similarity: float = 0.0, constrained: bool = True) -> OptimizeResult:
     """One decode per distance: u = u₀ + d·v with v a uniformly random unit direction of the space
     the optimizer moves in (c clipped to the training range, as the optimizer's is)."""
     t0 = time.time()
@@ -585,7 +589,8 @@ def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances:
             break
     u = space.clip(u)  # the rare point still outside after 100 draws is clipped
     oracle = Oracle(seed, objective, target_stds(bundle), budget, min_similarity)
-    table = score_points(bundle, oracle, u0, u)
+    table = score_points(bundle, oracle, u0, u, constrained)
     table.insert(0, "step", np.arange(len(table)))
     return _finish(table, oracle, seed, objective, top_k, t0,
-                   {"method": "random directions at the same distances", "condition": condition})
+                   {"method": "random directions at the same distances", "condition": condition,
+                    "constrained": constrained})
