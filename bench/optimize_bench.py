@@ -41,7 +41,7 @@ from rdkit import Chem, DataStructs
 from moldesign.api import DEFAULT_MODEL, load
 from moldesign.chem import (morgan_count_fp, morgan_fp, mol_from_smiles, one_atom_edits, penalized_logp, plogp_raw,
                             qed, quiet_rdkit, standardize)
-from moldesign.optimize import DEFAULT_CHAINS, DEFAULT_SIGMA, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective, random_baseline
+from moldesign.optimize import DEFAULT_CHAINS, DEFAULT_SIGMA, DEFAULT_STEP_SIZE, DEFAULT_STEPS, random_baseline
 from moldesign.sampling import DesignInputError, DesignWarning
 
 DELTAS = (0.0, 0.2, 0.4, 0.6)

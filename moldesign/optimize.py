@@ -52,10 +52,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .chem import (PLOGP_LOGP_STD, PLOGP_SA_STD, PROPERTIES, mol_scores, penalized_logp, plogp_raw, scores_array,
+from .chem import (PLOGP_LOGP_STD, PLOGP_SA_STD, PROPERTIES, penalized_logp, plogp_raw, scores_array,
                    tanimoto_to)
 from .checkpoint import Bundle
-from .sampling import DesignInputError, DesignWarning, Seed, canonical_mols, check_property_value, decode, encode, model_device
+from .sampling import DesignInputError, DesignWarning, Seed, canonical_mols, check_property_value, decode, encode
 from .surrogate import TARGETS, Surrogate, joint_input, split_input
 
 DEFAULT_STEPS = 30  # gradient steps per chain (CMA-ES: generations)
