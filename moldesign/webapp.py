@@ -104,6 +104,13 @@ def downloads(df: pd.DataFrame, stem: str, key: str) -> None:
                        key=f"{key}_sdf")
 
 
+def table(df: pd.DataFrame, key: str) -> None:
+    """A sortable table (click a header) of a result; attrs (Seed objects, summaries) left out."""
+    shown = df.copy()
+    shown.attrs = {}
+    st.dataframe(shown, hide_index=True, key=key)
+
+
 def parse_filters(text: str) -> list:
     """'qed>=0.5, pains==0' → screening RangeFilters (FilterError names a bad one)."""
     from moldesign.screening import parse_filter
@@ -129,8 +136,9 @@ def grid(smiles: list[str | None], captions: list[str], per_row: int = PER_ROW) 
             if img is None:
                 col.markdown(f"**✗ invalid**  \n`{s}`")
                 col.caption(cap)
-            else:
-                col.image(img, caption=cap, width="stretch")
+            else:  # the caption as its own element (not the image's), the same for valid and invalid cells
+                col.image(img, width="stretch")
+                col.caption(cap)
 
 
 def seed_panel(d, text: str, title: str = "Seed"):
@@ -241,7 +249,7 @@ def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> Non
     grid([r["smiles"] for r in rows], caps)
     if len(shown) > GRID_MAX:
         st.caption(f"first {GRID_MAX} of {len(shown)} drawn; the table has them all")
-    st.dataframe(shown, hide_index=True, key="gen_table")  # click a header to sort
+    table(shown, "gen_table")
     st.pyplot(property_histograms(shown, targets, mol_scores(seed.mol) if seed is not None else None))
     st.caption("Histograms of the results' RDKit properties; red: requested target, green dashes: the seed.")
     downloads(shown, "generated", "gen")
@@ -272,7 +280,7 @@ def interpolate_tab(d) -> None:
         caps = [f"α={r['alpha']:.2f}" + (" ✗ invalid" if not r["valid"] else " (same as before)" if r["duplicate"] else "")
                 for r in rows]
         grid([r["smiles"] for r in rows], caps, per_row=min(len(rows), 10))
-        st.dataframe(df, hide_index=True, key="int_table")
+        table(df, "int_table")
         downloads(df, "interpolation", "int")
 
 
@@ -329,12 +337,12 @@ def show_optimized(res) -> None:
         cols = ["rank", "smiles", "similarity", "objective", "pred_objective"]
         for k in TARGETS:
             cols += [k, f"pred_{k}"]
-        st.dataframe(best[[c for c in cols if c in best.columns]], hide_index=True, key="opt_best")
+        table(best[[c for c in cols if c in best.columns]], "opt_best")
         downloads(best, "optimized_best", "opt_best")
     else:
         st.warning("no valid molecule other than the start was decoded")
     with st.expander("full trajectory"):
-        st.dataframe(res.trajectory, hide_index=True, key="opt_traj")
+        table(res.trajectory, "opt_traj")
         downloads(res.trajectory, "optimize_trajectory", "opt_traj")
 
 
@@ -359,7 +367,7 @@ def screen_tab() -> None:
     if res is not None:
         df, line = res
         st.success(line)
-        st.dataframe(df, hide_index=True, key="scr_table")
+        table(df, "scr_table")
         downloads(df, "screened", "scr")
 
 
