@@ -421,7 +421,7 @@ def app_command(webapp: Path, port: int, host: str, model: Path, device: str, se
 
     return [sys.executable, "-m", "streamlit", "run", str(webapp), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
             "--", "--model", str(model), "--device", device, "--seed", str(seed)]
 
 

@@ -111,6 +111,14 @@ def table(df: pd.DataFrame, key: str) -> None:
     st.dataframe(shown, hide_index=True, key=key)
 
 
+def pyplot(fig) -> None:
+    """Show a matplotlib figure and free it (a server draws many over its life)."""
+    import matplotlib.pyplot as plt
+
+    st.pyplot(fig)
+    plt.close(fig)
+
+
 def parse_filters(text: str) -> list:
     """'qed>=0.5, pains==0' → screening RangeFilters (FilterError names a bad one)."""
     from moldesign.screening import parse_filter
@@ -150,8 +158,8 @@ def seed_panel(d, text: str, title: str = "Seed"):
     if seed is None:
         return None
     scores = mol_scores(seed.mol)
-    c1, c2 = st.columns([1, 2])
-    c1.image(mol_image(seed.smiles), caption=f"{title}: {seed.label}", width="stretch")
+    c1, c2 = st.columns([1, 3])
+    c1.image(mol_image(seed.smiles, (220, 170)), caption=f"{title}: {seed.label}")
     c2.markdown(f"**{title}** `{seed.smiles}` (as the model encodes it: no stereo)")
     c2.dataframe(pd.DataFrame([{LABELS[k]: round(v, 3) for k, v in scores.items()}]), hide_index=True)
     return seed
@@ -250,7 +258,7 @@ def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> Non
     if len(shown) > GRID_MAX:
         st.caption(f"first {GRID_MAX} of {len(shown)} drawn; the table has them all")
     table(shown, "gen_table")
-    st.pyplot(property_histograms(shown, targets, mol_scores(seed.mol) if seed is not None else None))
+    pyplot(property_histograms(shown, targets, mol_scores(seed.mol) if seed is not None else None))
     st.caption("Histograms of the results' RDKit properties; red: requested target, green dashes: the seed.")
     downloads(shown, "generated", "gen")
 
@@ -327,7 +335,7 @@ def show_optimized(res) -> None:
     m[2].metric("decodes / validity", f"{s['decodes']} / {s['valid']:.2f}")
     m[3].metric("distinct, better than seed", f"{s['distinct']}, {s['improved_on_seed']}")
     st.caption(f"objective: {s['objective']}")
-    st.pyplot(trajectory_plot(res.trajectory, s["seed_objective"]))
+    pyplot(trajectory_plot(res.trajectory, s["seed_objective"]))
     best = res.best
     if len(best):
         rows = best.head(GRID_MAX).to_dict("records")
