@@ -224,8 +224,9 @@ def generate_tab(d) -> None:
             status.empty()
             if df is not None and parsed:
                 df = call(screened, df, parsed)
-            if df is not None:
-                st.session_state["gen_result"] = dict(df=df, targets=targets, seed=seed, filtered=bool(parsed))
+            # a failed run clears the last result, so the table below never belongs to other inputs
+            st.session_state["gen_result"] = None if df is None else dict(
+                df=df, targets=targets, seed=seed, filtered=bool(parsed))
     res = st.session_state.get("gen_result")
     if res is not None:
         show_generated(**res)
@@ -237,7 +238,9 @@ def screened(df: pd.DataFrame, filters: list) -> pd.DataFrame:
 
     s = screen_smiles(df["smiles"].tolist(), ScreenOptions(filters=filters))
     extra = ["pains", "brenk", "lipinski", "veber", "passes", "failed_filters"]
-    return pd.concat([df.reset_index(drop=True), s[extra].reset_index(drop=True)], axis=1)
+    out = pd.concat([df.reset_index(drop=True), s[extra].reset_index(drop=True)], axis=1)
+    out.attrs = df.attrs  # the generate summary (decodes, validity)
+    return out
 
 
 def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> None:
@@ -245,7 +248,8 @@ def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> Non
     from moldesign.drawing import property_histograms
 
     summary = df.attrs.get("summary", {})
-    st.success(f"{len(df)} molecules from {summary.get('attempts', '?')} decodes "
+    st.success(f"{len(df)} molecules {'around ' + seed.label + ' ' if seed is not None else ''}"
+               f"from {summary.get('attempts', '?')} decodes "
                f"(validity {summary.get('valid', float('nan')):.2f})"
                + (f"; {int(df['passes'].sum())} pass the filters" if filtered else ""))
     shown = df
@@ -278,8 +282,7 @@ def interpolate_tab(d) -> None:
     if st.button("Interpolate", type="primary", key="int_go", disabled=sa is None or sb is None):
         with st.spinner("Decoding the path…"):
             df = call(d.interpolate, a, b, int(steps), method)
-        if df is not None:
-            st.session_state["int_result"] = df
+        st.session_state["int_result"] = df
     df = st.session_state.get("int_result")
     if df is not None:
         st.success(f"{len(df)} steps: {int(df['valid'].sum())} valid, "
@@ -317,8 +320,7 @@ def optimize_tab(d) -> None:
         with st.spinner(f"Optimizing: {int(chains)} chains × {int(steps) + 1} decodes…"):
             res = call(d.optimize, text, maximize, minimize, target_list, steps=int(steps), chains=int(chains),
                        seed=int(rand), condition=condition)
-        if res is not None:
-            st.session_state["opt_result"] = res
+        st.session_state["opt_result"] = res
     res = st.session_state.get("opt_result")
     if res is not None:
         show_optimized(res)
@@ -368,9 +370,7 @@ def screen_tab() -> None:
     if st.button("Screen", type="primary", key="scr_go", disabled=up is None and not pasted.strip()):
         parsed = call(parse_filters, filters)
         if parsed is not None:
-            out = call(run_screen, up, pasted, parsed, dedupe, standardize)
-            if out is not None:
-                st.session_state["scr_result"] = out
+            st.session_state["scr_result"] = call(run_screen, up, pasted, parsed, dedupe, standardize)
     res = st.session_state.get("scr_result")
     if res is not None:
         df, line = res

@@ -108,7 +108,7 @@ def test_generate_tab_draws_the_seed_and_tables_rdkit_true_molecules(tiny_model_
     assert df["smiles"].is_unique and seed not in set(df["smiles"])
     assert_rdkit_values(df, seed)
     assert (df["logp"] - 3.0).abs().is_monotonic_increasing  # the LogP request sorts the table
-    assert "4 molecules from" in tab(at, "Generate").success[0].value
+    assert tab(at, "Generate").success[0].value.startswith(f"4 molecules around {seed} from ")
 
 
 def test_generate_filters_flag_rows_like_screen(tiny_model_path, seed):
@@ -122,6 +122,8 @@ def test_generate_filters_flag_rows_like_screen(tiny_model_path, seed):
     at.checkbox(key="gen_only_passing").uncheck().run()
     full = table_with(at, "Generate", "passes", "failed_filters", "qed")
     assert len(full) == 6
+    assert f"; {int(full['passes'].sum())} pass the filters" in tab(at, "Generate").success[0].value
+    assert " decodes (validity " in tab(at, "Generate").success[0].value
     np.testing.assert_array_equal(full["passes"].to_numpy(bool),
                                   ((full["qed"] >= 0.6) & (full["pains"] == "")).to_numpy())
     at.checkbox(key="gen_only_passing").check().run()
@@ -144,14 +146,18 @@ def test_generate_bad_input_is_the_cli_line(tiny_model_path, field, value, needl
     assert not [df for df in tab(at, "Generate").dataframe if "similarity" in df.value.columns]
 
 
-def test_nothing_valid_is_one_line_not_a_traceback(tiny_model_path, seed):
+def test_nothing_valid_is_one_line_and_clears_the_last_result(tiny_model_path, seed):
     at = start(tiny_model_path)
     at.text_input(key="gen_seed").set_value(seed)
-    at.number_input(key="gen_radius").set_value(0.0)  # radius 0 decodes only the seed, never returned
     at.number_input(key="gen_n").set_value(2)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.button(key="gen_go").click().run()
+    assert len(table_with(at, "Generate", *GENERATE_COLUMNS)) == 2
+    at.number_input(key="gen_radius").set_value(0.0)  # radius 0 decodes only the seed, never returned
     at.button(key="gen_go").click().run()
     errs = errors(at, "Generate")
     assert len(errs) == 1 and errs[0].startswith("error: no valid new molecule in")
+    assert not [df for df in tab(at, "Generate").dataframe if "similarity" in df.value.columns]
 
 
 # ------------------------------------------------------------------ Interpolate
