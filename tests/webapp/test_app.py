@@ -321,3 +321,32 @@ def test_app_command_missing_model_and_busy_port(tmp_path, tiny_model_path):
         port = s.getsockname()[1]
         res = runner.invoke(app, ["app", "--model", str(tiny_model_path), "--port", str(port)])
     assert f"--port {port} is already in use on localhost" in one_line_error(res)
+
+
+def test_app_command_serves_the_page_and_health_within_30_s(tiny_model_path, tmp_path):
+    from .browser import free_port, get, running_app
+
+    with running_app(tiny_model_path, free_port(), tmp_path / "app.log", startup_s=30) as (url, startup):
+        assert startup < 30
+        status, page = get(f"{url}/")
+        assert status == 200 and "<html" in page.lower()
+        assert get(f"{url}/_stcore/health") == (200, "ok")
+
+
+def test_screen_tab_reads_an_uploaded_sdf(tiny_model_path):
+    from rdkit.Chem import SDWriter
+
+    sio = io.StringIO()
+    w = SDWriter(sio)
+    for smi, name in (("CCO", "ethanol"), ("c1ccccc1O", "phenol")):
+        m = Chem.MolFromSmiles(smi)
+        m.SetProp("_Name", name)
+        w.write(m)
+    w.close()
+    at = start(tiny_model_path)
+    at.file_uploader(key="scr_file").set_value(("two.sdf", sio.getvalue().encode(), "chemical/x-mdl-sdfile")).run()
+    at.button(key="scr_go").click().run()
+    assert errors(at, "Screen") == []
+    df = table_with(at, "Screen", "row", "valid", "smiles", "mw")
+    assert list(df["smiles"]) == ["CCO", "Oc1ccccc1"] and df["valid"].all()
+    assert df["mw"].tolist() == pytest.approx([mol_scores(Chem.MolFromSmiles(s))["mw"] for s in df["smiles"]])
