@@ -28,6 +28,7 @@ from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
                        OptimizeResult, optimize as _optimize, random_baseline)
+from .prior import draw_latents
 from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
@@ -65,8 +66,12 @@ class Designer:
 
     # ------------------------------------------------------------------ basics
     def molecule(self, text: str) -> Seed:
-        """A name or SMILES prepared for this model (stereo dropped; vocabulary and length checked)."""
-        return prepare_molecule(self.bundle, text)
+        """A name or SMILES prepared for this model (standardized, stereo dropped; vocabulary and
+        length checked); what changed and any training-range excursion is warned as DesignWarning."""
+        sd = prepare_molecule(self.bundle, text)
+        for note in sd.notes:
+            warnings.warn(note, DesignWarning, stacklevel=3)
+        return sd
 
     def _generators(self, seed: int) -> tuple[np.random.Generator, torch.Generator]:
         return np.random.default_rng(seed), torch.Generator(device=model_device(self.bundle)).manual_seed(seed)
@@ -177,7 +182,7 @@ class Designer:
                 z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
-                z = rng.standard_normal((m, Z)).astype(np.float32)
+                z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
             return _decode(self.bundle, z, cond, temperature, generator=gen)
 
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
@@ -294,6 +299,13 @@ class Designer:
         self.bundle.surrogate = sur
         return report
 
+    def fit_prior(self, smiles: Sequence[str], components: int = 16, seed: int = 0) -> dict:
+        """Fit the GMM prior on μ of `smiles` and keep it in the bundle (save() writes it)."""
+        from .prior import fit_prior
+
+        self.bundle.prior, report = fit_prior(self.bundle, smiles, components, seed)
+        return report
+
     def save(self, path: str | Path) -> None:
         """Write the checkpoint (surrogate included) without AdamW moments: a design artefact stays
         small, and `moldesign train --resume` rebuilds the moments."""
@@ -302,12 +314,14 @@ class Designer:
 
 
 def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
-    """Up to `n` SMILES for fitting the surrogate: 'moses' (the prepared train split) or a file."""
-    from .data import load_moses, read_smiles_file
+    """Up to `n` SMILES for fitting the surrogate or the prior: 'moses' / 'zinc250k' (the prepared
+    train split) or a file."""
+    from .data import load_moses, load_zinc250k, read_smiles_file
 
     if n < 10:
         raise DesignInputError(f"-n must be at least 10, got {n}")
-    df = load_moses("train") if data == "moses" else read_smiles_file(data)
+    df = {"moses": lambda: load_moses("train"), "zinc250k": lambda: load_zinc250k("train")}.get(
+        data, lambda: read_smiles_file(data))()
     if len(df) > n:
         df = df.sample(n=n, random_state=seed)
     return df["smiles"].astype(str).tolist()

@@ -56,10 +56,11 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .data import DataError
     from .known_molecules import UnknownMolecule
+    from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
     return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError)
+            TokenizeError, UnknownTokenError, PriorError)
 
 
 @contextlib.contextmanager
@@ -410,6 +411,39 @@ def surrogate_fit(
                                  log=lambda m: info(m, quiet), hidden=sizes, epochs=epochs)
         d.save(target_path)
         info(f"surrogate saved in {target_path}", quiet)
+        typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
+prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for unconditioned sampling.")
+app.add_typer(prior_app, name="prior")
+
+
+@prior_app.command("fit")
+def prior_fit(
+    data: str = typer.Option("zinc250k", "--data", help="'zinc250k' / 'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
+    n: int = typer.Option(50000, "-n", help="Training molecules to encode."),
+    components: int = typer.Option(16, "--components", help="Gaussian mixture components (full covariance)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Fit a Gaussian mixture to the posterior means μ of training molecules and store it in the
+    checkpoint; prior sampling (`generate` without --like, `evaluate`) then draws z from it."""
+    with cli_errors(), _design_errors():
+        from .api import surrogate_training_smiles
+
+        target_path = out or model or DEFAULT_MODEL
+        if Path(target_path).suffix != ".pt":
+            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        if not 1 <= components <= 256:
+            raise UserError(f"--components must be in 1..256, got {components}")
+        d = _designer(model, device)
+        smiles = surrogate_training_smiles(data, n, seed)
+        from .sampling import encodable
+
+        smiles = [s for s in smiles if encodable(d.bundle, s)]
+        report = d.fit_prior(smiles, components, seed)
+        d.save(target_path)
+        info(f"prior saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
 
 

@@ -40,6 +40,15 @@ def scale(bundle: Bundle, raw: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(bundle.scaler.transform(raw)).to(model_device(bundle))
 
 
+def encodable(bundle: Bundle, smiles: str) -> bool:
+    """True when the model's vocabulary and max_len can take this (canonical) SMILES."""
+    try:
+        bundle.vocab.encode(smiles, max_len=bundle.config.max_len)
+        return True
+    except (ValueError, KeyError):
+        return False
+
+
 def encode_ids(bundle: Bundle, smiles: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
     """Token ids (n, L) for canonical SMILES; raises on unknown tokens / too long (message names it)."""
     seqs = [bundle.vocab.encode(s, max_len=bundle.config.max_len) for s in smiles]
@@ -85,14 +94,18 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
 
 
 def sample_prior(bundle: Bundle, n: int, seed: int = 0, temperature: float = 1.0,
-                 props: np.ndarray | None = None, batch_size: int = 1000) -> tuple[list[str], np.ndarray]:
-    """n strings decoded from z ~ N(0, I) with conditions from the training distribution (or
-    `props`, shape (n, P) or (P,)). Returns (strings, raw conditions (n, P))."""
+                 props: np.ndarray | None = None, batch_size: int = 1000,
+                 prior: str = "auto") -> tuple[list[str], np.ndarray]:
+    """n strings decoded from z drawn from the prior (prior.draw_latents: the checkpoint's GMM when
+    it has one, else N(0, I)) with conditions from the training distribution (or `props`, shape
+    (n, P) or (P,)). Returns (strings, raw conditions (n, P))."""
+    from .prior import draw_latents
+
     rng = np.random.default_rng(seed)
     if props is None:
         props = draw_conditions(bundle, n, rng)
     props = np.broadcast_to(np.asarray(props, dtype=np.float64), (n, len(PROPERTIES))).copy()
-    z = rng.standard_normal((n, bundle.config.latent_dim)).astype(np.float32)
+    z = draw_latents(bundle, n, rng, prior)
     gen = torch.Generator(device=model_device(bundle)).manual_seed(seed)
     return decode(bundle, z, props, temperature, batch_size=batch_size, generator=gen), props
 
@@ -125,8 +138,9 @@ class Seed:
     """A user molecule prepared for this model: its label, the non-isomeric canonical SMILES the
     model can encode, the RDKit Mol and its five raw properties (P,)."""
 
-    def __init__(self, label: str, smiles: str, mol, props: np.ndarray):
+    def __init__(self, label: str, smiles: str, mol, props: np.ndarray, notes: list[str] | None = None):
         self.label, self.smiles, self.mol, self.props = label, smiles, mol, props
+        self.notes = notes or []  # standardization / domain remarks, shown as warnings
 
     def __repr__(self) -> str:
         return f"Seed({self.label!r}, {self.smiles!r})"
@@ -135,21 +149,28 @@ class Seed:
 def prepare_molecule(bundle: Bundle, text: str) -> Seed:
     """A name or SMILES → Seed the model can encode.
 
-    The MOSES vocabulary has no stereo tokens, so stereo is dropped first (isomericSmiles=False;
-    Tamiflu's three stereocentres become plain atoms). Raises UnknownMolecule / InvalidSmiles for
-    text that is neither a name nor a SMILES, and DesignInputError naming the molecule when its
-    tokens are outside the vocabulary or it is longer than `config.max_len`.
+    The seed takes the same standard form as the training molecules (chem.standardize_mol: largest
+    fragment, neutralized, stereo removed; Tamiflu's three stereocentres become plain atoms).
+    `Seed.notes` lists what changed and where the seed lies outside the model's domain (training
+    property ranges): the design API turns them into one-line warnings. Raises UnknownMolecule /
+    InvalidSmiles for text that is neither a name nor a SMILES, and DesignInputError naming the
+    molecule when its tokens are outside the vocabulary or it is longer than `config.max_len`.
     """
     from rdkit import Chem
 
-    from .chem import mol_from_smiles, mol_properties
+    from .chem import mol_from_smiles, mol_properties, standardize_mol
     from .known_molecules import resolve_molecule
     from .tokenizer import TokenizeError, UnknownTokenError
 
     label, smiles = resolve_molecule(text)
     mol = mol_from_smiles(smiles)
-    flat = Chem.MolToSmiles(mol, isomericSmiles=False)
+    flat = Chem.MolToSmiles(standardize_mol(mol), isomericSmiles=False)
     name = label if label == flat else f"{label} ({flat})"
+    notes = []
+    if Chem.MolToSmiles(mol, isomericSmiles=False) != flat:
+        notes.append(f"{label} standardized to {flat} (largest fragment, neutralized)")
+    if Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
+        notes.append(f"{label}: stereochemistry dropped (the model has no stereo tokens)")
     try:
         bundle.vocab.encode(flat, max_len=bundle.config.max_len)
     except (UnknownTokenError, TokenizeError) as e:
@@ -161,7 +182,15 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
                                f"max_len is {bundle.config.max_len}") from None
     mol = Chem.MolFromSmiles(flat)
     props = np.array([mol_properties(mol)[k] for k in PROPERTIES], dtype=np.float64)
-    return Seed(label, flat, mol, props)
+    stats = bundle.property_stats
+    if "min" in stats:
+        out = [f"{k} {v:.4g} not in [{lo:.4g}, {hi:.4g}]" for k, v, lo, hi in zip(PROPERTIES, props, stats["min"], stats["max"])
+               if not lo <= v <= hi]
+        if out:
+            notes.append(f"{label} lies outside the model's training ranges ({'; '.join(out)}); expect weaker results")
+    seed = Seed(label, flat, mol, props)
+    seed.notes = notes
+    return seed
 
 
 def sample_around(mu: np.ndarray, n: int, radius: float, rng: np.random.Generator) -> np.ndarray:

@@ -30,7 +30,7 @@ from .config import ModelConfig, TrainConfig, to_toml
 from .data import EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
 from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
 from .chem import properties_array
-from .sampling import encode_ids, reconstruct, resolve_device, sample_prior
+from .sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
 from .tokenizer import Vocabulary
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension with mean KL above this is "active"
@@ -121,7 +121,7 @@ def validate(bundle: ckpt_io.Bundle, val_table: pd.DataFrame, n_prior: int = 500
     was_training = model.training
     model.eval()
     smiles = val_table["smiles"].tolist()
-    ok = [s for s in smiles if _encodable(bundle, s)]
+    ok = [s for s in smiles if encodable(bundle, s)]
     out = {}
     if ok:
         ids, _ = encode_ids(bundle, ok)  # (n, L) on the model's device
@@ -169,14 +169,6 @@ def warm_start(model: CVAE, prev: ckpt_io.Bundle, vocab: Vocabulary, log: Callab
             raise ValueError(f"warm start: {name} has shape {tuple(old.shape)} there, {tuple(w.shape)} here")
     model.load_state_dict(new_sd)
     log(f"warm start: weights copied; {len(shared)} of {len(vocab)} tokens shared, max_len {L_old} -> {L_new}")
-
-
-def _encodable(bundle: ckpt_io.Bundle, smiles: str) -> bool:
-    try:
-        bundle.vocab.encode(smiles, max_len=bundle.config.max_len)
-        return True
-    except (ValueError, KeyError):
-        return False
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
