@@ -34,7 +34,7 @@ def test_generate_from_aspirin_in_headless_chromium(tiny_model_path, tmp_path):
             # radius 1.5: the tiny model, overfit on 100 molecules, decodes aspirin itself at the default 0.3
             res = generate_in_browser(drv, url, "aspirin", n=4, radius=1.5, screenshot=shot)
     assert res["errors"] == [], res
-    assert res["success"] and res["success"][0].startswith("4 molecules from"), res
+    assert res["success"] and res["success"][0].startswith("4 molecules around aspirin from"), res
     # the seed's drawing plus one per generated molecule, all loaded; the seed's and the results' tables
     assert res["images"] >= 1 + 4 and res["images_loaded"] == res["images"], res
     assert res["tables"] == 2, res
