@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -65,9 +65,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return _bad_input_types() + (DesignInputError, NothingValid, FilterError, RunFailure)
 
 
-def call(fn: Callable, *args, **kwargs) -> Any:
+def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
     """fn(*args, **kwargs), showing a user error as the CLI's one line (returns None) and each
-    DesignWarning as the CLI's `warning: …` line."""
+    DesignWarning as the CLI's `warning: …` line, except those in `shown` (already on the page,
+    e.g. a seed's notes, which the API repeats when it prepares the seed again)."""
     from rdkit import RDLogger
 
     from moldesign.api import DesignWarning
@@ -81,7 +82,7 @@ def call(fn: Callable, *args, **kwargs) -> Any:
             st.error(f"error: {e}")
             result = None
     for w in caught:
-        if issubclass(w.category, DesignWarning):
+        if issubclass(w.category, DesignWarning) and str(w.message) not in shown:
             st.warning(f"warning: {w.message}")
     return result
 
@@ -194,6 +195,11 @@ def property_inputs(d, seed, prefix: str) -> dict[str, float]:
     return chosen
 
 
+def notes(*seeds) -> list[str]:
+    """The seeds' standardization / domain notes (already shown beside them)."""
+    return [n for sd in seeds if sd is not None for n in getattr(sd, "notes", [])]
+
+
 # ------------------------------------------------------------------ tabs
 def generate_tab(d) -> None:
     from moldesign.sampling import DEFAULT_RADIUS
@@ -220,7 +226,7 @@ def generate_tab(d) -> None:
             with st.spinner("Generating…"):
                 df = call(d.generate, text.strip() or None, int(n), **targets,
                           radius=float(radius) if seed is not None else None, temperature=float(temperature),
-                          seed=int(rand), log=lambda m: status.text(m))
+                          seed=int(rand), log=lambda m: status.text(m), shown=notes(seed))
             status.empty()
             if df is not None and parsed:
                 df = call(screened, df, parsed)
@@ -281,7 +287,7 @@ def interpolate_tab(d) -> None:
     method = c2.radio("method", ["slerp", "linear"], horizontal=True, key="int_method")
     if st.button("Interpolate", type="primary", key="int_go", disabled=sa is None or sb is None):
         with st.spinner("Decoding the path…"):
-            df = call(d.interpolate, a, b, int(steps), method)
+            df = call(d.interpolate, a, b, int(steps), method, shown=notes(sa, sb))
         st.session_state["int_result"] = df
     df = st.session_state.get("int_result")
     if df is not None:
@@ -319,7 +325,7 @@ def optimize_tab(d) -> None:
         target_list = [t.strip() for t in targets.split(",") if t.strip()]
         with st.spinner(f"Optimizing: {int(chains)} chains × {int(steps) + 1} decodes…"):
             res = call(d.optimize, text, maximize, minimize, target_list, steps=int(steps), chains=int(chains),
-                       seed=int(rand), condition=condition)
+                       seed=int(rand), condition=condition, shown=notes(seed))
         st.session_state["opt_result"] = res
     res = st.session_state.get("opt_result")
     if res is not None:

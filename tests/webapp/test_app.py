@@ -350,3 +350,19 @@ def test_screen_tab_reads_an_uploaded_sdf(tiny_model_path):
     df = table_with(at, "Screen", "row", "valid", "smiles", "mw")
     assert list(df["smiles"]) == ["CCO", "Oc1ccccc1"] and df["valid"].all()
     assert df["mw"].tolist() == pytest.approx([mol_scores(Chem.MolFromSmiles(s))["mw"] for s in df["smiles"]])
+
+
+def test_a_seed_note_is_shown_once_per_tab(tiny_model_path, tiny_bundle, seed):
+    """A seed outside the training ranges is warned about beside the seed, not again by the run."""
+    from moldesign.sampling import prepare_molecule
+
+    big = "C" * 40  # MW 563: above any MOSES molecule, so outside the tiny model's training ranges
+    notes = prepare_molecule(tiny_bundle, big).notes
+    assert notes and "outside the model's training ranges" in notes[-1]
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(big)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.number_input(key="gen_n").set_value(2)
+    at.button(key="gen_go").click().run()
+    warned = [w.value for w in tab(at, "Generate").warning]
+    assert all(warned.count(f"warning: {n}") == 1 for n in notes), warned
