@@ -108,7 +108,7 @@ def trajectory_plot(trajectory, seed_objective: float | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(12, 3.6))  # wide: the app stretches figures to the page width
     for chain, g in trajectory.groupby("chain"):
         color = f"C{int(chain) % 10}"
         ax.plot(g["step"], g["pred_objective"], color=color, lw=1, alpha=0.7)
