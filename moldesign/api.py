@@ -112,11 +112,13 @@ class Designer:
         return given
 
     def decode(self, z, conditions: Mapping[str, float] | np.ndarray | None = None, temperature: float = 0.0,
-               seed: int = 0) -> pd.DataFrame:
+               seed: int = 0, constrained: bool = True, beam: int = 0) -> pd.DataFrame:
         """Decode latents (n, Z) (an array, or the DataFrame from `encode`, whose properties then
         serve as conditions). `conditions`: (n, 5) raw values, a dict of some properties (the rest
         from the `encode` table, else drawn from the training distribution), or None. Columns:
-        decoded, smiles (canonical when valid), valid, RDKit properties, qed, sa."""
+        decoded, smiles (canonical when valid), valid, RDKit properties, qed, sa. `constrained`
+        (default) masks decoding with the SMILES grammar/valence rules; `beam` K > 1 beam-searches."""
+        _check_beam(beam)
         rng, gen = self._generators(seed)
         base = None
         if isinstance(z, pd.DataFrame):
@@ -130,7 +132,7 @@ class Designer:
             cond = self._conditions(len(z), self._checked_conditions(dict(conditions or {})), rng, base)
         else:
             cond = np.broadcast_to(np.asarray(conditions, np.float64), (len(z), len(PROPERTIES))).copy()
-        strings = _decode(self.bundle, z, cond, temperature, generator=gen)
+        strings = _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
         return self._table(strings)
 
     def _table(self, strings: Sequence[str], seed: Seed | None = None) -> pd.DataFrame:
@@ -144,7 +146,8 @@ class Designer:
     # ------------------------------------------------------------------ generate
     def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
                  radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
-                 max_attempts: int | None = None, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+                 max_attempts: int | None = None, log: Callable[[str], None] | None = None,
+                 constrained: bool = True, beam: int = 0) -> pd.DataFrame:
         """`n` valid, unique, canonical molecules (never the seed itself).
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
@@ -157,7 +160,13 @@ class Designer:
         max(1000, 20·n)); raises NothingValid when none was valid. `df.attrs["summary"]` holds
         attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
         order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
+        `constrained` (default True) masks every decoding step with the SMILES grammar and valence
+        rules (moldesign.grammar); `beam` K > 1 decodes the seed by beam search, which needs
+        `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
         """
+        _check_beam(beam)
+        if beam > 1 and (like is None or radius is None or float(radius) != 0.0):
+            raise DesignInputError(f"--beam {beam} needs --like and --radius 0 (beam search decodes the seed's own point)")
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -183,7 +192,7 @@ class Designer:
             else:
                 cond = self._conditions(m, given, rng)
                 z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
-            return _decode(self.bundle, z, cond, temperature, generator=gen)
+            return _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
 
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
             strings: list[str] = []
@@ -240,11 +249,14 @@ class Designer:
         return df.drop(columns=["_err"], errors="ignore").reset_index(drop=True)
 
     # ------------------------------------------------------------------ interpolate
-    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp") -> pd.DataFrame:
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", constrained: bool = True,
+                    beam: int = 0) -> pd.DataFrame:
         """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
         linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
         smiles (canonical, or the raw string when invalid), valid, RDKit properties, qed, sa,
-        similarity_a, similarity_b, duplicate (same molecule as the previous step)."""
+        similarity_a, similarity_b, duplicate (same molecule as the previous step). `constrained`:
+        grammar/valence mask (default on); `beam` K > 1: beam search instead of greedy."""
+        _check_beam(beam)
         if not isinstance(steps, (int, np.integer)) or steps < 2:
             raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
         sa, sb = self.molecule(a), self.molecule(b)
@@ -252,7 +264,7 @@ class Designer:
         mu, _ = _encode(self.bundle, [sa.smiles, sb.smiles], props)
         alphas, z = interpolate_latents(mu[0], mu[1], steps, method)
         cond = (1 - alphas[:, None]) * props[0] + alphas[:, None] * props[1]  # (K, 5)
-        strings = _decode(self.bundle, z, cond, temperature=0.0)
+        strings = _decode(self.bundle, z, cond, temperature=0.0, constrained=constrained, beam=beam)
         canon, mols = canonical_mols(strings)
         df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
                            "smiles": [c if c else s for c, s in zip(canon, strings)],
@@ -269,7 +281,7 @@ class Designer:
                  targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
                  chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
-                 condition: str = "optimize") -> OptimizeResult:
+                 condition: str = "optimize", constrained: bool = True) -> OptimizeResult:
         """Surrogate-guided gradient ascent from the seed (see moldesign.optimize). Returns
         OptimizeResult(trajectory, best, summary); both tables carry RDKit values and pred_*.
         `seed` sets the chains' random starts; `condition` "optimize" (c moves with z) or "seed" (c held at the seed's properties)."""
@@ -278,14 +290,15 @@ class Designer:
         objective = Objective.parse(maximize, minimize, targets)
         require_surrogate(self.bundle, str(self.path or "PATH"))
         return _optimize(self.bundle, self.molecule(start), objective, steps, chains, step_size, prior_weight,
-                         top_k, np.random.default_rng(seed), condition)
+                         top_k, np.random.default_rng(seed), condition, constrained)
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same
         seed, at the optimizer's distances from μ, in random directions (moldesign.optimize)."""
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
                                np.random.default_rng(seed), top_k=max(len(result.best), 1),
-                               condition=result.summary.get("condition", "optimize"))
+                               condition=result.summary.get("condition", "optimize"),
+                               constrained=result.summary.get("constrained", True))
 
     # ------------------------------------------------------------------ surrogate
     def fit_surrogate(self, smiles: Sequence[str], seed: int = 0, workers: int = 1, progress: bool = False,
@@ -311,6 +324,11 @@ class Designer:
         small, and `moldesign train --resume` rebuilds the moments."""
         checkpoint.save(self.bundle, path, include_optimizer=False)
         self.path = Path(path)
+
+
+def _check_beam(beam) -> None:
+    if not isinstance(beam, (int, np.integer)) or beam < 0:
+        raise DesignInputError(f"--beam must be a non-negative integer (0 or 1: greedy), got {beam!r}")
 
 
 def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
