@@ -278,24 +278,23 @@ def _designer(model: Optional[Path], device: Device):
     return Designer(load_bundle(model, device), model or DEFAULT_MODEL)
 
 
-def _check_grid(grid: Optional[Path]) -> None:
-    if grid is not None:
-        from .drawing import check_grid_path
+def _check_image_path(path: Optional[Path], kind: str = "grid") -> None:
+    """--grid / --plot: the suffix and folder are checked before any work (one-line exit 2)."""
+    if path is not None:
+        from . import drawing
 
         try:
-            check_grid_path(grid)
+            (drawing.check_grid_path if kind == "grid" else drawing.check_plot_path)(path)
         except ValueError as e:
             raise UserError(str(e)) from None
+
+
+def _check_grid(grid: Optional[Path]) -> None:
+    _check_image_path(grid, "grid")
 
 
 def _check_plot(plot: Optional[Path]) -> None:
-    if plot is not None:
-        from .drawing import check_plot_path
-
-        try:
-            check_plot_path(plot)
-        except ValueError as e:
-            raise UserError(str(e)) from None
+    _check_image_path(plot, "plot")
 
 
 @app.command()

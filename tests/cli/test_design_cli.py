@@ -8,26 +8,11 @@ import pytest
 from rdkit import Chem
 
 from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
-from moldesign.cli import app
 from moldesign.sampling import DEFAULT_RADIUS
 
-from .common import one_line_error, runner
+from .common import ok, one_line_error, run, table
 
 SCORE_COLUMNS = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def table(result) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(ok(result).stdout))
 
 
 def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None):
