@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -393,17 +394,100 @@ def iter_batches(data: EncodedSet, batch_size: int, rng: np.random.Generator,
         yield data.ids[idx, :L], data.lengths[idx], data.cond[idx]
 
 
+class OutputError(OSError):
+    """An output could not be written completely (full disk, unwritable place): one line, exit 1."""
+
+
+def check_output_path(path: str | Path, what: str = "--out", create_parent: bool = False) -> Path:
+    """Fail early, before any work, when `path` cannot be written: a directory, a missing or
+    non-directory parent, or a place where no file can be created (read-only, /proc). Probes by
+    creating and deleting a temp file beside it, exactly what atomic_path will do later.
+    Raises DataError (bad input: exit 2) naming the path."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a directory, not a file")
+    if create_parent and not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"{what} {str(path)!r}: cannot create folder {str(parent)!r} ({e.strerror or e})") from None
+    if not parent.exists():
+        raise DataError(f"{what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise DataError(f"{what} {str(path)!r}: {str(parent)!r} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DataError(f"{what} {str(path)!r}: cannot write in {str(parent)!r} ({e.strerror or e})") from None
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete temp files left beside `path` by a run that was killed (SIGKILL, power loss): names
+    `.<name>.<pid>.<random><suffix>` whose pid is no longer running. Returns what was removed."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|npz)$")
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def fsync_file(path: str | Path) -> int:
+    """Flush a closed file's data to the device (so a full disk shows up now, not after the rename)
+    and return its size in bytes."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
+def atomic_path(path: str | Path, suffix: str = ".tmp", min_size: int = 1) -> Iterator[str]:
     """Yield a temporary file name beside `path` (same filesystem); rename it to `path` when the
     block succeeds, delete it when the block raises. Every file moldesign writes goes through this,
-    so an interrupted run never leaves a half file that looks complete. `suffix`: for writers that
-    append their own extension to names lacking it (numpy's savez wants `.npz`)."""
+    so an interrupted run never leaves a half file that looks complete. Before the rename the temp
+    is fsynced and must hold at least `min_size` bytes (a writer that swallowed a full-disk error
+    leaves less), else OutputError. Temps of killed runs on the same path are removed first.
+    `suffix`: for writers that append their own extension to names lacking it (numpy's savez wants
+    `.npz`)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=suffix)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=suffix)
     os.close(fd)
     try:
         yield tmp
+        try:
+            size = fsync_file(tmp)
+        except OSError as e:
+            raise OutputError(f"could not write {path}: {e.strerror or e}") from None
+        if size < min_size:
+            raise OutputError(f"could not write {path}: only {size} bytes reached the disk (disk full?)")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the user's file gets the usual mode
@@ -416,8 +500,9 @@ OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
 
 
 class ChunkWriter:
-    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit rename it to
-    `out`, on any exception (KeyboardInterrupt included) delete it. out=None: CSV on stdout.
+    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit verify it (fsync,
+    byte count for text formats, row count for parquet) and rename it to `out`, on any exception
+    (KeyboardInterrupt included) delete it. out=None: CSV on stdout.
     `float_format` applies to CSV/TSV text (e.g. "%.8g")."""
 
     def __init__(self, out: Path | None, float_format: str | None = None):
@@ -426,12 +511,24 @@ class ChunkWriter:
         self.suffix = ".csv" if out is None else out.suffix.lower()
         if self.suffix not in OUTPUT_SUFFIXES:
             raise DataError(f"unsupported output type {self.suffix or str(out)!r}; use {' '.join(OUTPUT_SUFFIXES)}")
-        self._atomic = atomic_path(out) if out is not None else None
+        self._atomic = atomic_path(out, min_size=0) if out is not None else None
+        self.bytes = 0  # text formats: bytes handed to the file, checked against its size at the end
+        self.rows = 0
 
     def __enter__(self) -> "ChunkWriter":
         if self._atomic is not None:
             self.tmp = self._atomic.__enter__()
         return self
+
+    def _text(self, text: str) -> None:
+        if self.out is None:
+            sys.stdout.write(text)
+            return
+        if self._handle is None:  # binary: we encode, so the byte count matches the file exactly
+            self._handle = open(self.tmp, "wb")
+        data = text.encode("utf-8")
+        self._handle.write(data)
+        self.bytes += len(data)
 
     def write(self, df: pd.DataFrame) -> None:
         if self.suffix == ".parquet":
@@ -446,8 +543,10 @@ class ChunkWriter:
         elif self.suffix == ".sdf":
             from rdkit import Chem
 
-            if self._handle is None:
-                self._handle = Chem.SDWriter(self.tmp)
+            # RDKit's SDWriter on a file ignores write errors (a full disk gave a truncated file and
+            # exit 0): it writes into memory here and Python writes the bytes, so errors raise.
+            buf = io.StringIO()
+            sdw = Chem.SDWriter(buf)
             for row in df.to_dict("records"):  # rows that do not parse: empty structure, fields kept
                 smi = row.get("smiles")
                 mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
@@ -456,16 +555,30 @@ class ChunkWriter:
                     mol.SetProp("_Name", row["name"])
                 for k, v in row.items():
                     mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
-                self._handle.write(mol)
+                sdw.write(mol)
+            sdw.close()
+            self._text(buf.getvalue())
+        elif self.suffix == ".smi":
+            self._text("".join(f"{s}\n" for s in df["smiles"].fillna("")))
         else:
-            if self._handle is None:
-                self._handle = sys.stdout if self.out is None else open(self.tmp, "w", newline="")
-            if self.suffix == ".smi":
-                self._handle.writelines(f"{s}\n" for s in df["smiles"].fillna(""))
-            else:
-                df.to_csv(self._handle, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",",
-                          float_format=self.float_format)
+            self._text(df.to_csv(None, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",",
+                                 float_format=self.float_format, lineterminator="\n"))
+        self.rows += len(df)
         self.first = False
+
+    def _verify(self) -> None:
+        """After close, before the rename: the temp must hold everything that was written."""
+        size = fsync_file(self.tmp)
+        if self.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:  # nothing written: an empty table, not an empty (invalid) file
+                return
+            got = pq.ParquetFile(self.tmp).metadata.num_rows
+            if got != self.rows:
+                raise OutputError(f"could not write {self.out}: {got} of {self.rows} rows reached the disk")
+        elif size != self.bytes:
+            raise OutputError(f"could not write {self.out}: {size} of {self.bytes} bytes reached the disk (disk full?)")
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.out is None:
@@ -476,8 +589,14 @@ class ChunkWriter:
                 self._parquet.close()
             elif self._handle is not None:
                 self._handle.close()
-        finally:
-            self._atomic.__exit__(exc_type, exc, tb)  # rename on success, delete on failure
+            if exc_type is None:
+                self._verify()
+        except BaseException as e:
+            self._atomic.__exit__(type(e), e, e.__traceback__)  # deletes the temp
+            if isinstance(e, OSError) and not isinstance(e, OutputError):
+                raise OutputError(f"could not write {self.out}: {e.strerror or e}") from None
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)  # rename on success, delete on failure
         return False
 
 
