@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import signal
+import sys
+import threading
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
@@ -34,8 +38,62 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+SEED_MAX = 2**32 - 1  # numpy's seed range
+# Upper bounds on user-given sizes: each keeps one run within about an hour and a few GB on a CPU
+# (a decode is ~1 ms per molecule per token batch; memory grows with n x max_len).
+MAX_GENERATE = 100_000  # generate -n
+MAX_DECODES = 2_000_000  # generate --max-attempts
+MAX_PATH_STEPS = 1_000  # interpolate --steps
+MAX_OPT_STEPS = 10_000  # optimize --steps
+MAX_CHAINS = 1_024  # optimize --chains
+MAX_OPT_DECODES = 1_000_000  # optimize: steps x chains
+MAX_EVALUATE = 1_000_000  # evaluate -n
+MAX_WORKERS = 1_024
+
+
+def _reject(param, message: str):
+    """A bad option value, found while parsing: one `error:` line naming it, exit 2 (click's own
+    usage errors print three lines)."""
+    name = max(param.opts, key=len) if param is not None and param.opts else "value"
+    typer.echo(f"error: {name} {message}", err=True)
+    raise typer.Exit(2)
+
+
+def finite(lo: Optional[float] = None, hi: Optional[float] = None):
+    """Callback for float options: NaN, ±inf and values outside [lo, hi] are rejected before any
+    work is done, one line naming the value (exit 2)."""
+
+    def check(param: typer.CallbackParam, value: Optional[float]):
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            _reject(param, f"must be a finite number, got {value}")
+        if lo is not None and value < lo:
+            _reject(param, f"must be >= {lo:g}, got {value:g}")
+        if hi is not None and value > hi:
+            _reject(param, f"must be <= {hi:g}, got {value:g}")
+        return value
+
+    return check
+
+
+def bounded(lo: Optional[int] = None, hi: Optional[int] = None):
+    """Callback for integer options: outside [lo, hi] → one line naming the value (exit 2)."""
+
+    def check(param: typer.CallbackParam, value: Optional[int]):
+        if value is None:
+            return value
+        if lo is not None and value < lo:
+            _reject(param, f"must be >= {lo:,}, got {value:,}")
+        if hi is not None and value > hi:
+            _reject(param, f"must be at most {hi:,}, got {value:,}")
+        return value
+
+    return check
+
+
 # Shared options, so every subcommand spells them the same way.
-SeedOpt = typer.Option(0, "--seed", help="Random seed (same seed, same output).")
+SeedOpt = typer.Option(0, "--seed", callback=bounded(0, SEED_MAX), help="Random seed, 0 to 2^32-1 (same seed, same output).")
 DeviceOpt = typer.Option(Device.auto, "--device", help="auto, cpu or cuda.")
 ModelOpt = typer.Option(None, "--model", help="Checkpoint file (default: the shipped model).")
 OutOpt = typer.Option(None, "-o", "--out", help="Output file: .csv .parquet .sdf .smi (default: CSV on stdout).")
@@ -50,7 +108,25 @@ class RunFailure(Exception):
     """The command ran but produced nothing usable: one line, exit code 1."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so `finally` blocks remove temp files as on Ctrl-C."""
+
+
+DEBUG = bool(os.environ.get("MOLDESIGN_DEBUG"))
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an unexpected error.")) -> None:
+    global DEBUG
+    DEBUG = DEBUG or debug
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Errors that mean the user's input (option, file, checkpoint) is bad: exit 2."""
+    import gzip
+    import zipfile
+    import zlib
+
     from .chem import InvalidSmiles
     from .checkpoint import CheckpointError
     from .config import ConfigError
@@ -58,29 +134,91 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from .known_molecules import UnknownMolecule
     from .tokenizer import TokenizeError, UnknownTokenError
 
+    try:  # unreadable input files that a reader did not already turn into a DataError
+        import pandas as pd
+
+        files = (pd.errors.ParserError, pd.errors.EmptyDataError)
+    except ImportError:  # pragma: no cover
+        files = ()
     return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError)
+            TokenizeError, UnknownTokenError, EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error,
+            zipfile.BadZipFile) + files
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _silence_stdout() -> None:
+    """After a failed write to stdout (/dev/full, closed pipe) the interpreter would fail again
+    flushing it at exit (a second message, exit 120): point fd 1 at /dev/null."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn the package's input errors into one-line messages and exit codes (no traceback)."""
+    """The CLI's one error path: the package's typed errors → one `error: …` line and an exit code
+    (2 bad input, 1 runtime failure such as I/O or nothing valid); Ctrl-C / SIGTERM → what was
+    interrupted, exit 130 / 143 (temp files are removed by the writers' `finally`); anything
+    unexpected → one line and a pointer to --debug (which shows the traceback)."""
     from rdkit import RDLogger
 
+    from .data import OutputError
+
     RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigterm(signum, frame):
+            raise Terminated()
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
     except typer.Exit:
         raise
+    except KeyboardInterrupt as e:
+        import click
+
+        ctx = click.get_current_context(silent=True)
+        what = str(e) or f"{ctx.info_name if ctx else 'moldesign'} stopped before finishing; no output written"
+        code = 143 if isinstance(e, Terminated) else 130
+        typer.echo(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): {what}", err=True)
+        raise typer.Exit(code)
     except _bad_input_types() as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_one_line(e)}", err=True)
         raise typer.Exit(2)
     except RunFailure as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_one_line(e)}", err=True)
         raise typer.Exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130)
+    except OutputError as e:
+        _silence_stdout()
+        typer.echo(f"error: {_one_line(e)}; nothing was written", err=True)
+        raise typer.Exit(1)
+    except OSError as e:
+        _silence_stdout()
+        where = f" ({e.filename})" if e.filename else ""
+        typer.echo(f"error: {e.strerror or _one_line(e)}{where}", err=True)
+        raise typer.Exit(1)
+    except MemoryError:
+        typer.echo("error: out of memory; ask for less (-n, --steps, --chains, --chunk-size)", err=True)
+        raise typer.Exit(1)
+    except Exception as e:
+        if DEBUG:
+            raise
+        typer.echo(f"error: unexpected {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
+                   err=True)
+        raise typer.Exit(1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def info(msg: str, quiet: bool) -> None:
@@ -99,12 +237,18 @@ def load_bundle(model: Optional[Path], device: Device):
     return checkpoint.load(model or DEFAULT_MODEL, dev)
 
 
-def check_out_path(out: Optional[Path]) -> None:
-    """Validate the output suffix before any work is done."""
-    from .data import OUTPUT_SUFFIXES
+def check_out_path(out: Optional[Path], what: str = "--out", suffixes: Optional[tuple[str, ...]] = None,
+                   create_parent: bool = False) -> None:
+    """Validate an output path before any work is done: its suffix, and that a file can be
+    created there (data.check_output_path: not a directory, folder exists and is writable)."""
+    from .data import OUTPUT_SUFFIXES, check_output_path
 
-    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UserError(f"unsupported output type {out.suffix or out.name!r}; use {' '.join(OUTPUT_SUFFIXES)}")
+    if out is None:
+        return
+    suffixes = suffixes or OUTPUT_SUFFIXES
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"unsupported {'output' if what == '--out' else what} type {out.suffix or out.name!r}; use {' '.join(suffixes)}")
+    check_output_path(out, what, create_parent=create_parent)
 
 
 def write_table(df, out: Optional[Path]) -> None:
@@ -119,7 +263,7 @@ def write_table(df, out: Optional[Path]) -> None:
 @data_app.command("moses")
 def data_moses(
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the parquet tables go (default data/moses)."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default: all cores)."),
     quiet: bool = QuietOpt,
 ) -> None:
     """Download MOSES (train/test/test_scaffolds) from the molsets wheel, canonicalize, compute
@@ -142,7 +286,7 @@ def data_moses(
 def data_zinc250k(
     source: Optional[str] = typer.Option(None, "--from", help="A folder with train/test .smi(.gz)/.csv(.gz), or a URL; default: the commit-pinned public copy."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the parquet tables go (default data/zinc250k)."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default: all cores)."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the SMILES checksum of each split."),
     quiet: bool = QuietOpt,
 ) -> None:
@@ -170,9 +314,9 @@ def train(
     data: Optional[str] = typer.Option(None, "--data", help="'moses' or a .smi/.csv/.tsv/.parquet file (overrides config)."),
     out: Path = typer.Option(Path("runs/model.pt"), "--out", "-o", help="Checkpoint to write (.pt)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from this checkpoint (optimizer state included)."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="Override train.epochs."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Stop after this many minutes (saved)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override train.seed."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", callback=finite(0, 10_000), help="Override train.epochs."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", callback=finite(0), help="Stop after this many minutes (saved)."),
+    seed: Optional[int] = typer.Option(None, "--seed", callback=bounded(0, SEED_MAX), help="Override train.seed."),
     device: Device = DeviceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -185,8 +329,11 @@ def train(
     with cli_errors():
         if out.suffix != ".pt":
             raise UserError(f"--out must end in .pt, got {str(out)!r}")
-        if resume is not None and not resume.exists():
+        if resume is not None and not resume.is_file():
             raise UserError(f"--resume file not found: {resume}")
+        if config is not None and not config.is_file():
+            raise UserError(f"--config is not a file: {config}")
+        check_out_path(out, suffixes=(".pt",), create_parent=True)
         model_cfg, train_cfg = load_toml(config) if config else (ModelConfig(), TrainConfig())
         overrides = {"data": data, "epochs": epochs, "time_limit_minutes": time_limit, "seed": seed,
                      "device": device.value if device != Device.auto else None}
@@ -252,6 +399,7 @@ def _check_grid(grid: Optional[Path]) -> None:
             check_grid_path(grid)
         except ValueError as e:
             raise UserError(str(e)) from None
+        check_out_path(grid, "--grid", (".png", ".svg"))
 
 
 @app.command()
@@ -262,11 +410,11 @@ def generate(
     hbd: Optional[str] = typer.Option(None, "--hbd", help="Requested H-bond donors (integer >= 0)."),
     hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
-    n: int = typer.Option(50, "-n", help="Number of valid, unique molecules (with --raw: number of decodes)."),
-    radius: Optional[float] = typer.Option(None, "--radius", help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
+    n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
+    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
+    temperature: float = typer.Option(0.0, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
@@ -300,7 +448,7 @@ def generate(
 def interpolate(
     mol_a: str = typer.Argument(..., metavar="MOL_A", help="Start molecule (SMILES or name)."),
     mol_b: str = typer.Argument(..., metavar="MOL_B", help="End molecule (SMILES or name)."),
-    steps: int = typer.Option(10, "--steps", help="Points on the path, both ends included (>= 2)."),
+    steps: int = typer.Option(10, "--steps", callback=bounded(None, MAX_PATH_STEPS), help=f"Points on the path, both ends included (2 to {MAX_PATH_STEPS:,})."),
     method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the path to FILE.png or FILE.svg."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
@@ -333,12 +481,12 @@ def optimize(
     maximize: Optional[list[str]] = typer.Option(None, "--maximize", help="Property to maximize (mw logp hbd hba tpsa qed sa); repeatable."),
     minimize: Optional[list[str]] = typer.Option(None, "--minimize", help="Property to minimize; repeatable."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
-    steps: int = typer.Option(30, "--steps", help="Gradient steps per chain."),
-    chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's μ, the rest from its neighbourhood."),
-    step_size: float = typer.Option(0.2, "--step-size", help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
-    prior_weight: float = typer.Option(0.1, "--prior-weight", help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
+    steps: int = typer.Option(30, "--steps", callback=bounded(1, MAX_OPT_STEPS), help=f"Gradient steps per chain (at most {MAX_OPT_STEPS:,}; steps x chains at most {MAX_OPT_DECODES:,})."),
+    chains: int = typer.Option(8, "--chains", callback=bounded(1, MAX_CHAINS), help=f"Chains: one from the seed's μ, the rest from its neighbourhood (at most {MAX_CHAINS:,})."),
+    step_size: float = typer.Option(0.2, "--step-size", callback=finite(0, 100), help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
+    prior_weight: float = typer.Option(0.1, "--prior-weight", callback=finite(0, 1e6), help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
     condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moved with z by the surrogate gradient) or seed (held at the seed's properties; z moves alone)."),
-    top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw."),
+    top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances) and print both summaries as JSON on stderr."),
     best: Optional[Path] = typer.Option(None, "--best", help="Also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the seed and best molecules to FILE.png or FILE.svg."),
@@ -354,10 +502,12 @@ def optimize(
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
-        check_out_path(best)
+        check_out_path(best, "--best")
         _check_grid(grid)
         if top < 1:
             raise UserError(f"--top must be at least 1, got {top}")
+        if steps * chains > MAX_OPT_DECODES:
+            raise UserError(f"--steps x --chains = {steps * chains:,} decodes; at most {MAX_OPT_DECODES:,} per run")
         d = _designer(model, device)
         res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
                          step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
@@ -381,10 +531,10 @@ def optimize(
 @surrogate_app.command("fit")
 def surrogate_fit(
     data: str = typer.Option("moses", "--data", help="'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
-    n: int = typer.Option(20000, "-n", help="Molecules to encode and fit on (10% held out for R²)."),
-    epochs: int = typer.Option(60, "--epochs", help="Passes over the fitting set."),
+    n: int = typer.Option(20000, "-n", callback=bounded(None, 2_000_000), help="Molecules to encode and fit on (10% held out for R²; at most 2,000,000)."),
+    epochs: int = typer.Option(60, "--epochs", callback=bounded(None, 10_000), help="Passes over the fitting set (at most 10,000)."),
     hidden: str = typer.Option("256,256", "--hidden", help="Hidden layer sizes, comma-separated."),
-    workers: int = typer.Option(0, "--workers", help="Processes for RDKit targets (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Processes for RDKit targets (default: all cores)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
 ) -> None:
@@ -400,10 +550,13 @@ def surrogate_fit(
             sizes = tuple(int(h) for h in hidden.split(","))
         except ValueError:
             raise UserError(f"--hidden must be comma-separated integers, got {hidden!r}") from None
-        if not sizes or min(sizes) < 1:
-            raise UserError(f"--hidden sizes must be positive, got {hidden!r}")
+        if not sizes or min(sizes) < 1 or max(sizes) > 65_536:
+            raise UserError(f"--hidden sizes must be in 1..65536, got {hidden!r}")
+        check_out_path(Path(target_path), suffixes=(".pt",))
         if epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {epochs}")
+        if workers < 0:
+            raise UserError(f"--workers must be >= 0, got {workers}")
         d = _designer(model, device)
         smiles = surrogate_training_smiles(data, n, seed)
         report = d.fit_surrogate(smiles, seed=seed, workers=workers or (os.cpu_count() or 1), progress=not quiet,
@@ -425,8 +578,9 @@ def screen(
     reference: Optional[Path] = typer.Option(None, "--reference", help="Reference set for the `novel` column, e.g. data/moses/train.parquet (compared as non-isomeric canonical SMILES)."),
     standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
-    chunk_size: int = typer.Option(1000, "--chunk-size", help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default 0: all cores)."),
+    chunk_size: int = typer.Option(1000, "--chunk-size", callback=bounded(None, 1_000_000), help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size (at most 1,000,000)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted screen into the same -o from its last finished chunk (same input and options)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -463,8 +617,10 @@ def screen(
             ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
+        if resume and out is None:
+            raise UserError("--resume needs -o FILE (a screen to stdout cannot be resumed)")
         summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
-                              chunk_size=chunk_size, progress=not quiet)
+                              chunk_size=chunk_size, progress=not quiet, resume=resume, log=lambda m: info(m, quiet))
         info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
         if summary["rows"] and not summary["valid"]:
             raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
@@ -513,10 +669,10 @@ def reconstruct(
 
 @app.command()
 def evaluate(
-    n: int = typer.Option(10000, "-n", help="Molecules to sample (unique@10000 is over the first 10,000 valid; more are drawn if needed)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    n_reconstruct: int = typer.Option(1000, "--reconstruct-n", help="Test molecules for reconstruction accuracy (0: skip)."),
-    n_per_target: int = typer.Option(1000, "--target-n", help="Samples under each of three fixed conditions (training quantiles 0.25/0.5/0.75) for conditioning_targets (0: skip)."),
+    n: int = typer.Option(10000, "-n", callback=bounded(None, MAX_EVALUATE), help=f"Molecules to sample (unique@10000 is over the first 10,000 valid; more are drawn if needed; at most {MAX_EVALUATE:,})."),
+    temperature: float = typer.Option(1.0, "--temperature", callback=finite(0, 100), help="Sampling temperature."),
+    n_reconstruct: int = typer.Option(1000, "--reconstruct-n", callback=bounded(None, MAX_EVALUATE), help="Test molecules for reconstruction accuracy (0: skip)."),
+    n_per_target: int = typer.Option(1000, "--target-n", callback=bounded(None, MAX_EVALUATE), help="Samples under each of three fixed conditions (training quantiles 0.25/0.5/0.75) for conditioning_targets (0: skip)."),
     reference_dir: Optional[Path] = typer.Option(None, "--reference-dir", help="Folder with test/test_scaffolds/train.parquet from `moldesign data moses` (default data/moses); reference statistics are cached there."),
     test: Optional[Path] = typer.Option(None, "--test", help="SMILES file used instead of MOSES test (FCD, SNN, Frag, Scaf, reconstruction)."),
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
@@ -542,6 +698,7 @@ def evaluate(
     with cli_errors():
         if out is not None and out.suffix.lower() != ".json":
             raise UserError(f"--out must end in .json, got {str(out)!r}")
+        check_out_path(out, suffixes=(".json",))
         if n < 1 or n_reconstruct < 0 or n_per_target < 0 or temperature < 0:
             raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --target-n >= 0, --temperature >= 0; "
                             f"got {n}, {n_reconstruct}, {n_per_target}, {temperature}")
