@@ -180,6 +180,14 @@ def cli_errors() -> Iterator[None]:
             raise Terminated()
 
         previous = signal.signal(signal.SIGTERM, on_sigterm)
+    import warnings
+
+    show_before = warnings.showwarning
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        typer.echo(f"warning: {message}", err=True)  # not the two-line file:line form
+
+    warnings.showwarning = one_line_warning
     try:
         yield
     except typer.Exit:
@@ -217,6 +225,7 @@ def cli_errors() -> Iterator[None]:
                    err=True)
         raise typer.Exit(1)
     finally:
+        warnings.showwarning = show_before
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -323,7 +332,11 @@ def train(
     """Train the conditional VAE (or resume a run) and write one self-describing checkpoint."""
     import dataclasses
 
+    import shlex
+
     from .config import ModelConfig, TrainConfig, load_toml
+    from .sampling import resolve_device
+    from .training import TrainingInterrupted
     from .training import train as run_training
 
     with cli_errors():
@@ -340,8 +353,21 @@ def train(
         train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
         if train_cfg.epochs <= 0:
             raise UserError(f"epochs must be positive, got {train_cfg.epochs}")
-        bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
-                              progress=not quiet)
+        train_cfg.validate()
+        try:
+            resolve_device(train_cfg.device)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        try:
+            bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
+                                  progress=not quiet)
+        except TrainingInterrupted as e:  # saved: say so, and how to go on (exit 130 / 143, not 0)
+            again = ["moldesign", "train", "--resume", str(e.out), "--out", str(e.out)]
+            again += ["--config", str(config)] if config else []
+            again += ["--data", data] if data else []
+            again += ["--epochs", f"{epochs:g}"] if epochs is not None else []
+            msg = f"{e}; resume with: {' '.join(shlex.quote(a) for a in again)}"
+            raise (Terminated(msg) if e.signum == signal.SIGTERM else KeyboardInterrupt(msg)) from None
         keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity", "active_units")
         typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
 
