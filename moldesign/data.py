@@ -574,7 +574,10 @@ class ChunkWriter:
 
             if self._parquet is None:  # nothing written: an empty table, not an empty (invalid) file
                 return
-            got = pq.ParquetFile(self.tmp).metadata.num_rows
+            try:
+                got = pq.ParquetFile(self.tmp).metadata.num_rows
+            except Exception as e:  # a truncated file has no footer
+                raise OutputError(f"could not write {self.out}: the file on disk is not readable back ({type(e).__name__})") from None
             if got != self.rows:
                 raise OutputError(f"could not write {self.out}: {got} of {self.rows} rows reached the disk")
         elif size != self.bytes:

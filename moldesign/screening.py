@@ -619,10 +619,15 @@ def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOpt
         bar.close()
         raise type(e)(f"screen of {path} stopped after {screener.counts['rows']} rows ({i} chunks saved in "
                       f"{pdir}); run the same command with --resume to continue") from None
+    except Exception:  # an error (bad row deep in the input, full disk): fail clean, nothing left behind
+        shutil.rmtree(pdir, ignore_errors=True)
+        raise
     finally:
         bar.close()
-    _assemble([part(k) for k in range(i)], out)
-    shutil.rmtree(pdir, ignore_errors=True)
+    try:
+        _assemble([part(k) for k in range(i)], out)
+    finally:  # joined or failed to join (full disk): the parts go either way
+        shutil.rmtree(pdir, ignore_errors=True)
     return _summary(screener, t0)
 
 
