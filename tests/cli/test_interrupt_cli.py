@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _input(tmp_path: Path, sample: pd.DataFrame, n: int) -> Path:
     """n rows: sample molecules with duplicates and a few bad rows mixed in (dedupe state matters)."""
     smiles = sample["smiles"].tolist()
-    rows = [smiles[i % 700] if i % 13 else "not_a_smiles" for i in range(n)]
+    rows = [smiles[i % 97] if i % 13 else "not_a_smiles" for i in range(n)]
     src = tmp_path / "in.csv"
     pd.DataFrame({"smiles": rows, "id": range(n)}).to_csv(src, index=False)
     return src
@@ -30,8 +30,8 @@ def _input(tmp_path: Path, sample: pd.DataFrame, n: int) -> Path:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".sdf"])
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, sample, monkeypatch, suffix):
-    src = _input(tmp_path, sample, 900)
-    opts = dict(opts=ScreenOptions(dedupe=True, filters=["qed>0.5"]), chunk_size=100)
+    src = _input(tmp_path, sample, 240)
+    opts = dict(opts=ScreenOptions(dedupe=True, filters=["qed>0.5"]), chunk_size=30)
     ref = tmp_path / f"ref{suffix}"
     full = screen_file(src, ref, **opts)
     out = tmp_path / f"out{suffix}"
@@ -61,7 +61,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, samp
 
 
 def test_resume_refuses_other_options_and_restarts_without_flag(tmp_path, sample, monkeypatch):
-    src = _input(tmp_path, sample, 300)
+    src = _input(tmp_path, sample, 60)
     out = tmp_path / "out.csv"
     real, calls = screening.score_smiles, []
 
@@ -73,13 +73,13 @@ def test_resume_refuses_other_options_and_restarts_without_flag(tmp_path, sample
 
     monkeypatch.setattr(screening, "score_smiles", dies)
     with pytest.raises(KeyboardInterrupt):
-        screen_file(src, out, chunk_size=100)
+        screen_file(src, out, chunk_size=20)
     monkeypatch.setattr(screening, "score_smiles", real)
-    r = runner.invoke(app_(), ["screen", str(src), "-o", str(out), "--chunk-size", "50", "--resume", "-q"])
+    r = runner.invoke(app_(), ["screen", str(src), "-o", str(out), "--chunk-size", "30", "--resume", "-q"])
     assert "chunk_size" in one_line_error(r, 2) and parts_dir(out).exists() and not out.exists()
-    r = runner.invoke(app_(), ["screen", str(src), "-o", str(out), "--chunk-size", "50", "-q"])  # fresh run
-    assert r.exit_code == 0, r.output
-    assert len(pd.read_csv(out)) == 300 and not parts_dir(out).exists()
+    r = runner.invoke(app_(), ["screen", str(src), "-o", str(out), "--chunk-size", "30", "-q", "--workers", "1"])
+    assert r.exit_code == 0, r.output  # without --resume: a fresh run, the old parts discarded
+    assert len(pd.read_csv(out)) == 60 and not parts_dir(out).exists()
 
 
 def app_():
@@ -91,10 +91,10 @@ def app_():
 def _spawn_screen(src: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, str(REPO / "cli.py"), "screen", str(src), "-o", str(out), "--workers", "1",
-                             "--chunk-size", "100", "-q", *extra], env=env, stderr=subprocess.PIPE, text=True)
+                             "--chunk-size", "10", "-q", *extra], env=env, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_parts(out: Path, proc: subprocess.Popen, n: int = 2, timeout: float = 120) -> None:
+def _wait_for_parts(out: Path, proc: subprocess.Popen, n: int = 2, timeout: float = 300) -> None:
     t0 = time.time()
     while len(list(parts_dir(out).glob("part-*.csv"))) < n:
         assert proc.poll() is None, "screen finished before it could be killed; use a larger input"
@@ -102,11 +102,19 @@ def _wait_for_parts(out: Path, proc: subprocess.Popen, n: int = 2, timeout: floa
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_screen_killed_then_resumed_equals_uninterrupted(tmp_path, sample, sig):
-    src = _input(tmp_path, sample, 6000)
-    ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
-    screen_file(src, ref, ScreenOptions(dedupe=True), chunk_size=100)
+@pytest.fixture(scope="module")
+def killable(tmp_path_factory, sample):
+    """An input of 400 rows (40 chunks of 10: a few seconds of work) and its uninterrupted screen."""
+    d = tmp_path_factory.mktemp("kill")
+    src = _input(d, sample, 400)
+    screen_file(src, d / "ref.csv", ScreenOptions(dedupe=True), chunk_size=10)
+    return src, (d / "ref.csv").read_bytes()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_screen_killed_then_resumed_equals_uninterrupted(tmp_path, killable, sig):
+    src, ref_bytes = killable
+    out = tmp_path / "out.csv"
     proc = _spawn_screen(src, out, "--dedupe")
     _wait_for_parts(out, proc)
     proc.send_signal(sig)
@@ -121,8 +129,8 @@ def test_screen_killed_then_resumed_equals_uninterrupted(tmp_path, sample, sig):
     again = _spawn_screen(src, out, "--dedupe", "--resume")
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
-    assert out.read_bytes() == ref.read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "ref.csv"]  # parts and temps gone
+    assert out.read_bytes() == ref_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # parts and temps gone
 
 
 def test_train_ctrl_c_exits_nonzero_with_the_resume_command(tmp_path, tiny_smiles, monkeypatch):
