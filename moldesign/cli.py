@@ -16,8 +16,42 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
+
+# This typer vendors its own click: take the exception classes from typer's, not `import click`.
+_click_exceptions = sys.modules[typer.BadParameter.__module__]
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click prints a usage error as three lines (usage, hint, error); the CLI contract is one
+    `error: …` line naming the bad value, exit 2. Everything else is click's standalone mode."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_exceptions.NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _click_exceptions.UsageError as e:
+            where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            got = ""
+            with contextlib.suppress(Exception):  # typer's coercion keeps the rejected text in the cause
+                got = f", got {e.__cause__.errors()[0]['input']!r}"
+            typer.echo(f"error: {e.format_message()}{got}{where}", err=True)
+            sys.exit(e.exit_code)
+        except _click_exceptions.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _click_exceptions.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -193,9 +227,12 @@ def cli_errors() -> Iterator[None]:
     except typer.Exit:
         raise
     except KeyboardInterrupt as e:
-        import click
+        ctx = None
+        with contextlib.suppress(Exception):
+            import importlib
 
-        ctx = click.get_current_context(silent=True)
+            ctx = importlib.import_module(_click_exceptions.__name__.rsplit(".", 1)[0] + ".globals") \
+                .get_current_context(silent=True)
         what = str(e) or f"{ctx.info_name if ctx else 'moldesign'} stopped before finishing; no output written"
         code = 143 if isinstance(e, Terminated) else 130
         typer.echo(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): {what}", err=True)
@@ -685,12 +722,13 @@ def reconstruct(
         bundle = load_bundle(model, device)
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
         table = reconstruction_table(bundle, smiles)
-        write_table(table, out)
         n_ok = int((table["error"] == "").sum())
+        if not n_ok:  # before writing: a failed run leaves no output file
+            why = table["error"].iloc[0] if len(table) == 1 else f"e.g. {table['error'].iloc[0]}"
+            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model ({why})")
+        write_table(table, out)
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
              f"{len(table) - n_ok} not encodable" + (f" -> {out}" if out else ""), quiet)
-        if not n_ok:
-            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model")
 
 
 @app.command()

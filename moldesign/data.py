@@ -291,6 +291,8 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
         if cached.exists():
             return pd.read_parquet(cached)
     df = read_smiles_file(path, smiles_col)
+    if not len(df):
+        raise DataError(f"{path} has no rows")
     table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)
     bad = table[~table["valid"]]
     if len(bad):

@@ -324,7 +324,8 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
         yield from chunks
     except DataError:
         raise
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException, SystemError) as e:
+        # SystemError: how RDKit's SD reader surfaces the EOFError of a truncated .gz stream
         raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
 
 
