@@ -44,7 +44,7 @@ class _OneLineUsageErrors(TyperGroup):
         except _click_exceptions.ClickException as e:
             e.show()
             sys.exit(e.exit_code)
-        except _click_exceptions.Abort:
+        except typer.Abort:
             typer.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -381,8 +381,6 @@ def train(
             raise UserError(f"--out must end in .pt, got {str(out)!r}")
         if resume is not None and not resume.is_file():
             raise UserError(f"--resume file not found: {resume}")
-        if config is not None and not config.is_file():
-            raise UserError(f"--config is not a file: {config}")
         check_out_path(out, suffixes=(".pt",), create_parent=True)
         model_cfg, train_cfg = load_toml(config) if config else (ModelConfig(), TrainConfig())
         overrides = {"data": data, "epochs": epochs, "time_limit_minutes": time_limit, "seed": seed,
