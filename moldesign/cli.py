@@ -80,7 +80,7 @@ MAX_DECODES = 2_000_000  # generate --max-attempts
 MAX_PATH_STEPS = 1_000  # interpolate --steps
 MAX_OPT_STEPS = 10_000  # optimize --steps
 MAX_CHAINS = 1_024  # optimize --chains
-MAX_OPT_DECODES = 1_000_000  # optimize: steps x chains
+MAX_OPT_DECODES = 100_000  # optimize: chains x steps decodes, scored in one pass
 MAX_EVALUATE = 1_000_000  # evaluate -n
 MAX_WORKERS = 1_024
 
@@ -297,6 +297,20 @@ def check_out_path(out: Optional[Path], what: str = "--out", suffixes: Optional[
     check_output_path(out, what, create_parent=create_parent)
 
 
+def check_data_dir(path: Path) -> Path:
+    """--data-dir: a folder that exists or can be made, and where files can be written (exit 2 if not)."""
+    from .data import check_output_path
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--data-dir {str(path)!r} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--data-dir {str(path)!r} cannot be created ({e.strerror or e})") from None
+    check_output_path(path / "probe.parquet", "--data-dir")
+    return path
+
+
 def write_table(df, out: Optional[Path]) -> None:
     """Write a DataFrame by suffix, CSV on stdout when out is None (data.write_atomic_table: temp
     file + rename, so no half file on failure; SDF rows that do not parse keep their fields)."""
@@ -322,7 +336,7 @@ def data_moses(
         if workers < 0:
             raise UserError(f"--workers must be >= 0, got {workers}")
         t0 = time.time()
-        report = prepare_moses(data_dir or DEFAULT_DATA_DIR, workers=workers or None, progress=not quiet,
+        report = prepare_moses(check_data_dir(data_dir or DEFAULT_DATA_DIR), workers=workers or None, progress=not quiet,
                                log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
@@ -347,7 +361,7 @@ def data_zinc250k(
         if workers < 0:
             raise UserError(f"--workers must be >= 0, got {workers}")
         t0 = time.time()
-        report = prepare_zinc250k(source, data_dir or ZINC_DIR, workers=workers or None, progress=not quiet,
+        report = prepare_zinc250k(source, check_data_dir(data_dir or ZINC_DIR), workers=workers or None, progress=not quiet,
                                   verify=verify, log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -55,8 +56,12 @@ def find_or_download_molsets_wheel(cache_dir: Path) -> Path:
 
 
 def read_wheel_member(wheel: Path, member: str) -> bytes:
-    with zipfile.ZipFile(wheel) as zf:
-        return zf.read(member)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            return zf.read(member)
+    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as e:  # truncated / damaged download
+        raise DataError(f"{wheel} is damaged ({type(e).__name__}: {str(e).strip()[:80]}); delete it to download "
+                        f"it again") from None
 
 
 def read_moses_split_raw(wheel: Path, split: str) -> list[str]:
@@ -92,7 +97,11 @@ def prepare_moses(
             raise DataError(f"unknown MOSES split {split!r}; choose from {', '.join(MOSES_SPLITS)}")
         out = moses_table_path(split, data_dir)
         if out.exists():
-            n = pd.read_parquet(out, columns=["smiles"]).shape[0]
+            try:
+                n = pd.read_parquet(out, columns=["smiles"]).shape[0]
+            except Exception as e:  # a damaged cache must not pass for a prepared split
+                raise DataError(f"{out} is not a readable parquet table ({type(e).__name__}); delete it and "
+                                f"rerun `moldesign data moses`") from None
             report[split] = {"path": str(out), "n": n, "n_invalid": 0, "skipped": True}
             log(f"{split}: {out} exists ({n} molecules), skipped")
             continue
