@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import ModelConfig, from_dict
@@ -40,6 +41,7 @@ class Bundle:
     surrogate: Any = None  # surrogate.Surrogate or None
     optimizer_state: dict | None = None
     train_state: dict | None = None
+    prior: Any = None  # prior.GaussianMixturePrior fitted on training μ, or None (then N(0, I))
 
     @property
     def config(self) -> ModelConfig:
@@ -62,6 +64,8 @@ def save(bundle: Bundle, path: str | Path, include_optimizer: bool = True) -> No
     if bundle.surrogate is not None:
         ckpt["surrogate_config"] = bundle.surrogate.config_dict()
         ckpt["surrogate_state_dict"] = bundle.surrogate.state_dict()
+    if bundle.prior is not None:
+        ckpt["prior"] = bundle.prior.to_dict()
     if bundle.train_state is not None:  # small: step/epoch position, so a shipped model can resume
         ckpt["train_state"] = bundle.train_state
     if include_optimizer and bundle.optimizer_state is not None:  # AdamW moments: 2x the weights' size
@@ -101,8 +105,22 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         raise CheckpointError(f"{path} is damaged: {type(e).__name__} {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip()) from None
     model.to(device).eval()
     surrogate = _load_surrogate(ckpt, cfg, path, device)
+    prior = None
+    if "prior" in ckpt:
+        from .prior import GaussianMixturePrior
+
+        try:
+            if not isinstance(ckpt["prior"], dict):
+                raise ValueError(f"'prior' is a {type(ckpt['prior']).__name__}, not a dict")
+            prior = GaussianMixturePrior.from_dict(ckpt["prior"])
+            if prior.means.shape[1] != cfg.latent_dim:
+                raise ValueError(f"prior means have {prior.means.shape[1]} dimensions, the latent {cfg.latent_dim}")
+        except (KeyError, ValueError, TypeError, np.linalg.LinAlgError) as e:  # optional block: the VAE still works
+            prior = None
+            warnings.warn(f"{path}: its GMM prior is damaged ({str(e).splitlines()[0]}) and was not loaded; "
+                          f"sampling uses N(0, I)", stacklevel=2)
     return Bundle(model, vocab, scaler, ckpt.get("property_stats", {}), ckpt.get("train_info", {}),
-                  surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"))
+                  surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"), prior)
 
 
 def _block(ckpt: dict, key: str, kind: type, path: Path):
@@ -116,9 +134,7 @@ def _block(ckpt: dict, key: str, kind: type, path: Path):
 def _check_shapes(cfg: ModelConfig, vocab: Vocabulary, scaler: PropertyScaler, stats, path: Path) -> None:
     """The blocks must agree with each other: vocabulary vs embedding/output rows, scaler and
     property statistics vs the condition size. One line naming the first key that does not."""
-    import numpy as np
-
-    from .chem import PROPERTIES
+    from .config import PROPERTIES
 
     def bad(key: str, what: str):
         raise CheckpointError(f"{path} is damaged: {key} {what}")

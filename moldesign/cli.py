@@ -161,22 +161,26 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     import zipfile
     import zlib
 
-    from .chem import InvalidSmiles
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
-    from .known_molecules import UnknownMolecule
+    from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
+    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
+             EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
     try:  # unreadable input files that a reader did not already turn into a DataError
         import pandas as pd
 
-        files = (pd.errors.ParserError, pd.errors.EmptyDataError)
+        types += (pd.errors.ParserError, pd.errors.EmptyDataError)
     except ImportError:  # pragma: no cover
-        files = ()
-    return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError, EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error,
-            zipfile.BadZipFile) + files
+        pass
+    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+    except ImportError:
+        return types
+    return types + (InvalidSmiles, UnknownMolecule)
 
 
 def _one_line(e: BaseException) -> str:
@@ -202,11 +206,16 @@ def cli_errors() -> Iterator[None]:
     (2 bad input, 1 runtime failure such as I/O or nothing valid); Ctrl-C / SIGTERM → what was
     interrupted, exit 130 / 143 (temp files are removed by the writers' `finally`); anything
     unexpected → one line and a pointer to --debug (which shows the traceback)."""
-    from rdkit import RDLogger
+    import warnings
 
     from .data import OutputError
 
-    RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+    try:
+        from rdkit import RDLogger
+
+        RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+    except ImportError:  # `train` from a pack on a machine without RDKit
+        pass
     previous = None
     if threading.current_thread() is threading.main_thread():
 
@@ -214,8 +223,6 @@ def cli_errors() -> Iterator[None]:
             raise Terminated()
 
         previous = signal.signal(signal.SIGTERM, on_sigterm)
-    import warnings
-
     show_before = warnings.showwarning
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -340,6 +347,34 @@ def data_moses(
                                log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
+
+
+@data_app.command("pack")
+def data_pack(
+    config: Path = typer.Option(..., "--config", help="TOML with [model] and [train]: what to pack (train.data, max_len, val_size, seed)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Training pack to write (.npz)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Use this checkpoint's vocabulary and scaler (to resume it from the pack)."),
+    quiet: bool = QuietOpt,
+) -> None:
+    """Write a training pack: token ids, scaled conditions and validation molecules as arrays, so
+    `train --data PACK.npz` runs on a machine without RDKit (e.g. a borrowed GPU; see docs/gpu.md)."""
+    from .config import load_toml
+    from .training import prepare_datasets, write_pack
+
+    with cli_errors():
+        if out.suffix != ".npz":
+            raise UserError(f"--out must end in .npz, got {str(out)!r}")
+        check_out_path(out, suffixes=(".npz",))
+        model_cfg, cfg = load_toml(config)
+        prev = None
+        if resume is not None:
+            from .checkpoint import load
+
+            prev = load(resume)
+            model_cfg = prev.config
+        ds = prepare_datasets(model_cfg, cfg, prev.vocab if prev else None, prev.scaler if prev else None,
+                              log=lambda m: info(m, quiet))
+        typer.echo(json.dumps(write_pack(ds, model_cfg, out)))
 
 
 @data_app.command("zinc250k")
@@ -477,9 +512,20 @@ def _check_grid(grid: Optional[Path]) -> None:
         check_out_path(grid, "--grid", (".png", ".svg"))
 
 
+def _check_plot(plot: Optional[Path]) -> None:
+    if plot is not None:
+        from .drawing import check_plot_path
+
+        try:
+            check_plot_path(plot)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        check_out_path(plot, "--plot", (".png", ".svg"))
+
+
 @app.command()
 def generate(
-    like: Optional[str] = typer.Option(None, "--like", help="Seed molecule (SMILES or name, e.g. tamiflu): sample around it, its properties are the default condition."),
+    like: Optional[str] = typer.Option(None, "--like", help="Seed molecule (SMILES or name, e.g. tamiflu): sample around it, its properties are the default condition. A .smi/.csv/.tsv/.parquet FILE runs every seed in it (id column: id, seed_id or name, else the row number) and writes seed_id on every row."),
     mw: Optional[str] = typer.Option(None, "--mw", help="Requested molecular weight (g/mol, > 0)."),
     logp: Optional[str] = typer.Option(None, "--logp", help="Requested Crippen LogP."),
     hbd: Optional[str] = typer.Option(None, "--hbd", help="Requested H-bond donors (integer >= 0)."),
@@ -487,10 +533,17 @@ def generate(
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
     n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
     radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
-    temperature: float = typer.Option(0.0, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
+    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen: --filter 'qed>=0.5' --filter 'similarity>0.4'. PROPERTY: mw logp hbd hba tpsa qed sa similarity pains brenk."),
+    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Default sanity filter: drop strained small rings with heteroatoms (α-lactones, aziridinones, dioxetanes), N-CF3, rings > 8 atoms and SA > 6; the count removed is reported."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg (20 per image; more pages as FILE-2.png ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
+    beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -501,21 +554,50 @@ def generate(
     Tanimoto to the seed). Sorted by closeness to the requested properties (mean |error| / training
     std) when any were given, then by similarity to the seed; in sampling order otherwise.
     """
+    from .api import is_seed_file, read_seeds
+
     with cli_errors(), _design_errors():
         check_out_path(out)
         _check_grid(grid)
+        _check_plot(plot)
+        batch = is_seed_file(like)
+        if batch and raw:
+            raise UserError("--raw takes one --like molecule, not a seed file")
+        seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2
         d = _designer(model, device)
-        df = d.generate(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
-                        temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts,
-                        log=None if quiet else (lambda m: info(m, quiet)))
-        s = df.attrs.get("summary", {})
-        info(f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}", quiet)
+        options = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
+                       seed=seed, max_attempts=max_attempts, min_similarity=min_similarity, keep=keep,
+                       filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam)
+        if batch:
+            info(f"{len(seeds)} seeds from {like}", quiet)
+            df = d.generate_batch(seeds, n, progress=None if quiet else (lambda m: info(m, quiet)), **options)
+            n_ok = sum("error" not in v for v in df.attrs["summary"].values())
+            info(f"{int(df['valid'].sum())} molecules from {n_ok} of {len(seeds)} seeds", quiet)
+            if not df["valid"].any():
+                write_table(df, out)
+                raise RunFailure(f"no seed of {like} gave a molecule (see the error column)")
+        else:
+            df = d.generate(like, n, raw=raw, log=None if quiet else (lambda m: info(m, quiet)), **options)
+            s = df.attrs.get("summary", {})
+            line = f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}"
+            if s.get("removed"):
+                line += (f"; filters removed {s['removed_total']} ("
+                         + ", ".join(f"{k}: {v}" for k, v in s["removed"].items()) + ")")
+            elif sanity and not raw:
+                line += "; filters removed 0"
+            if min_similarity is not None:
+                line += f"; radius {s['radius_start']:.3g} -> {s['radius']:.3g}"
+            info(line, quiet)
         if grid is not None:
             from .api import generate_grid
 
-            kept = df[df["valid"]].assign(smiles=df["canonical"]) if raw else df
-            drawn = generate_grid(kept, grid, d.molecule(like) if like else None)
+            kept = df[df["valid"]].assign(smiles=df["canonical"]) if raw else df[df["valid"]] if batch else df
+            drawn = generate_grid(kept, grid, d.molecule(like) if like and not batch else None)
             info(f"grid of {drawn} molecules -> {grid}", quiet)
+        if plot is not None:
+            from .api import generate_plot
+
+            info(f"plot -> {generate_plot(df, plot)}", quiet)
         write_table(df, out)
 
 
@@ -525,28 +607,42 @@ def interpolate(
     mol_b: str = typer.Argument(..., metavar="MOL_B", help="End molecule (SMILES or name)."),
     steps: int = typer.Option(10, "--steps", callback=bounded(None, MAX_PATH_STEPS), help=f"Points on the path, both ends included (2 to {MAX_PATH_STEPS:,})."),
     method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure a step must contain to pass."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen (similarity = to MOL_A). Marks steps in passes / failed_filters; every step is kept."),
+    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Mark steps failing the default sanity filter (see generate --help) in passes / failed_filters."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the path to FILE.png or FILE.svg."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the path as rows of structures labelled by step and α, invalid steps marked, to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
+    beam: int = typer.Option(0, "--beam", help="Decode each point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Walk the latent path between two molecules (condition interpolated too), decode greedily.
 
-    Rows: step, alpha, smiles, valid, RDKit properties, qed, sa, similarity_a, similarity_b,
-    duplicate (same molecule as the step before). Greedy decoding: --seed changes nothing.
+    Rows: step, alpha, smiles, valid, error (why an invalid decode is invalid), RDKit properties,
+    qed, sa, similarity_a, similarity_b, duplicate (same molecule as the step before), passes,
+    failed_filters. Greedy decoding: --seed changes nothing.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
         _check_grid(grid)
+        _check_plot(plot)
         if steps < 2:
             raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
         d = _designer(model, device)
-        df = d.interpolate(mol_a, mol_b, steps, method.value)
+        df = d.interpolate(mol_a, mol_b, steps, method.value, keep=keep, filters=filters, sanity=sanity,
+                           constrained=not unconstrained, beam=beam)
         info(f"{steps} steps: {int(df['valid'].sum())} valid, "
-             f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules", quiet)
+             f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules, {int(df['passes'].sum())} pass the filters",
+             quiet)
         if grid is not None:
             from .api import interpolate_grid
 
             info(f"grid of {interpolate_grid(df, grid)} steps -> {grid}", quiet)
+        if plot is not None:
+            from .api import interpolate_plot
+
+            info(f"plot -> {interpolate_plot(df, plot)}", quiet)
         write_table(df, out)
 
 
@@ -565,6 +661,7 @@ def optimize(
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances) and print both summaries as JSON on stderr."),
     best: Optional[Path] = typer.Option(None, "--best", help="Also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the seed and best molecules to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -573,7 +670,8 @@ def optimize(
     Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
     pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
     for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`).
+    checkpoint (`moldesign surrogate fit`). When no decode is a new molecule (all the seed or
+    invalid), the files are still written and the exit code is 1.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -585,10 +683,12 @@ def optimize(
             raise UserError(f"--steps x --chains = {steps * chains:,} decodes; at most {MAX_OPT_DECODES:,} per run")
         d = _designer(model, device)
         res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
-                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
+                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition,
+                         constrained=not unconstrained)
         s = res.summary
+        best_text = "none (no new molecule)" if s["best_objective"] is None else s["best_objective"]
         info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
-             f"seed objective {s['seed_objective']}, best {s['best_objective']}", quiet)
+             f"seed objective {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
             info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
         if baseline:
@@ -601,6 +701,9 @@ def optimize(
         if best is not None:
             write_table(res.best, best)
         write_table(res.trajectory, out)
+        if s["distinct"] == 0:  # the trajectory is written (as `screen` keeps all-invalid rows), then exit 1
+            raise RunFailure(f"no new molecule in {s['decodes']} decodes (validity {s['valid']:.3f}; every valid "
+                             "decode was the seed): try a larger --step-size or more --steps / --chains")
 
 
 @surrogate_app.command("fit")
@@ -641,16 +744,51 @@ def surrogate_fit(
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
 
 
+prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for unconditioned sampling.")
+app.add_typer(prior_app, name="prior")
+
+
+@prior_app.command("fit")
+def prior_fit(
+    data: str = typer.Option("zinc250k", "--data", help="'zinc250k' / 'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
+    n: int = typer.Option(50000, "-n", callback=bounded(None, 2_000_000), help="Training molecules to encode (at most 2,000,000)."),
+    components: int = typer.Option(16, "--components", help="Gaussian mixture components (full covariance)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Fit a Gaussian mixture to the posterior means μ of training molecules and store it in the
+    checkpoint; prior sampling (`generate` without --like, `evaluate`) then draws z from it."""
+    with cli_errors(), _design_errors():
+        from .api import surrogate_training_smiles
+
+        target_path = out or model or DEFAULT_MODEL
+        if Path(target_path).suffix != ".pt":
+            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        if not 1 <= components <= 256:
+            raise UserError(f"--components must be in 1..256, got {components}")
+        check_out_path(Path(target_path), suffixes=(".pt",))
+        d = _designer(model, device)
+        smiles = surrogate_training_smiles(data, n, seed)
+        from .sampling import encodable
+
+        smiles = [s for s in smiles if encodable(d.bundle, s)]
+        report = d.fit_prior(smiles, components, seed)
+        d.save(target_path)
+        info(f"prior saved in {target_path}", quiet)
+        typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
 # ------------------------------------------------------------- screen / reconstruct / evaluate
 
 @app.command()
 def screen(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="SMILES file: .smi .csv .tsv .parquet .sdf (or .gz of them)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column (SD tag for .sdf) with the SMILES; default: smiles, canonical_smiles, smi, mol or molecule, any case."),
-    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail)."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail); similarity (the input's own column, e.g. from generate --like)."),
     drop: bool = typer.Option(False, "--drop", help="Write only passing rows (valid, every filter true, not a duplicate) instead of marking rows in `passes` and `failed_filters`."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Mark later copies of a molecule (same canonical SMILES after standardization; stereoisomers differ) with `duplicate_of`; they do not pass."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Reference set for the `novel` column, e.g. data/moses/train.parquet (compared as non-isomeric canonical SMILES)."),
+    reference_cache: bool = typer.Option(True, "--reference-cache/--no-reference-cache", help="Cache the --reference keys on disk ($MOLDESIGN_CACHE or ~/.cache/moldesign), keyed by the file's SHA-256, so later runs skip re-standardizing it."),
     standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
     workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default 0: all cores)."),
@@ -689,7 +827,8 @@ def screen(
         n_workers = workers or os.cpu_count() or 1
         ref = None
         if reference is not None:
-            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
+            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet),
+                                 cache=reference_cache, progress=not quiet)
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
         if resume and out is None:
@@ -705,13 +844,15 @@ def screen(
 def reconstruct(
     input_arg: str = typer.Argument(..., metavar="INPUT", help="SMILES file (.smi .csv .tsv .parquet .sdf), or one SMILES or known molecule name."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column with the SMILES in a table file."),
+    beam: int = typer.Option(0, "--beam", help="Beam search of this width instead of greedy decoding of mu (0/1: greedy)."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
     out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Encode molecules to mu and decode greedily; report exact reconstructions.
+    """Encode molecules to mu and decode (greedy, or --beam K; grammar mask unless --unconstrained); report exact reconstructions.
 
     Rows `input, canonical, output, exact, error` in input order (exact = same non-isomeric
     canonical SMILES; error says why a molecule could not be encoded)."""
@@ -724,6 +865,8 @@ def reconstruct(
 
     with cli_errors():
         check_out_path(out)
+        if beam < 0:
+            raise UserError(f"--beam must be >= 0, got {beam}")
         path = Path(input_arg)
         if path.is_file():
             smiles = pd.concat(list(iter_input_chunks(path, smiles_col, 100_000)))["input"].tolist()
@@ -733,14 +876,15 @@ def reconstruct(
             smiles = [resolve_molecule(input_arg)[1]]
         bundle = load_bundle(model, device)
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
-        table = reconstruction_table(bundle, smiles)
-        n_ok = int((table["error"] == "").sum())
+        table = reconstruction_table(bundle, smiles, constrained=not unconstrained, beam=beam)
+        n_ok = int(table["canonical"].notna().sum())
         if not n_ok:  # before writing: a failed run leaves no output file
             why = table["error"].iloc[0] if len(table) == 1 else f"e.g. {table['error'].iloc[0]}"
             raise RunFailure(f"no molecule of {input_arg} could be encoded by this model ({why})")
         write_table(table, out)
+        n_bad_decode = int(table["error"].str.startswith("invalid decode").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
-             f"{len(table) - n_ok} not encodable" + (f" -> {out}" if out else ""), quiet)
+             f"{len(table) - n_ok} not encodable; {n_bad_decode} invalid decodes" + (f" -> {out}" if out else ""), quiet)
 
 
 @app.command()
@@ -754,6 +898,8 @@ def evaluate(
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
     train_set: Optional[Path] = typer.Option(None, "--train", help="SMILES file used instead of MOSES train (novelty)."),
     fcd: bool = typer.Option(True, "--fcd/--no-fcd", help="Compute FCD (null when the fcd package is absent)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Property distributions of the generated molecules vs the test set (2,000 of each at most) to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -778,6 +924,7 @@ def evaluate(
         if n < 1 or n_reconstruct < 0 or n_per_target < 0 or temperature < 0:
             raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --target-n >= 0, --temperature >= 0; "
                             f"got {n}, {n_reconstruct}, {n_per_target}, {temperature}")
+        _check_plot(plot)
         if reference_dir is not None and not reference_dir.is_dir():
             raise UserError(f"--reference-dir is not a folder: {reference_dir}")
         for opt, path in (("--test", test), ("--test-scaffolds", test_scaffolds), ("--train", train_set)):
@@ -789,9 +936,16 @@ def evaluate(
         t0 = time.time()
         refs = metrics.load_references(reference_dir or DEFAULT_DATA_DIR, test, test_scaffolds, train_set,
                                        fcd, dev, log)
+        samples: list[str] = []
         result = metrics.evaluate(bundle, n, *refs, seed=seed, temperature=temperature,
                                   n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, n_per_target=n_per_target,
-                                  log=log)
+                                  log=log, samples=samples, constrained=not unconstrained)
+        if plot is not None and samples:
+            from .drawing import plot_distributions
+
+            plot_distributions(metrics.property_frame(samples, seed=seed), metrics.property_frame(refs[0].smiles, seed=seed),
+                               plot, title=f"{len(samples)} valid generated vs {len(refs[0].smiles)} test molecules")
+            log(f"plot -> {plot}")
         result.update(model=str(model or DEFAULT_MODEL), seed=seed, temperature=temperature,
                       wall_seconds=round(time.time() - t0, 2))
         text = json.dumps(result, indent=2)
