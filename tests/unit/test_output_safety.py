@@ -126,7 +126,8 @@ def test_cli_to_full_disk_exits_1_with_no_file(full_disk, tmp_path, suffix):
     from moldesign.cli import app
 
     src = tmp_path / "in.smi"
-    src.write_text("CC(=O)Oc1ccccc1C(=O)O\n" * 600)  # ~150 KB of output in any format
+    # names of random hex: > 64 KiB in any format, compressed parquet included
+    src.write_text("".join(f"CC(=O)Oc1ccccc1C(=O)O {os.urandom(150).hex()}\n" for _ in range(600)))
     out = full_disk / f"out{suffix}"
     r = CliRunner().invoke(app, ["screen", str(src), "-o", str(out), "--workers", "1", "-q"])
     assert r.exit_code == 1, r.output
