@@ -114,10 +114,25 @@ class Designer:
     def _checked_conditions(self, values: Mapping[str, float | None]) -> dict[str, float]:
         given = {k: check_property_value(k, v) for k, v in values.items() if v is not None}
         for k, v in given.items():
+            self._reject_far_outside(k, v)
             msg = training_range_warning(self.bundle, k, v)
             if msg:
                 warnings.warn(msg, DesignWarning, stacklevel=3)
         return given
+
+    def _reject_far_outside(self, name: str, value: float) -> None:
+        """A requested condition more than one training-range width beyond the training range
+        ([min - w, max + w], w = max - min) is an input error, not a long run of invalid decodes.
+        Inside that band, outside [min, max], the caller only warns (training_range_warning)."""
+        stats = self.bundle.property_stats
+        if name not in PROPERTIES or "min" not in stats:
+            return
+        j = PROPERTIES.index(name)
+        lo, hi = float(stats["min"][j]), float(stats["max"][j])
+        w = hi - lo
+        if not lo - w <= value <= hi + w:
+            raise DesignInputError(f"--{name} {value:g} is far outside this model's training range [{lo:.4g}, {hi:.4g}]; "
+                                   f"accepted: [{lo - w:.4g}, {hi + w:.4g}]")
 
     def decode(self, z, conditions: Mapping[str, float] | np.ndarray | None = None, temperature: float = 0.0,
                seed: int = 0, constrained: bool = True, beam: int = 0) -> pd.DataFrame:

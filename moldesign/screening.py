@@ -330,7 +330,8 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
         yield from chunks
     except DataError:
         raise
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException, SystemError) as e:
+        # SystemError: how RDKit's SD reader surfaces the EOFError of a truncated .gz stream
         raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
 
 
@@ -419,6 +420,7 @@ class _Screener:
     def __init__(self, opts: ScreenOptions):
         self.opts = opts
         self.seen: dict[str, int] = {}
+        self.new_seen: list[tuple[str, int]] = []  # (smiles, row) first seen in the last chunk
         self.row = 0
         self.counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
         optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
@@ -462,9 +464,12 @@ class _Screener:
             values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
         passes = valid.copy()
         failed = [[] for _ in range(n)]
+        self.new_seen = []
         if o.dedupe:
             dup = []
             for i, smi in enumerate(s["smiles"]):
+                if valid[i] and smi not in self.seen:
+                    self.new_seen.append((smi, int(out["row"].iat[i])))
                 first = self.seen.setdefault(smi, int(out["row"].iat[i])) if valid[i] else None
                 dup.append(first if first is not None and first != out["row"].iat[i] else None)
                 if dup[-1] is not None:
@@ -521,25 +526,171 @@ def screen_smiles(smiles: Sequence[str], opts: ScreenOptions | None = None, work
     return pd.concat(list(results), ignore_index=True)
 
 
+class ResumeError(DataError):
+    """`screen --resume` onto parts that belong to another input or other options (exit 2)."""
+
+
+MANIFEST_VERSION = 1
+
+
+def parts_dir(out: Path) -> Path:
+    """Where a screen into `out` keeps its finished chunks until the end: `.<name>.parts/` beside it."""
+    return out.parent / f".{out.name}.parts"
+
+
+def _fingerprint(path: Path, opts: ScreenOptions, smiles_col: str | None, chunk_size: int, out: Path) -> dict:
+    """What must not change between an interrupted screen and its --resume: the input file (size,
+    mtime), every option that changes rows, the chunk size (chunk boundaries) and the output type."""
+    import hashlib
+
+    st = path.stat()
+    ref = None
+    if opts.reference is not None:
+        ref = hashlib.sha256("\n".join(sorted(opts.reference)).encode()).hexdigest()[:16]
+    return {"input": str(path.resolve()), "input_size": st.st_size, "input_mtime_ns": st.st_mtime_ns,
+            "smiles_col": smiles_col, "chunk_size": chunk_size, "output_type": out.suffix.lower(),
+            "filters": [f.text for f in opts.filters], "drop": opts.drop, "dedupe": opts.dedupe,
+            "standardize": opts.standardize, "max_atoms": opts.max_atoms, "reference": ref}
+
+
+def _write_json(path: Path, obj) -> None:
+    import json
+
+    from .data import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj))
+
+
+def _assemble(parts: list[Path], out: Path) -> None:
+    """Concatenate finished parts into `out` atomically (text formats: bytes; parquet: row groups
+    under the first part's schema), verifying what reached the disk before the rename."""
+    import shutil
+
+    from .data import OutputError, atomic_path, fsync_file
+
+    with atomic_path(out, min_size=0) as tmp:
+        if out.suffix.lower() == ".parquet" and parts:
+            import pyarrow.parquet as pq
+
+            first = pq.read_table(parts[0])
+            with pq.ParquetWriter(tmp, first.schema) as w:
+                rows = 0
+                for p in parts:
+                    t = first if p == parts[0] else pq.read_table(p).cast(first.schema)
+                    w.write_table(t)
+                    rows += t.num_rows
+            if pq.ParquetFile(tmp).metadata.num_rows != rows:
+                raise OutputError(f"could not write {out}: not every row reached the disk")
+        else:
+            with open(tmp, "wb") as f:
+                for p in parts:
+                    with open(p, "rb") as src:
+                        shutil.copyfileobj(src, f)
+            expected = sum(p.stat().st_size for p in parts)
+            if fsync_file(tmp) != expected:
+                raise OutputError(f"could not write {out}: {fsync_file(tmp)} of {expected} bytes reached the disk")
+
+
 def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOptions | None = None,
                 smiles_col: str | None = None, workers: int = 1, chunk_size: int = 1000,
-                progress: bool = False) -> dict:
+                progress: bool = False, resume: bool = False, log: Callable = lambda m: None) -> dict:
     """Screen a file chunk by chunk into `out` (.csv .tsv .parquet .sdf .smi; CSV on stdout when
-    None). The output is a temporary file renamed at the end, so an interrupted or failed run leaves
-    no file that looks complete. Returns the summary counts (rows, valid, invalid, ...)."""
+    None). Returns the summary counts (rows, valid, invalid, ...).
+
+    With a file `out`, each finished chunk is written as a part in `.<out>.parts/` with a small
+    manifest (input fingerprint, screener state); at the end the parts are joined into `out` (temp
+    file + rename) and the folder removed. An interrupted or killed run leaves no `out`, only the
+    parts: `resume=True` continues after the last finished part and yields exactly the rows an
+    uninterrupted run would. Without `resume`, parts of an earlier run are discarded."""
+    import json
+    import shutil
+
     from tqdm import tqdm
 
     t0 = time.time()
     opts = opts or ScreenOptions()
-    screener, results = screen_chunks(iter_input_chunks(path, smiles_col, chunk_size), opts, workers)
-    bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+    path = Path(path)
+    chunks = iter_input_chunks(path, smiles_col, chunk_size)  # checks the input before parts are touched
+    if out is None:
+        if resume:
+            raise DataError("--resume needs an output file (-o): stdout cannot be resumed")
+        screener, results = screen_chunks(chunks, opts, workers)
+        bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+        try:
+            with ChunkWriter(None) as writer:
+                for chunk in results:
+                    writer.write(chunk)
+                    bar.update(screener.counts["rows"] - bar.n)
+        finally:
+            bar.close()  # ends the progress line, so an error message starts on its own line
+        return _summary(screener, t0)
+
+    out = Path(out)
+    pdir = parts_dir(out)
+    manifest_path = pdir / "manifest.json"
+    fp = _fingerprint(path, opts, smiles_col, chunk_size, out)
+    done, state = 0, None
+    if resume and manifest_path.exists():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        if manifest.get("version") != MANIFEST_VERSION or manifest.get("fingerprint") != fp:
+            old = manifest.get("fingerprint") or {}
+            diff = sorted(k for k in fp if old.get(k) != fp[k]) or ["manifest"]
+            raise ResumeError(f"cannot resume into {out}: {', '.join(diff)} differ(s) from the interrupted run; "
+                              f"run without --resume to start over")
+        done, state = int(manifest["done"]), manifest["state"]
+        log(f"resuming {out}: {done} chunks ({state['row']} rows) already screened")
+    else:
+        if pdir.exists():  # an earlier run's parts: without --resume the user asked for a fresh run
+            log(f"discarding the parts of an earlier interrupted run in {pdir} (--resume continues it)")
+            shutil.rmtree(pdir)
+        if resume:
+            log(f"nothing to resume for {out}; starting from the first row")
+    pdir.mkdir(exist_ok=True)
+    if state is None:
+        _write_json(manifest_path, {"version": MANIFEST_VERSION, "fingerprint": fp, "done": 0, "state": None})
+    screener, results = screen_chunks(itertools.islice(chunks, done, None), opts, workers)
+    if state is not None:  # the screener continues where the finished parts end
+        screener.row, screener.counts = state["row"], state["counts"]
+        for i in range(done):
+            seen_file = pdir / f"part-{i:06d}.seen.json"
+            if seen_file.exists():
+                screener.seen.update((k, r) for k, r in json.loads(seen_file.read_text()))
+    part = lambda i: pdir / f"part-{i:06d}{out.suffix.lower()}"  # noqa: E731
+    bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr,
+               initial=screener.counts["rows"])
+    i = done
     try:
-        with ChunkWriter(Path(out) if out is not None else None) as writer:
-            for chunk in results:
+        for chunk in results:
+            with ChunkWriter(part(i)) as writer:
+                writer.first = i == 0  # CSV header in the first part only: parts concatenate to one file
                 writer.write(chunk)
-                bar.update(screener.counts["rows"] - bar.n)
+            if opts.dedupe:
+                _write_json(pdir / f"part-{i:06d}.seen.json", screener.new_seen)
+            i += 1
+            _write_json(manifest_path, {"version": MANIFEST_VERSION, "fingerprint": fp, "done": i,
+                                        "state": {"row": screener.row, "counts": screener.counts}})
+            bar.update(screener.counts["rows"] - bar.n)
+    except KeyboardInterrupt as e:  # Ctrl-C / SIGTERM: the parts stay for --resume
+        bar.close()
+        raise type(e)(f"screen of {path} stopped after {screener.counts['rows']} rows ({i} chunks saved in "
+                      f"{pdir}); run the same command with --resume to continue") from None
+    except Exception:  # an error (bad row deep in the input, full disk): fail clean, nothing left behind
+        shutil.rmtree(pdir, ignore_errors=True)
+        raise
     finally:
-        bar.close()  # ends the progress line, so an error message starts on its own line
+        bar.close()
+    try:
+        _assemble([part(k) for k in range(i)], out)
+    finally:  # joined or failed to join (full disk): the parts go either way
+        shutil.rmtree(pdir, ignore_errors=True)
+    return _summary(screener, t0)
+
+
+def _summary(screener: _Screener, t0: float) -> dict:
     seconds = time.time() - t0
     return {**screener.counts, "seconds": round(seconds, 3),
             "rows_per_s": round(screener.counts["rows"] / seconds, 1) if seconds > 0 else None}

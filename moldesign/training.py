@@ -26,12 +26,15 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
 from .config import PROPERTIES, ModelConfig, TrainConfig, to_toml
-from .data import EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
+from .data import DataError, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
 from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
 from .sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
 from .tokenizer import Vocabulary
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension with mean KL above this is "active"
+
+
+MIN_MOLECULES = 4  # a user file: at least one validation molecule and a few to train on
 
 
 @dataclass
@@ -133,6 +136,8 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
         source = "ZINC250k train (DD-VAE split; standardized: largest fragment, uncharged, no stereo)"
     else:
         table = load_training_table(cfg.data, log=log)
+        if len(table) < MIN_MOLECULES:
+            raise DataError(f"{cfg.data}: {len(table)} valid molecules; training needs at least {MIN_MOLECULES}")
         n_val = min(cfg.val_size, max(1, len(table) // 20))
         perm = rng.permutation(len(table))
         val_table, train_table = table.iloc[perm[:n_val]], table.iloc[perm[n_val:]]
@@ -146,6 +151,16 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
     if (~keep).sum():
         log(f"left out {(~keep).sum()} training molecules longer than max_len={model_cfg.max_len} tokens")
     train_table = train_table[keep].reset_index(drop=True)
+    if not len(train_table):
+        raise DataError(f"{cfg.data}: no training molecule fits this model (longer than max_len="
+                        f"{model_cfg.max_len} tokens, or tokens outside the vocabulary)")
+    # validation molecules the vocabulary cannot encode (resume onto new data) are left out
+    _, val_keep = encode_table(val_table, vocab, scaler, model_cfg.max_len)
+    if (~val_keep).sum():
+        log(f"left out {(~val_keep).sum()} validation molecules this model cannot encode")
+    val_table = val_table[val_keep]
+    if not len(val_table):
+        raise DataError(f"{cfg.data}: no validation molecule can be encoded by this model")
     stats = property_stats(train_table, np.random.default_rng(cfg.seed))
     return Datasets(train_table, val_table.reset_index(drop=True), train, vocab, scaler, source, stats)
 
@@ -245,6 +260,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
     from tqdm import tqdm
 
     out = Path(out)
+    cfg.validate()
+    model_cfg.validate()
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -367,7 +384,17 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
     stop_signal.restore()
     snapshot(last_val)
     bundle.model.eval()
+    if stop_signal.raised:  # saved; the caller must not mistake this for a finished run
+        raise TrainingInterrupted(state["step"], total_steps, out, stop_signal.signum)
     return bundle
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM during `train`: the checkpoint at `out` was saved at `step`; resume from it."""
+
+    def __init__(self, step: int, total: int, out: Path, signum: int | None):
+        super().__init__(f"interrupted at step {step} of {total}; checkpoint saved to {out}")
+        self.step, self.total, self.out, self.signum = step, total, out, signum
 
 
 class _StopOnSignal:
@@ -377,6 +404,7 @@ class _StopOnSignal:
 
     def __init__(self) -> None:
         self.raised = False
+        self.signum: int | None = None
         self.previous = {}
         if threading.current_thread() is threading.main_thread():  # handlers only in the main thread
             for sig in self.SIGNALS:
@@ -384,6 +412,7 @@ class _StopOnSignal:
 
     def _handle(self, signum, frame) -> None:
         self.raised = True
+        self.signum = signum
 
     def restore(self) -> None:
         for sig, handler in self.previous.items():
