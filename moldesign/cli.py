@@ -28,6 +28,11 @@ DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "m
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -427,6 +432,9 @@ def screen(
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (process pool on this machine) or dask (a Dask cluster; pip install 'moldesign[dask]'). Same output either way; with dask a .parquet output is a partitioned dataset folder."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: address of a running dask-scheduler (tcp://host:8786); default: start a LocalCluster of --workers processes."),
+    partitions: int = typer.Option(0, "--partitions", help="With --engine dask: number of input partitions (default 0: 4 per worker, or one per 16 MB if more)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -447,6 +455,12 @@ def screen(
         if workers < 0 or chunk_size < 1 or max_atoms < 1:
             bad = ("--workers", workers) if workers < 0 else ("--chunk-size", chunk_size) if chunk_size < 1 else ("--max-atoms", max_atoms)
             raise UserError(f"{bad[0]} must be {'>= 0' if bad[0] == '--workers' else '>= 1'}, got {bad[1]}")
+        if engine != Engine.dask and (scheduler is not None or partitions):
+            raise UserError(f"{'--scheduler' if scheduler is not None else '--partitions'} needs --engine dask")
+        if partitions < 0:
+            raise UserError(f"--partitions must be >= 0, got {partitions}")
+        if engine == Engine.dask and dedupe:
+            raise UserError("--dedupe needs --engine local (a duplicate is found only by reading every earlier row in order)")
         if out is not None and out.exists() and input_path.exists() and out.resolve() == input_path.resolve():
             raise UserError(f"--out {out} would overwrite the input file")
         try:
@@ -463,8 +477,15 @@ def screen(
             ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
-        summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
-                              chunk_size=chunk_size, progress=not quiet)
+        if engine == Engine.dask:
+            from .screening_dask import screen_file_dask
+
+            summary = screen_file_dask(input_path, out, opts, smiles_col=smiles_col, scheduler=scheduler,
+                                       workers=n_workers, partitions=partitions, progress=not quiet,
+                                       log=lambda m: info(m, quiet))
+        else:
+            summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
+                                  chunk_size=chunk_size, progress=not quiet)
         info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
         if summary["rows"] and not summary["valid"]:
             raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
@@ -571,3 +592,7 @@ def evaluate(
                 Path(tmp).write_text(text + "\n")
         if not result["n_valid"]:
             raise RunFailure(f"none of the {n} sampled molecules is valid")
+
+
+if __name__ == "__main__":  # `python -m moldesign.cli ...` (what torchrun runs: torchrun -m moldesign.cli train ...)
+    app()
