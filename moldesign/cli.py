@@ -178,16 +178,27 @@ def train(
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Override train.epochs."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Stop after this many minutes (saved)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override train.seed."),
+    distributed: bool = typer.Option(False, "--distributed", help="Require a torchrun launch (DistributedDataParallel; gloo on CPU, nccl on CUDA). Under torchrun with more than one process DDP is used even without this flag."),
     device: Device = DeviceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint."""
+    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint.
+
+    Several processes or machines: torchrun --nproc_per_node N [--nnodes M --node_rank R
+    --rdzv_backend c10d --rdzv_endpoint HOST:PORT] -m moldesign.cli train ... (batch_size is the
+    global batch, split across the processes; rank 0 writes the checkpoint and metrics)."""
     import dataclasses
 
     from .config import ModelConfig, TrainConfig, load_toml
+    from .training import torchrun_env
     from .training import train as run_training
 
     with cli_errors():
+        try:
+            env = torchrun_env(required=distributed)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        quiet = quiet or not env.is_main  # one rank speaks
         if out.suffix != ".pt":
             raise UserError(f"--out must end in .pt, got {str(out)!r}")
         if resume is not None and not resume.exists():
@@ -199,9 +210,11 @@ def train(
         if train_cfg.epochs <= 0:
             raise UserError(f"epochs must be positive, got {train_cfg.epochs}")
         bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
-                              progress=not quiet)
-        keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity", "active_units")
-        typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
+                              progress=not quiet, distributed=True if distributed else None)
+        if env.is_main:
+            keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity",
+                    "active_units", "world_size")
+            typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
 
 
 # ------------------------------------------------------------- design: generate / interpolate / optimize
