@@ -15,10 +15,12 @@ training range) go through Python's `warnings` as DesignWarning.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import warnings
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,8 @@ from .surrogate import TARGETS
 # same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
+RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
+RAW_CHUNK = 10_000  # decodes per streamed chunk (and per resumable part file) of `generate --raw`
 
 
 class DesignWarning(UserWarning):
@@ -153,6 +157,14 @@ class Designer:
         attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
         order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
         """
+        if raw:  # every decoded string, in order, as decoded (for measuring validity)
+            df = pd.concat(list(self.generate_raw_chunks(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa,
+                                                         radius=radius, temperature=temperature, seed=seed)),
+                           ignore_index=True)
+            df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
+                                   "unique_valid": int(df["canonical"].nunique())}
+            return df
+
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -179,18 +191,6 @@ class Designer:
                 cond = self._conditions(m, given, rng)
                 z = rng.standard_normal((m, Z)).astype(np.float32)
             return _decode(self.bundle, z, cond, temperature, generator=gen)
-
-        if raw:  # every decoded string, in order, as decoded (for measuring validity)
-            strings: list[str] = []
-            while len(strings) < n:
-                strings += batch(min(1000, n - len(strings)))
-            df = self._table(strings, sd)
-            df["canonical"] = df["smiles"].where(df["valid"])
-            df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
-            df = df[["smiles", "valid", "canonical", *TARGETS, "similarity"]]
-            df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
-                                   "unique_valid": int(df["canonical"].nunique())}
-            return df
 
         found: dict[str, object] = {}  # canonical SMILES → Mol, in order of discovery
         attempts = n_valid = 0
@@ -220,6 +220,120 @@ class Designer:
         df = self._sort(df, given, sd is not None)
         df.attrs["summary"] = summary
         return df[GENERATE_COLUMNS]
+
+    def generate_raw_chunks(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None,
+                            tpsa=None, radius: float | None = None, temperature: float = 0.0, seed: int = 0,
+                            chunk_size: int = RAW_CHUNK, start_chunk: int = 0) -> Iterator[pd.DataFrame]:
+        """`generate(raw=True)` as a stream: `n` decodes in chunks of `chunk_size` rows (columns
+        RAW_COLUMNS), memory flat in n. Chunk k draws from its own generators, seeded by (seed, k)
+        (chunk 0 by seed itself, so n <= chunk_size gives what one batch always gave): chunks can be
+        skipped (`start_chunk`, to resume) or produced anywhere without changing the others."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise DesignInputError(f"chunk size must be a positive integer, got {chunk_size!r}")
+        if not np.isfinite(temperature) or temperature < 0:
+            raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
+        if radius is not None and (not np.isfinite(radius) or radius < 0):
+            raise DesignInputError(f"--radius must be >= 0, got {radius}")
+        if radius is not None and like is None:
+            raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
+        radius = DEFAULT_RADIUS if radius is None else float(radius)
+        sd = self.molecule(like) if like is not None else None
+        if sd is not None:
+            mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
+        # the arguments are checked above, now; the decoding happens as the caller iterates
+        return self._raw_chunks(sd, mu if sd is not None else None, given, n, radius, temperature, seed, chunk_size,
+                                start_chunk)
+
+    def _raw_chunks(self, sd: Seed | None, mu, given: dict, n: int, radius: float, temperature: float, seed: int,
+                    chunk_size: int, start_chunk: int) -> Iterator[pd.DataFrame]:
+        Z = self.bundle.config.latent_dim
+        for k in range(start_chunk, -(-n // chunk_size)):
+            m_chunk = min(chunk_size, n - k * chunk_size)
+            rng, gen = self._generators(seed if k == 0 else
+                                        int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+            strings: list[str] = []
+            while len(strings) < m_chunk:
+                m = min(1000, m_chunk - len(strings))  # decoder batch: (m, Z) latents
+                if sd is not None:
+                    z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
+                else:
+                    cond = self._conditions(m, given, rng)
+                    z = rng.standard_normal((m, Z)).astype(np.float32)
+                strings += _decode(self.bundle, z, cond, temperature, generator=gen)
+            df = self._table(strings, sd)
+            df["canonical"] = df["smiles"].where(df["valid"])
+            df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
+            yield df[RAW_COLUMNS]
+
+    def generate_raw_to(self, out: str | Path | None, like: str | None = None, n: int = 50, *, seed: int = 0,
+                        chunk_size: int = RAW_CHUNK, float_format: str | None = None, progress: bool = False,
+                        log: Callable[[str], None] = lambda m: None, **kwargs) -> dict:
+        """Stream `generate(raw=True)` to a file with flat memory, resumably.
+
+        Each chunk is written as its own parquet part in `<out>.parts/` (atomically: a part that
+        exists is complete), beside a manifest of the arguments; a rerun with the same arguments
+        skips the parts already there, a rerun with others is refused. When all parts exist they
+        are copied, one at a time, into `out` (any output suffix) and the folder is removed.
+        out=None: chunks go straight to stdout as CSV (nothing to resume). kwargs: as
+        generate_raw_chunks (mw, logp, hbd, hba, tpsa, radius, temperature). Returns attempts,
+        valid (fraction) and parts (written now, reused)."""
+        import pyarrow.parquet as pq
+        from tqdm import tqdm
+
+        from .data import ChunkWriter, DataError, atomic_path, file_sha256
+
+        chunks = self.generate_raw_chunks(like, n, seed=seed, chunk_size=chunk_size, **kwargs)  # checks the arguments
+        n_chunks = -(-n // chunk_size)
+        bar = tqdm(total=n, desc="generate", unit="mol", disable=not progress, mininterval=1.0)
+        n_valid = reused = 0
+        try:
+            if out is None:
+                with ChunkWriter(None, float_format) as writer:
+                    for df in chunks:
+                        writer.write(df)
+                        n_valid += int(df["valid"].sum())
+                        bar.update(len(df))
+                return {"attempts": n, "valid": n_valid / n, "parts": 0, "reused": 0}
+            out = Path(out)
+            parts = out.with_name(out.name + ".parts")
+            manifest = {"format": 1, "n": int(n), "seed": int(seed), "chunk_size": int(chunk_size), "like": like,
+                        **{k: (None if v is None else str(v)) for k, v in sorted(kwargs.items())},
+                        "model_sha256": file_sha256(self.path) if self.path is not None else None}
+            if (parts / "manifest.json").exists():
+                previous = json.loads((parts / "manifest.json").read_text())
+                if previous != manifest:
+                    differ = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
+                    raise DataError(f"{parts} holds the parts of another run (different {', '.join(differ)}); "
+                                    f"delete it or choose another -o")
+            else:
+                parts.mkdir(parents=True, exist_ok=True)
+                with atomic_path(parts / "manifest.json") as tmp:
+                    Path(tmp).write_text(json.dumps(manifest, indent=1))
+            name = lambda k: parts / f"part-{k:06d}.parquet"  # noqa: E731
+            done = 0  # parts are written in order: the first missing one is where to resume
+            while done < n_chunks and name(done).exists():
+                done += 1
+            reused = done
+            if done:
+                log(f"resuming: {done} of {n_chunks} parts already in {parts}")
+                bar.update(min(n, done * chunk_size))
+            for k, df in enumerate(self.generate_raw_chunks(like, n, seed=seed, chunk_size=chunk_size,
+                                                            start_chunk=done, **kwargs), start=done):
+                with atomic_path(name(k)) as tmp:
+                    df.to_parquet(tmp, index=False)
+                bar.update(len(df))
+            with ChunkWriter(out, float_format) as writer:  # part by part: flat memory
+                for k in range(n_chunks):
+                    df = pq.read_table(name(k)).to_pandas()
+                    n_valid += int(df["valid"].sum())
+                    writer.write(df)
+            shutil.rmtree(parts)
+            return {"attempts": n, "valid": n_valid / n, "parts": n_chunks - reused, "reused": reused}
+        finally:
+            bar.close()
 
     def _sort(self, df: pd.DataFrame, given: Mapping[str, float], has_seed: bool) -> pd.DataFrame:
         keys, asc = [], []

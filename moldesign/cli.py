@@ -283,7 +283,7 @@ def generate(
     n: int = typer.Option(50, "-n", help="Number of valid, unique molecules (with --raw: number of decodes)."),
     radius: Optional[float] = typer.Option(None, "--radius", help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
     temperature: float = typer.Option(0.0, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
-    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
+    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
@@ -300,6 +300,20 @@ def generate(
         check_out_path(out)
         _check_grid(grid)
         d = _designer(model, device)
+        if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
+            conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature)
+            s = d.generate_raw_to(out, like, n, seed=seed, float_format=CSV_FLOAT_FORMAT, progress=not quiet,
+                                  log=lambda m: info(m, quiet), **conditions)
+            info(f"{n} rows; {n} decodes, validity {s['valid']:.3f}"
+                 + (f"; {s['reused']} of {s['reused'] + s['parts']} parts reused" if s["reused"] else ""), quiet)
+            if grid is not None:  # drawn from the first decodes (the same strings: chunk 0 is seeded by --seed)
+                from .api import generate_grid
+
+                df = next(d.generate_raw_chunks(like, min(n, 1000), seed=seed, **conditions))
+                drawn = generate_grid(df[df["valid"]].assign(smiles=df["canonical"]), grid,
+                                      d.molecule(like) if like else None)
+                info(f"grid of {drawn} molecules -> {grid}", quiet)
+            return
         df = d.generate(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
                         temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts,
                         log=None if quiet else (lambda m: info(m, quiet)))
@@ -308,8 +322,7 @@ def generate(
         if grid is not None:
             from .api import generate_grid
 
-            kept = df[df["valid"]].assign(smiles=df["canonical"]) if raw else df
-            drawn = generate_grid(kept, grid, d.molecule(like) if like else None)
+            drawn = generate_grid(df, grid, d.molecule(like) if like else None)
             info(f"grid of {drawn} molecules -> {grid}", quiet)
         write_table(df, out)
 
