@@ -222,7 +222,7 @@ def main() -> None:
     args = ap.parse_args()
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_at_start": os.getloadavg()}}
-    with tempfile.TemporaryDirectory(dir=REPO / "bench") as d:
+    with tempfile.TemporaryDirectory(prefix="scale_bench.") as d:
         tmp = Path(d)
         if args.part in ("all", "screen"):
             result["screen"] = bench_screen(args.screen_n, args.workers, tmp)

@@ -185,13 +185,13 @@ def _atomic_dir(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
-        if path.is_dir():
+        old = None
+        if path.exists() or path.is_symlink():  # a folder cannot be renamed over a file or a non-empty folder
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
+        tmp.rename(path)
+        if old is not None:
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

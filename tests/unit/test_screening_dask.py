@@ -62,6 +62,7 @@ def test_csv_to_csv_is_byte_identical(inputs, tmp_path, scheduler):
 
 
 def test_smi_to_parquet_dataset(inputs, tmp_path, scheduler):
+    (tmp_path / "dask.parquet").write_text("an older output file: replaced by the dataset folder")
     local, dask, _ = _both(inputs, tmp_path, "in.smi", ".parquet", ScreenOptions(), scheduler, partitions=4)
     assert dask.is_dir() and len(list(dask.glob("part.*.parquet"))) >= 4
     a, b = pd.read_parquet(local), pd.read_parquet(dask)
