@@ -30,6 +30,7 @@ from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
                        OptimizeResult, optimize as _optimize, random_baseline)
+from .prior import draw_latents
 from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
@@ -69,8 +70,12 @@ class Designer:
 
     # ------------------------------------------------------------------ basics
     def molecule(self, text: str) -> Seed:
-        """A name or SMILES prepared for this model (stereo dropped; vocabulary and length checked)."""
-        return prepare_molecule(self.bundle, text)
+        """A name or SMILES prepared for this model (standardized, stereo dropped; vocabulary and
+        length checked); what changed and any training-range excursion is warned as DesignWarning."""
+        sd = prepare_molecule(self.bundle, text)
+        for note in sd.notes:
+            warnings.warn(note, DesignWarning, stacklevel=3)
+        return sd
 
     def _generators(self, seed: int) -> tuple[np.random.Generator, torch.Generator]:
         return np.random.default_rng(seed), torch.Generator(device=model_device(self.bundle)).manual_seed(seed)
@@ -111,11 +116,13 @@ class Designer:
         return given
 
     def decode(self, z, conditions: Mapping[str, float] | np.ndarray | None = None, temperature: float = 0.0,
-               seed: int = 0) -> pd.DataFrame:
+               seed: int = 0, constrained: bool = True, beam: int = 0) -> pd.DataFrame:
         """Decode latents (n, Z) (an array, or the DataFrame from `encode`, whose properties then
         serve as conditions). `conditions`: (n, 5) raw values, a dict of some properties (the rest
         from the `encode` table, else drawn from the training distribution), or None. Columns:
-        decoded, smiles (canonical when valid), valid, RDKit properties, qed, sa."""
+        decoded, smiles (canonical when valid), valid, RDKit properties, qed, sa. `constrained`
+        (default) masks decoding with the SMILES grammar/valence rules; `beam` K > 1 beam-searches."""
+        _check_beam(beam)
         rng, gen = self._generators(seed)
         base = None
         if isinstance(z, pd.DataFrame):
@@ -129,7 +136,7 @@ class Designer:
             cond = self._conditions(len(z), self._checked_conditions(dict(conditions or {})), rng, base)
         else:
             cond = np.broadcast_to(np.asarray(conditions, np.float64), (len(z), len(PROPERTIES))).copy()
-        strings = _decode(self.bundle, z, cond, temperature, generator=gen)
+        strings = _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
         return self._table(strings)
 
     def _table(self, strings: Sequence[str], seed: Seed | None = None) -> pd.DataFrame:
@@ -143,7 +150,8 @@ class Designer:
     # ------------------------------------------------------------------ generate
     def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
                  radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
-                 max_attempts: int | None = None, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+                 max_attempts: int | None = None, log: Callable[[str], None] | None = None,
+                 constrained: bool = True, beam: int = 0) -> pd.DataFrame:
         """`n` valid, unique, canonical molecules (never the seed itself).
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
@@ -156,15 +164,19 @@ class Designer:
         max(1000, 20·n)); raises NothingValid when none was valid. `df.attrs["summary"]` holds
         attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
         order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
+        `constrained` (default True) masks every decoding step with the SMILES grammar and valence
+        rules (moldesign.grammar); `beam` K > 1 decodes the seed by beam search, which needs
+        `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
         """
         if raw:  # every decoded string, in order, as decoded (for measuring validity)
             df = pd.concat(list(self.generate_raw_chunks(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa,
-                                                         radius=radius, temperature=temperature, seed=seed)),
+                                                         radius=radius, temperature=temperature, seed=seed,
+                                                         constrained=constrained, beam=beam)),
                            ignore_index=True)
             df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
                                    "unique_valid": int(df["canonical"].nunique())}
             return df
-
+        self._check_beam_seed(beam, like, radius)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -189,8 +201,8 @@ class Designer:
                 z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
-                z = rng.standard_normal((m, Z)).astype(np.float32)
-            return _decode(self.bundle, z, cond, temperature, generator=gen)
+                z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
+            return _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
 
         found: dict[str, object] = {}  # canonical SMILES → Mol, in order of discovery
         attempts = n_valid = 0
@@ -223,13 +235,15 @@ class Designer:
 
     def generate_raw_chunks(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None,
                             tpsa=None, radius: float | None = None, temperature: float = 0.0, seed: int = 0,
-                            chunk_size: int = RAW_CHUNK, start_chunk: int = 0) -> Iterator[pd.DataFrame]:
+                            chunk_size: int = RAW_CHUNK, start_chunk: int = 0, constrained: bool = True,
+                            beam: int = 0) -> Iterator[pd.DataFrame]:
         """`generate(raw=True)` as a stream: `n` decodes in chunks of `chunk_size` rows (columns
         RAW_COLUMNS), memory flat in n. Chunk k draws from its own generators, seeded by (seed, k)
         (chunk 0 by seed itself, so n <= chunk_size gives what one batch always gave): chunks can be
         skipped (`start_chunk`, to resume) or produced anywhere without changing the others."""
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        self._check_beam_seed(beam, like, radius)
         if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
             raise DesignInputError(f"chunk size must be a positive integer, got {chunk_size!r}")
         if not np.isfinite(temperature) or temperature < 0:
@@ -245,10 +259,10 @@ class Designer:
             mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
         # the arguments are checked above, now; the decoding happens as the caller iterates
         return self._raw_chunks(sd, mu if sd is not None else None, given, n, radius, temperature, seed, chunk_size,
-                                start_chunk)
+                                start_chunk, constrained, beam)
 
     def _raw_chunks(self, sd: Seed | None, mu, given: dict, n: int, radius: float, temperature: float, seed: int,
-                    chunk_size: int, start_chunk: int) -> Iterator[pd.DataFrame]:
+                    chunk_size: int, start_chunk: int, constrained: bool, beam: int) -> Iterator[pd.DataFrame]:
         Z = self.bundle.config.latent_dim
         for k in range(start_chunk, -(-n // chunk_size)):
             m_chunk = min(chunk_size, n - k * chunk_size)
@@ -261,8 +275,9 @@ class Designer:
                     z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
                 else:
                     cond = self._conditions(m, given, rng)
-                    z = rng.standard_normal((m, Z)).astype(np.float32)
-                strings += _decode(self.bundle, z, cond, temperature, generator=gen)
+                    z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
+                strings += _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained,
+                                   beam=beam)
             df = self._table(strings, sd)
             df["canonical"] = df["smiles"].where(df["valid"])
             df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
@@ -335,6 +350,12 @@ class Designer:
         finally:
             bar.close()
 
+    @staticmethod
+    def _check_beam_seed(beam: int, like: str | None, radius: float | None) -> None:
+        _check_beam(beam)
+        if beam > 1 and (like is None or radius is None or float(radius) != 0.0):
+            raise DesignInputError(f"--beam {beam} needs --like and --radius 0 (beam search decodes the seed's own point)")
+
     def _sort(self, df: pd.DataFrame, given: Mapping[str, float], has_seed: bool) -> pd.DataFrame:
         keys, asc = [], []
         if given:
@@ -349,11 +370,14 @@ class Designer:
         return df.drop(columns=["_err"], errors="ignore").reset_index(drop=True)
 
     # ------------------------------------------------------------------ interpolate
-    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp") -> pd.DataFrame:
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", constrained: bool = True,
+                    beam: int = 0) -> pd.DataFrame:
         """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
         linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
         smiles (canonical, or the raw string when invalid), valid, RDKit properties, qed, sa,
-        similarity_a, similarity_b, duplicate (same molecule as the previous step)."""
+        similarity_a, similarity_b, duplicate (same molecule as the previous step). `constrained`:
+        grammar/valence mask (default on); `beam` K > 1: beam search instead of greedy."""
+        _check_beam(beam)
         if not isinstance(steps, (int, np.integer)) or steps < 2:
             raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
         sa, sb = self.molecule(a), self.molecule(b)
@@ -361,7 +385,7 @@ class Designer:
         mu, _ = _encode(self.bundle, [sa.smiles, sb.smiles], props)
         alphas, z = interpolate_latents(mu[0], mu[1], steps, method)
         cond = (1 - alphas[:, None]) * props[0] + alphas[:, None] * props[1]  # (K, 5)
-        strings = _decode(self.bundle, z, cond, temperature=0.0)
+        strings = _decode(self.bundle, z, cond, temperature=0.0, constrained=constrained, beam=beam)
         canon, mols = canonical_mols(strings)
         df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
                            "smiles": [c if c else s for c, s in zip(canon, strings)],
@@ -378,7 +402,7 @@ class Designer:
                  targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
                  chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
-                 condition: str = "optimize") -> OptimizeResult:
+                 condition: str = "optimize", constrained: bool = True) -> OptimizeResult:
         """Surrogate-guided gradient ascent from the seed (see moldesign.optimize). Returns
         OptimizeResult(trajectory, best, summary); both tables carry RDKit values and pred_*.
         `seed` sets the chains' random starts; `condition` "optimize" (c moves with z) or "seed" (c held at the seed's properties)."""
@@ -387,14 +411,15 @@ class Designer:
         objective = Objective.parse(maximize, minimize, targets)
         require_surrogate(self.bundle, str(self.path or "PATH"))
         return _optimize(self.bundle, self.molecule(start), objective, steps, chains, step_size, prior_weight,
-                         top_k, np.random.default_rng(seed), condition)
+                         top_k, np.random.default_rng(seed), condition, constrained)
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same
         seed, at the optimizer's distances from μ, in random directions (moldesign.optimize)."""
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
                                np.random.default_rng(seed), top_k=max(len(result.best), 1),
-                               condition=result.summary.get("condition", "optimize"))
+                               condition=result.summary.get("condition", "optimize"),
+                               constrained=result.summary.get("constrained", True))
 
     # ------------------------------------------------------------------ surrogate
     def fit_surrogate(self, smiles: Sequence[str], seed: int = 0, workers: int = 1, progress: bool = False,
@@ -408,6 +433,13 @@ class Designer:
         self.bundle.surrogate = sur
         return report
 
+    def fit_prior(self, smiles: Sequence[str], components: int = 16, seed: int = 0) -> dict:
+        """Fit the GMM prior on μ of `smiles` and keep it in the bundle (save() writes it)."""
+        from .prior import fit_prior
+
+        self.bundle.prior, report = fit_prior(self.bundle, smiles, components, seed)
+        return report
+
     def save(self, path: str | Path) -> None:
         """Write the checkpoint (surrogate included) without AdamW moments: a design artefact stays
         small, and `moldesign train --resume` rebuilds the moments."""
@@ -415,13 +447,20 @@ class Designer:
         self.path = Path(path)
 
 
+def _check_beam(beam) -> None:
+    if not isinstance(beam, (int, np.integer)) or beam < 0:
+        raise DesignInputError(f"--beam must be a non-negative integer (0 or 1: greedy), got {beam!r}")
+
+
 def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
-    """Up to `n` SMILES for fitting the surrogate: 'moses' (the prepared train split) or a file."""
-    from .data import load_moses, read_smiles_file
+    """Up to `n` SMILES for fitting the surrogate or the prior: 'moses' / 'zinc250k' (the prepared
+    train split) or a file."""
+    from .data import load_moses, load_zinc250k, read_smiles_file
 
     if n < 10:
         raise DesignInputError(f"-n must be at least 10, got {n}")
-    df = load_moses("train") if data == "moses" else read_smiles_file(data)
+    df = {"moses": lambda: load_moses("train"), "zinc250k": lambda: load_zinc250k("train")}.get(
+        data, lambda: read_smiles_file(data))()
     if len(df) > n:
         df = df.sample(n=n, random_state=seed)
     return df["smiles"].astype(str).tolist()

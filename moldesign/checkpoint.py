@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import ModelConfig, from_dict
@@ -40,6 +41,7 @@ class Bundle:
     surrogate: Any = None  # surrogate.Surrogate or None
     optimizer_state: dict | None = None
     train_state: dict | None = None
+    prior: Any = None  # prior.GaussianMixturePrior fitted on training μ, or None (then N(0, I))
 
     @property
     def config(self) -> ModelConfig:
@@ -62,6 +64,8 @@ def save(bundle: Bundle, path: str | Path, include_optimizer: bool = True) -> No
     if bundle.surrogate is not None:
         ckpt["surrogate_config"] = bundle.surrogate.config_dict()
         ckpt["surrogate_state_dict"] = bundle.surrogate.state_dict()
+    if bundle.prior is not None:
+        ckpt["prior"] = bundle.prior.to_dict()
     if bundle.train_state is not None:  # small: step/epoch position, so a shipped model can resume
         ckpt["train_state"] = bundle.train_state
     if include_optimizer and bundle.optimizer_state is not None:  # AdamW moments: 2x the weights' size
@@ -106,5 +110,14 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         else:  # an older surrogate is left out, not fatal: the VAE itself is fine; optimize asks for a refit
             warnings.warn(f"{path}: surrogate format {ckpt['surrogate_config'].get('version')!r} is outdated and was "
                           f"not loaded; refit it with `moldesign surrogate fit`", stacklevel=2)
+    prior = None
+    if "prior" in ckpt:
+        from .prior import GaussianMixturePrior
+
+        try:
+            prior = GaussianMixturePrior.from_dict(ckpt["prior"])
+        except (KeyError, ValueError, np.linalg.LinAlgError) as e:  # optional block: the VAE still works
+            warnings.warn(f"{path}: its GMM prior is damaged ({str(e).splitlines()[0]}) and was not loaded; "
+                          f"sampling uses N(0, I)", stacklevel=2)
     return Bundle(model, vocab, scaler, ckpt.get("property_stats", {}), ckpt.get("train_info", {}),
-                  surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"))
+                  surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"), prior)

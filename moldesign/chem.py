@@ -27,8 +27,7 @@ from rdkit import Chem, RDConfig, rdBase
 from rdkit.Chem import QED, Crippen, DataStructs, Descriptors, rdMolDescriptors
 from rdkit.Chem import rdFingerprintGenerator
 
-PROPERTIES: tuple[str, ...] = ("mw", "logp", "hbd", "hba", "tpsa")
-"""The five conditioning properties, in the order used by tensors and checkpoints."""
+from .config import PROPERTIES  # noqa: F401  (re-exported: the five conditioning properties)
 
 INTEGER_PROPERTIES = frozenset({"hbd", "hba"})
 SCORES: tuple[str, ...] = ("qed", "sa")

@@ -56,23 +56,30 @@ class RunFailure(Exception):
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
-    from .chem import InvalidSmiles
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
-    from .known_molecules import UnknownMolecule
+    from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
-    return (UserError, InvalidSmiles, CheckpointError, ConfigError, DataError, UnknownMolecule,
-            TokenizeError, UnknownTokenError)
+    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError)
+    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+    except ImportError:
+        return types
+    return types + (InvalidSmiles, UnknownMolecule)
 
 
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn the package's input errors into one-line messages and exit codes (no traceback)."""
-    from rdkit import RDLogger
+    try:
+        from rdkit import RDLogger
 
-    RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+        RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
+    except ImportError:  # `train` from a pack on a machine without RDKit
+        pass
     try:
         yield
     except typer.Exit:
@@ -141,6 +148,33 @@ def data_moses(
                                log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
+
+
+@data_app.command("pack")
+def data_pack(
+    config: Path = typer.Option(..., "--config", help="TOML with [model] and [train]: what to pack (train.data, max_len, val_size, seed)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Training pack to write (.npz)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Use this checkpoint's vocabulary and scaler (to resume it from the pack)."),
+    quiet: bool = QuietOpt,
+) -> None:
+    """Write a training pack: token ids, scaled conditions and validation molecules as arrays, so
+    `train --data PACK.npz` runs on a machine without RDKit (e.g. a borrowed GPU; see docs/gpu.md)."""
+    from .config import load_toml
+    from .training import prepare_datasets, write_pack
+
+    with cli_errors():
+        if out.suffix != ".npz":
+            raise UserError(f"--out must end in .npz, got {str(out)!r}")
+        model_cfg, cfg = load_toml(config)
+        prev = None
+        if resume is not None:
+            from .checkpoint import load
+
+            prev = load(resume)
+            model_cfg = prev.config
+        ds = prepare_datasets(model_cfg, cfg, prev.vocab if prev else None, prev.scaler if prev else None,
+                              log=lambda m: info(m, quiet))
+        typer.echo(json.dumps(write_pack(ds, model_cfg, out)))
 
 
 @data_app.command("zinc250k")
@@ -286,6 +320,8 @@ def generate(
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
+    beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -316,7 +352,7 @@ def generate(
             return
         df = d.generate(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
                         temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts,
-                        log=None if quiet else (lambda m: info(m, quiet)))
+                        log=None if quiet else (lambda m: info(m, quiet)), constrained=not unconstrained, beam=beam)
         s = df.attrs.get("summary", {})
         info(f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}", quiet)
         if grid is not None:
@@ -334,6 +370,8 @@ def interpolate(
     steps: int = typer.Option(10, "--steps", help="Points on the path, both ends included (>= 2)."),
     method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the path to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
+    beam: int = typer.Option(0, "--beam", help="Decode each point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -348,7 +386,7 @@ def interpolate(
         if steps < 2:
             raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
         d = _designer(model, device)
-        df = d.interpolate(mol_a, mol_b, steps, method.value)
+        df = d.interpolate(mol_a, mol_b, steps, method.value, constrained=not unconstrained, beam=beam)
         info(f"{steps} steps: {int(df['valid'].sum())} valid, "
              f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules", quiet)
         if grid is not None:
@@ -373,6 +411,7 @@ def optimize(
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances) and print both summaries as JSON on stderr."),
     best: Optional[Path] = typer.Option(None, "--best", help="Also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the seed and best molecules to FILE.png or FILE.svg."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -381,7 +420,8 @@ def optimize(
     Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
     pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
     for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`).
+    checkpoint (`moldesign surrogate fit`). When no decode is a new molecule (all the seed or
+    invalid), the files are still written and the exit code is 1.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -391,10 +431,12 @@ def optimize(
             raise UserError(f"--top must be at least 1, got {top}")
         d = _designer(model, device)
         res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
-                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition)
+                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition,
+                         constrained=not unconstrained)
         s = res.summary
+        best_text = "none (no new molecule)" if s["best_objective"] is None else s["best_objective"]
         info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
-             f"seed objective {s['seed_objective']}, best {s['best_objective']}", quiet)
+             f"seed objective {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
             info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
         if baseline:
@@ -407,6 +449,9 @@ def optimize(
         if best is not None:
             write_table(res.best, best)
         write_table(res.trajectory, out)
+        if s["distinct"] == 0:  # the trajectory is written (as `screen` keeps all-invalid rows), then exit 1
+            raise RunFailure(f"no new molecule in {s['decodes']} decodes (validity {s['valid']:.3f}; every valid "
+                             "decode was the seed): try a larger --step-size or more --steps / --chains")
 
 
 @surrogate_app.command("fit")
@@ -441,6 +486,39 @@ def surrogate_fit(
                                  log=lambda m: info(m, quiet), hidden=sizes, epochs=epochs)
         d.save(target_path)
         info(f"surrogate saved in {target_path}", quiet)
+        typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
+prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for unconditioned sampling.")
+app.add_typer(prior_app, name="prior")
+
+
+@prior_app.command("fit")
+def prior_fit(
+    data: str = typer.Option("zinc250k", "--data", help="'zinc250k' / 'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
+    n: int = typer.Option(50000, "-n", help="Training molecules to encode."),
+    components: int = typer.Option(16, "--components", help="Gaussian mixture components (full covariance)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Fit a Gaussian mixture to the posterior means μ of training molecules and store it in the
+    checkpoint; prior sampling (`generate` without --like, `evaluate`) then draws z from it."""
+    with cli_errors(), _design_errors():
+        from .api import surrogate_training_smiles
+
+        target_path = out or model or DEFAULT_MODEL
+        if Path(target_path).suffix != ".pt":
+            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        if not 1 <= components <= 256:
+            raise UserError(f"--components must be in 1..256, got {components}")
+        d = _designer(model, device)
+        smiles = surrogate_training_smiles(data, n, seed)
+        from .sampling import encodable
+
+        smiles = [s for s in smiles if encodable(d.bundle, s)]
+        report = d.fit_prior(smiles, components, seed)
+        d.save(target_path)
+        info(f"prior saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
 
 
@@ -521,13 +599,15 @@ def screen(
 def reconstruct(
     input_arg: str = typer.Argument(..., metavar="INPUT", help="SMILES file (.smi .csv .tsv .parquet .sdf), or one SMILES or known molecule name."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column with the SMILES in a table file."),
+    beam: int = typer.Option(0, "--beam", help="Beam search of this width instead of greedy decoding of mu (0/1: greedy)."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
     out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Encode molecules to mu and decode greedily; report exact reconstructions.
+    """Encode molecules to mu and decode (greedy, or --beam K; grammar mask unless --unconstrained); report exact reconstructions.
 
     Rows `input, canonical, output, exact, error` in input order (exact = same non-isomeric
     canonical SMILES; error says why a molecule could not be encoded)."""
@@ -540,6 +620,8 @@ def reconstruct(
 
     with cli_errors():
         check_out_path(out)
+        if beam < 0:
+            raise UserError(f"--beam must be >= 0, got {beam}")
         path = Path(input_arg)
         if path.is_file():
             smiles = pd.concat(list(iter_input_chunks(path, smiles_col, 100_000)))["input"].tolist()
@@ -549,7 +631,7 @@ def reconstruct(
             smiles = [resolve_molecule(input_arg)[1]]
         bundle = load_bundle(model, device)
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
-        table = reconstruction_table(bundle, smiles)
+        table = reconstruction_table(bundle, smiles, constrained=not unconstrained, beam=beam)
         write_table(table, out)
         n_ok = int((table["error"] == "").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
@@ -569,6 +651,7 @@ def evaluate(
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
     train_set: Optional[Path] = typer.Option(None, "--train", help="SMILES file used instead of MOSES train (novelty)."),
     fcd: bool = typer.Option(True, "--fcd/--no-fcd", help="Compute FCD (null when the fcd package is absent)."),
+    unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -605,7 +688,7 @@ def evaluate(
                                        fcd, dev, log)
         result = metrics.evaluate(bundle, n, *refs, seed=seed, temperature=temperature,
                                   n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, n_per_target=n_per_target,
-                                  log=log)
+                                  log=log, constrained=not unconstrained)
         result.update(model=str(model or DEFAULT_MODEL), seed=seed, temperature=temperature,
                       wall_seconds=round(time.time() - t0, 2))
         text = json.dumps(result, indent=2)

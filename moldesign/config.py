@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
+PROPERTIES: tuple[str, ...] = ("mw", "logp", "hbd", "hba", "tpsa")
+"""The five conditioning properties, in the order used by tensors and checkpoints (definitions in
+chem.py). Kept here, free of RDKit, so that training from a pack runs where RDKit is absent."""
+
+
 class ConfigError(ValueError):
     """Bad configuration (unknown key, wrong type, out-of-range value)."""
 
@@ -45,7 +50,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    data: str = "moses"  # "moses" / "zinc250k" (prepared tables) or a path to .smi/.csv/.tsv/.parquet
+    data: str = "moses"  # "moses" / "zinc250k" (prepared tables), a .npz training pack, or .smi/.csv/.tsv/.parquet
+    save_optimizer: bool = True  # AdamW moments in the checkpoint (2x the weights; off for small transfers)
     init_from: str = ""  # warm start: copy matching weights from this checkpoint (vocab/max_len widened)
     max_train: int = 0  # use at most this many training molecules (0 = all)
     epochs: float = 1.0  # may be fractional: the schedule is over epochs * n_train molecules

@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .chem import PROPERTIES, compute_table
+from .config import PROPERTIES  # chem (RDKit) is imported where molecules are parsed, not here
 
 MOSES_SPLITS = ("train", "test", "test_scaffolds")
 MOSES_WHEEL = "molsets==0.3.1"
@@ -97,6 +97,8 @@ def prepare_moses(
             continue
         wheel = wheel or find_or_download_molsets_wheel(data_dir)
         raw = read_moses_split_raw(wheel, split)
+        from .chem import compute_table
+
         table = compute_table(raw, workers=workers, progress=progress, desc=f"moses {split}")
         n_invalid = int((~table["valid"]).sum())
         table = table[table["valid"]].drop(columns=["valid", "error", "input"])
@@ -186,6 +188,8 @@ def prepare_zinc250k(source: str | Path | None = None, data_dir: Path = ZINC_DIR
         if verify and got != digest:
             raise DataError(f"zinc250k {split}: checksum mismatch ({len(raw)} SMILES, sha256 {got[:12]}…, "
                             f"expected {n_expected} with {digest[:12]}…); pass --no-verify to use it anyway")
+        from .chem import compute_table
+
         table = compute_table(raw, workers=workers, progress=progress, desc=f"zinc250k {split}", standardized=True)
         n_invalid = int((~table["valid"]).sum())
         table = table[table["valid"]].drop(columns=["valid", "error", "input"]).reset_index(drop=True)
@@ -289,6 +293,8 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
         cached = Path(cache_dir) / f"{file_sha256(path)[:20]}{'-std' if standardized else ''}.parquet"
         if cached.exists():
             return pd.read_parquet(cached)
+    from .chem import compute_table
+
     df = read_smiles_file(path, smiles_col)
     table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)
     bad = table[~table["valid"]]

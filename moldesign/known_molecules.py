@@ -25,6 +25,15 @@ KNOWN_MOLECULES: dict[str, str] = {
     "metformin": "CN(C)C(=N)N=C(N)N",
     "diazepam": "CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21",
     "naproxen": "COc1ccc2cc([C@H](C)C(=O)O)ccc2c1",
+    "fluoxetine": "CNCCC(Oc1ccc(cc1)C(F)(F)F)c1ccccc1",
+    "omeprazole": "COc1ccc2[nH]c(nc2c1)S(=O)Cc1ncc(C)c(OC)c1C",
+    "warfarin": "CC(=O)CC(c1ccccc1)c1c(O)c2ccccc2oc1=O",
+    "propranolol": "CC(C)NCC(O)COc1cccc2ccccc12",
+    "lidocaine": "CCN(CC)CC(=O)Nc1c(C)cccc1C",
+    "haloperidol": "OC1(CCN(CCCC(=O)c2ccc(F)cc2)CC1)c1ccc(Cl)cc1",
+    "losartan": "CCCCc1nc(Cl)c(CO)n1Cc1ccc(cc1)-c1ccccc1-c1nnn[nH]1",
+    "metoprolol": "COCCc1ccc(OCC(O)CNC(C)C)cc1",
+    "diphenhydramine": "CN(C)CCOC(c1ccccc1)c1ccccc1",
 }
 
 ALIASES: dict[str, str] = {
@@ -42,6 +51,12 @@ ALIASES: dict[str, str] = {
     "acetylsalicylic acid": "aspirin",
     "advil": "ibuprofen",
     "valium": "diazepam",
+    "prozac": "fluoxetine",
+    "prilosec": "omeprazole",
+    "coumadin": "warfarin",
+    "haldol": "haloperidol",
+    "cozaar": "losartan",
+    "benadryl": "diphenhydramine",
 }
 
 

@@ -231,8 +231,10 @@ def frechet_chemnet_distance(smiles: Sequence[str], reference: tuple[np.ndarray,
 
 
 # ------------------------------------------------------------------ model metrics
-def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512) -> pd.DataFrame:
-    """Greedy decode of mu for each input: columns input, canonical (non-isomeric, what the model
+def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512, constrained: bool = True,
+                         beam: int = 0) -> pd.DataFrame:
+    """Decode of mu (greedy, or beam search of width `beam`; grammar mask unless not
+    `constrained`) for each input: columns input, canonical (non-isomeric, what the model
     encodes), output, exact (canonical(output) == canonical), error (why a row was not encoded:
     invalid SMILES, unknown token, too long). Rows keep input order."""
     from .sampling import reconstruct
@@ -251,7 +253,7 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512) -
             canon.append(c)
             errors.append(err)
     ok = [c for c in canon if c is not None]
-    decoded = iter(reconstruct(bundle, ok, batch_size) if ok else [])
+    decoded = iter(reconstruct(bundle, ok, batch_size, constrained=constrained, beam=beam) if ok else [])
     outputs = [next(decoded) if c is not None else None for c in canon]
     with rdBase.BlockLogs():
         exact = [c is not None and (m := parse(o)) is not None and Chem.MolToSmiles(m, isomericSmiles=False) == c
@@ -386,14 +388,15 @@ def condition_targets(bundle, quantiles: Sequence[float] = (0.25, 0.5, 0.75)) ->
 
 
 def conditioning_at_targets(bundle, n_per_target: int = 1000, quantiles: Sequence[float] = (0.25, 0.5, 0.75),
-                            seed: int = 0, temperature: float = 1.0) -> list[dict]:
+                            seed: int = 0, temperature: float = 1.0, constrained: bool = True) -> list[dict]:
     """For each target vector (condition_targets): n prior samples decoded under that fixed
     condition; validity and the MAE of each RDKit property of the valid molecules against the target."""
     from .sampling import sample_prior
 
     out = []
     for i, (q, target) in enumerate(zip(quantiles, condition_targets(bundle, quantiles))):
-        strings, cond = sample_prior(bundle, n_per_target, seed=seed + 1 + i, temperature=temperature, props=target)
+        strings, cond = sample_prior(bundle, n_per_target, seed=seed + 1 + i, temperature=temperature, props=target,
+                                     constrained=constrained)
         mae = conditioning_mae(strings, cond)
         out.append({"quantile": q, "target": dict(zip(PROPERTIES, (float(x) for x in target))),
                     "n": n_per_target, "valid": fraction_valid(strings),
@@ -402,7 +405,7 @@ def conditioning_at_targets(bundle, n_per_target: int = 1000, quantiles: Sequenc
 
 
 def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperature: float,
-                      max_samples: int) -> tuple[float | None, int]:
+                      max_samples: int, constrained: bool = True) -> tuple[float | None, int]:
     """unique@k over the first k valid molecules: `first` (already sampled) topped up with more
     prior samples (other seeds) until k are valid or max_samples were drawn, as MOSES does by
     generating more than k. Returns (unique@k or None, samples drawn in all)."""
@@ -412,7 +415,7 @@ def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperatu
     while len(valid) < k and drawn < max_samples:
         extra += 1
         m = min(max(k - len(valid), 1000) * 2, max_samples - drawn)
-        more, _ = sample_prior(bundle, m, seed=seed + 1000 + extra, temperature=temperature)
+        more, _ = sample_prior(bundle, m, seed=seed + 1000 + extra, temperature=temperature, constrained=constrained)
         valid += canonical_valid(more)
         drawn += m
     return (fraction_unique(valid, k) if len(valid) >= k else None), drawn
@@ -421,13 +424,16 @@ def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperatu
 def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | None = None,
              train: set[str] | None = None, seed: int = 0, temperature: float = 1.0,
              n_reconstruct: int = 1000, with_fcd: bool = True, device: str = "cpu", n_per_target: int = 1000,
-             log: Callable = lambda m: None) -> dict:
+             log: Callable = lambda m: None, constrained: bool = True) -> dict:
     """Sample n molecules from the prior (conditions drawn from the training distribution) and
     compute every metric. Reconstruction: exact-match rate of greedy decoding of mu over
     `n_reconstruct` molecules drawn from `test` (default_rng(seed)). unique@10000 is over the first
     10,000 valid molecules, sampling more when the n samples hold fewer (up to 4·n in
     all; `n_sampled_unique`). `conditioning_targets`: n_per_target samples under each of three fixed
-    conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None."""
+    conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None.
+    Every decode uses the grammar mask when `constrained` (default); validity is reported both
+    ways: `valid` (this run's mode), `valid_constrained` and `valid_unconstrained` (the same n
+    latents and conditions decoded with the mask on and off)."""
     from .sampling import sample_prior
 
     timings: dict[str, float] = {}
@@ -439,13 +445,18 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
         log(f"{name}: {value if not isinstance(value, (list, tuple, dict)) else 'done'} ({timings[name]:.1f} s)")
         return value
 
-    strings, conditions = timed("sample", sample_prior, bundle, n, seed=seed, temperature=temperature)
+    strings, conditions = timed("sample", sample_prior, bundle, n, seed=seed, temperature=temperature,
+                                constrained=constrained)
+    other, _ = timed("sample_other_mode", sample_prior, bundle, n, seed=seed, temperature=temperature,
+                     constrained=not constrained)
     gen = canonical_valid(strings)  # every metric below sees the same valid canonical list
     gen_mols = valid_mols(gen)
     m: dict = {"valid": timed("valid", fraction_valid, strings),
                "unique@1000": fraction_unique(gen, 1000),
                "novelty": timed("novelty", novelty, gen, train) if train is not None else None,
                "intdiv": timed("intdiv", internal_diversity, gen_mols, 1)}
+    m["valid_constrained" if constrained else "valid_unconstrained"] = m["valid"]
+    m["valid_unconstrained" if constrained else "valid_constrained"] = fraction_valid(other)
     # ChemNet runs once on the generated set; both FCDs reuse its statistics
     gen_stats = timed("chemnet", chemnet_stats, gen, device) if with_fcd and fcd_available() and len(gen) > 1 else None
     for suffix, ref in (("", test), ("_scaf", test_scaffolds)):
@@ -459,19 +470,19 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     rng = np.random.default_rng(seed)
     k = min(n_reconstruct, len(test.smiles))
     picked = [test.smiles[i] for i in sorted(rng.choice(len(test.smiles), k, replace=False))] if k > 0 else []
-    table = timed("reconstruction", reconstruction_table, bundle, picked) if picked else None
+    table = timed("reconstruction", reconstruction_table, bundle, picked, constrained=constrained) if picked else None
     m["reconstruction"] = float(table["exact"].mean()) if table is not None else None
     m.update(timed("cond_mae", conditioning_mae, strings, conditions))
     m["unique@10000"], m["n_sampled_unique"] = timed(
-        "unique@10000", unique_at_k_valid, bundle, strings, 10000, seed, temperature, 4 * n)
+        "unique@10000", unique_at_k_valid, bundle, strings, 10000, seed, temperature, 4 * n, constrained)
     if n_per_target > 0:
         m["conditioning_targets"] = timed("conditioning_targets", conditioning_at_targets, bundle, n_per_target,
-                                          seed=seed, temperature=temperature)
+                                          seed=seed, temperature=temperature, constrained=constrained)
     m["intdiv2"] = timed("intdiv2", internal_diversity, gen_mols, 2)
     m["filters"] = timed("filters", fraction_passes_filters, gen_mols)
     # required keys first (the contract in ARCHITECTURE.md), then the extras
     required = ["valid", "unique@1000", "unique@10000", "novelty", "intdiv", "fcd", "snn", "frag", "scaf",
                 "reconstruction"] + [f"cond_mae_{p}" for p in PROPERTIES]
     out = {key: m.pop(key) for key in required}
-    out.update(m, n=n, n_valid=len(gen), n_reconstruct=len(picked), timings=timings)
+    out.update(m, n=n, n_valid=len(gen), n_reconstruct=len(picked), constrained=constrained, timings=timings)
     return out

@@ -77,36 +77,12 @@ class GRUDecoder(nn.Module):
         h, _ = self.gru(x, self.initial_state(zc))  # (B, T, H)
         return self.out(h)  # (B, T, V)
 
-    @torch.no_grad()
-    def sample(self, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperature: float = 1.0,
-               top_k: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Free-running decoding. temperature 0 = greedy. Returns ids (B, ≤max_len-1) without
-        <bos>; positions after a sequence's <eos> are <pad>. Stops once every row emitted <eos>."""
-        B = z.shape[0]
-        zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
-        h = self.initial_state(zc)  # (layers, B, H)
-        token = torch.full((B,), BOS_ID, dtype=torch.long, device=z.device)
-        done = torch.zeros(B, dtype=torch.bool, device=z.device)
-        out = []
-        for _ in range(max_len - 1):
-            x = torch.cat([self.embed(token), zc], dim=1).unsqueeze(1)  # (B, 1, E+Z+P)
-            y, h = self.gru(x, h)
-            logits = self.out(y.squeeze(1))  # (B, V)
-            logits[:, (PAD_ID, BOS_ID)] = float("-inf")  # never emitted mid-sequence
-            if temperature <= 0:
-                token = logits.argmax(dim=1)
-            else:
-                logits = logits / temperature
-                if top_k > 0:
-                    kth = torch.topk(logits, min(top_k, logits.shape[1]), dim=1).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                token = torch.multinomial(F.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
-            token = token.masked_fill(done, PAD_ID)
-            out.append(token)
-            done |= token == EOS_ID
-            if bool(done.all()):
-                break
-        return torch.stack(out, dim=1)
+    def step(self, token: torch.Tensor, h: torch.Tensor, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoding step: token (B,) ids just emitted (<bos> first), h (layers, B, H), zc (B, Z+P)
+        → (logits (B, V) over the next token, new h). Search strategies live in moldesign.decoding."""
+        x = torch.cat([self.embed(token), zc], dim=1).unsqueeze(1)  # (B, 1, E+Z+P)
+        y, h = self.gru(x, h)  # y (B, 1, H)
+        return self.out(y.squeeze(1)), h
 
 
 class CVAE(nn.Module):

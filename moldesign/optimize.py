@@ -161,7 +161,8 @@ class Space:
         return u
 
 
-def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, objective: Objective) -> pd.DataFrame:
+def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, objective: Objective,
+                 constrained: bool = True) -> pd.DataFrame:
     """Decode points u = [z, scaled c] (n, Z + 5) greedily, score with RDKit and the surrogate.
 
     One row per point, in order. `new` marks the first appearance of a valid molecule other than
@@ -171,7 +172,7 @@ def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, obje
     sur = require_surrogate(bundle)
     pred = sur.predict(u)  # (n, T)
     z, cond = split_input(bundle, u)
-    strings = decode(bundle, z, cond, temperature=0.0)
+    strings = decode(bundle, z, cond, temperature=0.0, constrained=constrained)
     canon, mols = canonical_mols(strings)
     truth = scores_array(mols)  # (n, T) RDKit, NaN rows for invalid decodes
     df = pd.DataFrame({"smiles": [c if c is not None else s for c, s in zip(canon, strings)],
@@ -252,7 +253,8 @@ def _finish(table: pd.DataFrame, bundle: Bundle, seed: Seed, objective: Objectiv
 def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,
              chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
              prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
-             rng: np.random.Generator | None = None, condition: str = "optimize") -> OptimizeResult:
+             rng: np.random.Generator | None = None, condition: str = "optimize",
+             constrained: bool = True) -> OptimizeResult:
     """Climb from the seed's μ and score every decoded point (see the module docstring).
 
     trajectory: one row per (chain, step) with columns chain, step, smiles, valid, RDKit values,
@@ -274,16 +276,17 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     starts = np.tile(u0, (chains, 1))  # (K, Z + 5)
     starts[1:, : space.Z] = sample_around(u0[: space.Z], chains - 1, DEFAULT_RADIUS, rng)  # neighbours of μ
     paths = latent_paths(bundle, starts, objective, steps, step_size, prior_weight, space)  # (K, S+1, Z + 5)
-    table = score_points(bundle, seed, u0, paths.reshape(-1, paths.shape[-1]), objective)
+    table = score_points(bundle, seed, u0, paths.reshape(-1, paths.shape[-1]), objective, constrained)
     table.insert(0, "step", np.tile(np.arange(steps + 1), chains))
     table.insert(0, "chain", np.repeat(np.arange(chains), steps + 1))
     return _finish(table, bundle, seed, objective, top_k,
                    {"method": "gradient", "chains": chains, "steps": steps, "step_size": step_size,
-                    "prior_weight": prior_weight, "condition": condition})
+                    "prior_weight": prior_weight, "condition": condition, "constrained": constrained})
 
 
 def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances: np.ndarray,
-                    rng: np.random.Generator, top_k: int = 10, condition: str = "optimize") -> OptimizeResult:
+                    rng: np.random.Generator, top_k: int = 10, condition: str = "optimize",
+                    constrained: bool = True) -> OptimizeResult:
     """One decode per distance: u = u₀ + d·v with v a uniformly random unit direction of the space
     the optimizer moves in (c clipped to the training range, as the optimizer's is)."""
     require_surrogate(bundle)
@@ -300,7 +303,8 @@ def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances:
         if not len(todo):
             break
     u = space.clip(u)  # the rare point still outside after 100 draws is clipped
-    table = score_points(bundle, seed, u0, u, objective)
+    table = score_points(bundle, seed, u0, u, objective, constrained)
     table.insert(0, "step", np.arange(len(u)))
     return _finish(table, bundle, seed, objective, top_k,
-                   {"method": "random directions at the same distances", "condition": condition})
+                   {"method": "random directions at the same distances", "condition": condition,
+                    "constrained": constrained})

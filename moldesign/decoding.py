@@ -1,0 +1,215 @@
+"""Search strategies over one decoder step: greedy, temperature/top-k sampling, beam search.
+
+The network (networks.GRUDecoder.step) maps (token, state) → (logits, state); this module owns
+everything about choosing tokens. With a `grammar.Grammar` every step of every strategy is masked
+(grammar.py: SMILES syntax, ring bonds, valence; lazily, kekulization of completed aromatic systems
+and RDKit acceptance at `<eos>`). A sequence is only ever finished by `<eos>`: one that reaches a
+dead end (no allowed token) or `max_len` keeps its prefix and the status says so — it is never
+replaced by something else, and its prefix does not parse (the mask would otherwise have allowed
+`<eos>`). Shapes: B rows, V vocabulary, K beam width, H hidden, Z+P latent and condition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .grammar import Grammar, ParseState
+from .networks import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+NEVER = (PAD_ID, BOS_ID, UNK_ID)  # never emitted mid-sequence
+COMPLETE, DEAD_END, MAX_LEN = "eos", "dead_end", "max_len"
+
+
+@dataclass
+class Decoded:
+    """Per row: token ids without <bos>/<eos>, status (eos | dead_end | max_len) and the model's
+    log-probability of the ids (+ <eos> when complete) under the unmasked softmax."""
+
+    ids: list[list[int]]
+    status: list[str]
+    logp: list[float] = field(default_factory=list)
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_k: int, generator) -> torch.Tensor:
+    """logits (b, V) with -inf where forbidden → token ids (b,)."""
+    if temperature <= 0:
+        return logits.argmax(dim=1)
+    logits = logits / temperature
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[1]), dim=1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(F.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
+
+
+@torch.no_grad()
+def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperature: float = 1.0, top_k: int = 0,
+           grammar: Grammar | None = None, generator: torch.Generator | None = None) -> Decoded:
+    """Greedy (temperature 0) or temperature/top-k sampling of one sequence per row of z (B, Z).
+
+    At most max_len - 1 tokens (the <bos> slot counts in max_len, as in training). With a grammar,
+    forbidden tokens get -inf before the temperature and top-k, so sampling follows the model's
+    distribution renormalised over the allowed tokens; a pick that fails a lazy check is masked
+    and that row picks again.
+    """
+    B, device = z.shape[0], z.device
+    zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
+    h = decoder.initial_state(zc)  # (layers, B, H)
+    token = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
+    states = [ParseState() for _ in range(B)] if grammar is not None else None
+    ids: list[list[int]] = [[] for _ in range(B)]
+    status = [MAX_LEN] * B
+    logp = np.zeros(B)
+    alive = np.arange(B)  # rows still decoding; the GRU runs on these only
+    for step in range(max_len - 1):
+        logits, h = decoder.step(token, h, zc[alive])  # (b, V)
+        logprobs = F.log_softmax(logits, dim=1)
+        logits[:, NEVER] = float("-inf")
+        if grammar is not None:
+            mask = grammar.mask([states[r] for r in alive], device)  # (b, V)
+            if step == max_len - 2:  # last slot: only <eos> can still finish the sequence
+                mask[:, :EOS_ID] = False
+                mask[:, EOS_ID + 1:] = False
+            logits = logits.masked_fill(~mask, float("-inf"))
+        picked = _pick_checked(logits, temperature, top_k, generator, grammar, states, alive)
+        picked_l = picked.tolist()
+        lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).cpu().numpy()
+        keep = []
+        for j, (r, t) in enumerate(zip(alive.tolist(), picked_l)):
+            if t < 0:
+                status[r] = DEAD_END
+                continue
+            logp[r] += lp[j]
+            if t == EOS_ID:
+                status[r] = COMPLETE
+                continue
+            ids[r].append(t)
+            if states is not None:
+                grammar.advance(states[r], t)
+            keep.append(j)
+        if not keep:
+            break
+        keep_t = torch.tensor(keep, device=device)
+        alive, token, h = alive[keep], picked[keep_t], h[:, keep_t]
+    return Decoded(ids, status, logp.tolist())
+
+
+def _pick_checked(logits, temperature, top_k, generator, grammar, states, alive) -> torch.Tensor:
+    """Pick per row; with a grammar, re-pick rows whose pick fails the lazy check. -1: dead end."""
+    dead = ~torch.isfinite(logits).any(dim=1)
+    logits = logits.masked_fill(dead.unsqueeze(1), 0.0)  # keep softmax finite; result discarded
+    picked = _pick(logits, temperature, top_k, generator)
+    picked[dead] = -1
+    if grammar is None:
+        return picked
+    todo = [j for j, t in enumerate(picked.tolist()) if t >= 0 and grammar.needs_verify(states[alive[j]], t)]
+    while todo:
+        again = []
+        for j in todo:
+            st, t = states[alive[j]], int(picked[j])
+            if not grammar.verify(st, t):
+                logits[j, t] = float("-inf")
+                again.append(j)
+        if not again:
+            break
+        rows = torch.tensor(again, device=logits.device)
+        sub = logits[rows]
+        sub_dead = ~torch.isfinite(sub).any(dim=1)
+        new = _pick(sub.masked_fill(sub_dead.unsqueeze(1), 0.0), temperature, top_k, generator)
+        new[sub_dead] = -1
+        picked[rows] = new
+        todo = [j for j, t in zip(again, new.tolist()) if t >= 0 and grammar.needs_verify(states[alive[j]], t)]
+    return picked
+
+
+@torch.no_grad()
+def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, width: int = 5,
+                grammar: Grammar | None = None) -> list[list[tuple[list[int], float, str]]]:
+    """Beam search of width K per row: for each row up to K finished hypotheses (ids, log p,
+    "eos"), best first (score = total log-probability under the model's unmasked softmax, no length
+    normalisation: exact reconstruction wants the most likely string, not the longest).
+
+    Finished hypotheses keep their beam slot: each step the K - (finished) best extensions of
+    the live beams survive, and one ending in <eos> is finished. So width 1 is exactly greedy,
+    and a row stops when all K slots are finished or no live beam is left. Hypotheses still live
+    at max_len are not answers: a row with none finished returns its best unfinished prefix alone,
+    with status "max_len" or "dead_end" (reported invalid, not replaced). The grammar masks every extension; lazily checked picks that fail are masked
+    and the top K recomputed.
+    """
+    B, K, device = z.shape[0], width, z.device
+    zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
+    h = decoder.initial_state(zc)  # (layers, B, H): one live beam per row to start
+    token = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
+    # live beams, flattened: row of each, score, ids, grammar state
+    rows = list(range(B))
+    scores = torch.zeros(B, device=device)
+    seqs: list[list[int]] = [[] for _ in range(B)]
+    states = [ParseState() for _ in range(B)] if grammar is not None else None
+    finished: list[list[tuple[list[int], float, str]]] = [[] for _ in range(B)]
+    best_open: dict[int, tuple[list[int], float, str]] = {}  # per row: best unfinished prefix so far
+    for step in range(max_len - 1):
+        logits, h = decoder.step(token, h, zc[rows])  # (n, V) for n live beams
+        logprobs = F.log_softmax(logits, dim=1)
+        cand = logprobs.clone()
+        cand[:, NEVER] = float("-inf")
+        if grammar is not None:
+            mask = grammar.mask(states, device)
+            if step == max_len - 2:
+                mask[:, :EOS_ID] = False
+                mask[:, EOS_ID + 1:] = False
+            cand = cand.masked_fill(~mask, float("-inf"))
+        cand = cand + scores.unsqueeze(1)  # (n, V) total scores
+        V = cand.shape[1]
+        # group the live beams of each row
+        by_row: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_row.setdefault(r, []).append(i)
+        new_rows, new_parent, new_tok, new_score = [], [], [], []
+        for r, beams in by_row.items():
+            slots = K - len(finished[r])
+            flat = cand[beams].flatten()  # (len(beams)·V,)
+            chosen: list[tuple[int, int, float]] = []
+            while True:
+                top = torch.topk(flat, min(slots, flat.numel()))
+                chosen, redo = [], False
+                for s, fi in zip(top.values.tolist(), top.indices.tolist()):
+                    if s == float("-inf"):
+                        break
+                    i, t = beams[fi // V], fi % V
+                    if grammar is not None and grammar.needs_verify(states[i], t) and not grammar.verify(states[i], t):
+                        flat[fi] = float("-inf")
+                        redo = True
+                        break
+                    chosen.append((i, t, s))
+                if not redo:
+                    break
+            if not chosen and not finished[r]:  # every extension forbidden: the row ends here
+                i = max(beams, key=lambda b: float(scores[b]))
+                best_open[r] = (seqs[i][:], float(scores[i]), DEAD_END)
+            for i, t, s in chosen:
+                if t == EOS_ID:
+                    finished[r].append((seqs[i][:], s, COMPLETE))
+                else:
+                    new_rows.append(r), new_parent.append(i), new_tok.append(t), new_score.append(s)
+        for r, i, t, s in zip(new_rows, new_parent, new_tok, new_score):
+            if r not in best_open or len(best_open[r][0]) <= len(seqs[i]):  # first (best) live beam of the row
+                best_open[r] = (seqs[i] + [t], s, MAX_LEN)
+        if not new_rows:
+            break
+        parent = torch.tensor(new_parent, device=device)
+        h = h[:, parent]
+        token = torch.tensor(new_tok, device=device)
+        scores = torch.tensor(new_score, device=device)
+        seqs = [seqs[i] + [t] for i, t in zip(new_parent, new_tok)]
+        if grammar is not None:
+            new_states = []
+            for i, t in zip(new_parent, new_tok):
+                s = states[i].copy()
+                grammar.advance(s, t)
+                new_states.append(s)
+            states = new_states
+        rows = new_rows
+    return [sorted(f, key=lambda x: -x[1]) if f else [best_open.get(r, ([], float("-inf"), DEAD_END))]
+            for r, f in enumerate(finished)]

@@ -1,0 +1,371 @@
+"""SMILES grammar and valence mask: which next tokens can still lead to a valid molecule.
+
+Every decoding strategy (moldesign.decoding) keeps one `ParseState` per sequence, updated
+incrementally token by token, and asks `Grammar.mask(states)` for a (B, V) boolean mask of the
+tokens allowed next. The mask covers, exactly and cheaply:
+
+* branches: `(` only after an atom with free valence, no empty `()`, `)` only inside a branch;
+* ring-bond labels (digits and `%nn`): opening reserves valence on the opening atom (with its
+  bond order, `C=1`), closing needs a different, not yet bonded atom, consistent bond orders and
+  free valence on both ends;
+* bond orders: `=`/`#` only where both atoms keep enough valence (organic subset from RDKit's
+  valence table; bracket atoms by element, charge and explicit H); an aromatic atom pays 1 for an
+  exocyclic double bond (`c=O`, pyridones) and takes no triple bond;
+* `<eos>` only when no branch, ring bond or bond symbol is open.
+
+Two checks are too costly to evaluate for every token of every row and are run lazily, only
+for the token a strategy actually picks (`Grammar.verify`): when a ring closure completes an
+aromatic system, partialsmiles (N. O'Boyle, MIT) checks that it can still be kekulized; `<eos>` is
+accepted only when RDKit parses the whole string. A rejected pick is masked and the strategy picks
+again, which is the same as masking it up front. The mask is cached per state signature, so a
+batch costs one dict look-up per row and step.
+
+Unsupported on purpose (never allowed): `.` (one molecule per string), `*`, `:` and `$` bonds,
+charges/stereo outside brackets.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .tokenizer import EOS, SPECIAL_TOKENS, tokenize
+
+# token kinds
+SPECIAL, ATOM, BOND, OPEN, CLOSE, RING, EOS_KIND, OTHER = range(8)
+START = -1  # `last` before the first token
+
+_BRACKET = re.compile(r"^\[(\d+)?([A-Z][a-z]?|[a-z][a-z]?|\*)(@@?|@[A-Z]{2}\d*)?(H\d*)?([+-]\d*|[+-]{2,})?(:\d+)?\]$")
+_ORGANIC = {"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I", "b", "c", "n", "o", "s", "p"}
+_BOND_ORDER = {"-": 1, "=": 2, "#": 3, "/": 1, "\\": 1}
+
+
+@lru_cache(maxsize=None)
+def _valences(z: int) -> tuple[int, ...]:
+    from rdkit import Chem
+
+    return tuple(Chem.GetPeriodicTable().GetValenceList(z))
+
+
+@lru_cache(maxsize=None)
+def _atomic_number(symbol: str) -> int:
+    from rdkit import Chem
+
+    return Chem.GetPeriodicTable().GetAtomicNumber(symbol)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    kind: int
+    cap: int = 0  # atoms: bond-order units the atom can take (valence minus explicit H)
+    aromatic: bool = False
+    order: int = 0  # bonds: 1 2 3
+    label: str = ""  # ring bonds
+
+
+def classify(token: str) -> TokenInfo:
+    """What a vocabulary token is, and for atoms how many bond-order units it can take.
+
+    Valence comes from RDKit's table for the isoelectronic element (N+ like C, O- like F), the
+    largest allowed value for non-aromatic atoms (S 6, P 7) and the first one for aromatic atoms,
+    minus explicit H; aromatic carbon-like atoms give one unit to their π bond (c: 3).
+    """
+    if token in SPECIAL_TOKENS:
+        return TokenInfo(EOS_KIND if token == EOS else SPECIAL)
+    if token in _BOND_ORDER:
+        return TokenInfo(BOND, order=_BOND_ORDER[token])
+    if token == "(":
+        return TokenInfo(OPEN)
+    if token == ")":
+        return TokenInfo(CLOSE)
+    if token.isdigit() and len(token) == 1 or re.fullmatch(r"%\d\d", token):
+        return TokenInfo(RING, label=token)
+    if token in _ORGANIC:
+        symbol, charge, hs = token, 0, 0
+    else:
+        m = _BRACKET.match(token)
+        if not m or m.group(2) == "*":
+            return TokenInfo(OTHER)
+        symbol = m.group(2)
+        h = m.group(4)
+        hs = 0 if not h else (int(h[1:]) if len(h) > 1 else 1)
+        c = m.group(5) or ""
+        charge = 0 if not c else (len(c) if set(c) <= {"+"} and len(c) > 1 else -len(c) if set(c) <= {"-"} and len(c) > 1
+                                  else (1 if c[0] == "+" else -1) * (int(c[1:]) if len(c) > 1 else 1))
+    aromatic = symbol[0].islower()
+    try:
+        z = _atomic_number(symbol.capitalize() if aromatic else symbol)
+    except Exception:  # noqa: BLE001 - an element RDKit does not know: never allowed
+        return TokenInfo(OTHER)
+    iso = z - charge  # isoelectronic element: N+ ~ C, O- ~ F
+    vals = _valences(iso) if 0 < iso < 119 else (-1,)
+    if vals[0] == -1:  # any valence (metals): allow up to 6
+        v = 6
+    else:
+        v = vals[0] if aromatic else max(vals)
+    cap = v - hs - (1 if aromatic and iso in (5, 6) else 0)
+    return TokenInfo(ATOM, cap=max(cap, 0), aromatic=aromatic)
+
+
+def _cost(aromatic: bool, order: int) -> int:
+    """Valence units a bond of `order` takes from an atom (an aromatic atom's exocyclic double
+    bond replaces its π bond, so costs 1)."""
+    return 1 if aromatic and order == 2 else order
+
+
+class ParseState:
+    """Incremental parse of one SMILES prefix. Atoms are numbered in order of appearance."""
+
+    __slots__ = ("tokens", "rem", "arom", "nbrs", "stack", "cur", "last", "bond", "bond_ring_ok", "rings",
+                 "kek_pending", "kek_after")
+
+    def __init__(self):
+        self.tokens: list[str] = []
+        self.rem: list[int] = []  # free valence units per atom
+        self.arom: list[bool] = []
+        self.nbrs: list[set[int]] = []
+        self.stack: list[int] = []  # branch points
+        self.cur = -1  # atom the next bond attaches to
+        self.last = START
+        self.bond = 0  # pending bond order (0: none)
+        self.bond_ring_ok = False  # the pending bond may precede a ring label (C=1), not after `(`
+        self.rings: dict[str, tuple[int, int, int]] = {}  # label → (opening atom, order or 0, units reserved)
+        # an aromatic closure that kekulizes only if the closing atom gets more (c1=O, n1C): the
+        # next atom, `)` or <eos> is checked again
+        self.kek_pending = False
+        self.kek_after: dict[int, bool] = {}  # token id → kek_pending after it (set by verify)
+
+    def copy(self) -> "ParseState":
+        s = ParseState.__new__(ParseState)
+        s.tokens, s.rem, s.arom = self.tokens[:], self.rem[:], self.arom[:]
+        s.nbrs = [set(n) for n in self.nbrs]
+        s.stack, s.cur, s.last, s.bond, s.bond_ring_ok = self.stack[:], self.cur, self.last, self.bond, self.bond_ring_ok
+        s.rings = dict(self.rings)
+        s.kek_pending, s.kek_after = self.kek_pending, dict(self.kek_after)
+        return s
+
+    def smiles(self) -> str:
+        return "".join(self.tokens)
+
+    def signature(self) -> tuple:
+        """Everything the mask depends on (the cache key)."""
+        c = self.cur
+        rings = tuple(sorted(
+            (lab, o, a == c or (c >= 0 and a in self.nbrs[c]), self.arom[a], min(self.rem[a], 4), r)
+            for lab, (a, o, r) in self.rings.items()))
+        return (self.last, self.bond, self.bond_ring_ok, bool(self.stack),
+                min(self.rem[c], 4) if c >= 0 else -1, c >= 0 and self.arom[c], rings)
+
+
+class Grammar:
+    """The mask over one vocabulary (token list, ids in order)."""
+
+    def __init__(self, tokens: Sequence[str]):
+        self.tokens = list(tokens)
+        self.info = [classify(t) for t in self.tokens]
+        self.eos_id = self.tokens.index(EOS) if EOS in self.tokens else -1
+        self._cache: dict[tuple, np.ndarray] = {}
+        self.verify_calls = {"eos": 0, "kekulize": 0}
+
+    # ------------------------------------------------------------------ the mask
+    def allowed(self, st: ParseState, t: int) -> bool:
+        """The structural rule for token id t after state st (no lazy check)."""
+        info = self.info[t]
+        k, last, c = info.kind, st.last, st.cur
+        if k == ATOM:
+            if last == START:
+                return True
+            order = st.bond or 1
+            if info.aromatic and (order == 3 or (order == 2 and st.arom[c])):
+                return False
+            return _cost(st.arom[c], order) <= st.rem[c] and _cost(info.aromatic, order) <= info.cap
+        if last == START:
+            return False
+        if k == BOND:
+            if st.bond or last not in (ATOM, RING, CLOSE, OPEN) or (info.order == 3 and st.arom[c]):
+                return False
+            return _cost(st.arom[c], info.order) <= st.rem[c]
+        if k == OPEN:
+            return last in (ATOM, RING, CLOSE) and st.rem[c] >= 1
+        if k == CLOSE:
+            return bool(st.stack) and last in (ATOM, RING, CLOSE)
+        if k == EOS_KIND:
+            return last in (ATOM, RING, CLOSE) and not st.stack and not st.rings
+        if k == RING:
+            if not (last in (ATOM, RING) or (last == BOND and st.bond_ring_ok)):
+                return False
+            ring = st.rings.get(info.label)
+            if ring is None:  # opening: reserve the bond on this atom
+                return _cost(st.arom[c], st.bond or 1) <= st.rem[c]
+            a, o, reserved = ring
+            if a == c or a in st.nbrs[c] or (o and st.bond and o != st.bond):
+                return False
+            order = st.bond or o or 1
+            if order >= 2 and st.arom[a] and st.arom[c]:
+                return False
+            return (_cost(st.arom[c], order) <= st.rem[c]
+                    and _cost(st.arom[a], order) - reserved <= st.rem[a])
+        return False  # specials, `.`, `*`, …
+
+    def row_mask(self, st: ParseState) -> np.ndarray:
+        key = st.signature()
+        m = self._cache.get(key)
+        if m is None:
+            m = np.fromiter((self.allowed(st, t) for t in range(len(self.tokens))), bool, len(self.tokens))
+            self._cache[key] = m
+        return m
+
+    def mask(self, states: Sequence[ParseState], device=None) -> torch.Tensor:
+        """(B, V) bool: the tokens each state allows next (structural rules, cached by signature)."""
+        return torch.from_numpy(np.stack([self.row_mask(s) for s in states])).to(device or "cpu")
+
+    # ------------------------------------------------------------------ lazy checks
+    def needs_verify(self, st: ParseState, t: int) -> bool:
+        """True for the picks whose structural OK is not final: `<eos>` and a ring closure that
+        completes an aromatic system (two aromatic ends, no other aromatic ring bond left open)."""
+        info = self.info[t]
+        if info.kind == EOS_KIND or (st.kek_pending and info.kind in (ATOM, CLOSE)):
+            return True
+        if info.kind == ATOM and st.bond == 2 and st.arom[st.cur]:  # exocyclic c=O: the π count changes
+            return True
+        if info.kind != RING or info.label not in st.rings:
+            return False
+        a = st.rings[info.label][0]
+        if not (st.arom[a] and st.arom[st.cur]):
+            return False
+        return not any(st.arom[b] for lab, (b, _, _) in st.rings.items() if lab != info.label)
+
+    def verify(self, st: ParseState, t: int) -> bool:
+        info = self.info[t]
+        if info.kind == EOS_KIND:
+            self.verify_calls["eos"] += 1
+            return rdkit_valid(st.smiles())
+        self.verify_calls["kekulize"] += 1
+        s = st.smiles() + self.tokens[t]
+        if info.kind == RING:
+            if _kekulizable_now(s):
+                st.kek_after[t] = False
+                return True
+            cur_rem = st.rem[st.cur] - _cost(True, st.bond or 1)
+            ok = cur_rem >= 1 and closure_kekulizable(s, True)
+            st.kek_after[t] = ok
+            return ok
+        # kek_pending, an atom or `)`: the closing atom is now complete
+        if info.kind == ATOM:
+            return _kekulizable_now(s)
+        return closure_kekulizable(s, True)
+
+    def check(self, st: ParseState, t: int) -> bool:
+        """Full rule for one pick: structural mask and, where needed, the lazy check."""
+        return bool(self.row_mask(st)[t]) and (not self.needs_verify(st, t) or self.verify(st, t))
+
+    # ------------------------------------------------------------------ state update
+    def advance(self, st: ParseState, t: int) -> None:
+        """Apply token id t (assumed allowed) to st in place."""
+        info = self.info[t]
+        k = info.kind
+        st.tokens.append(self.tokens[t])
+        if k in (ATOM, CLOSE):
+            st.kek_pending = False
+        if st.kek_after:
+            if k == RING:
+                st.kek_pending = st.kek_after.get(t, False)
+            st.kek_after = {}
+        if k == ATOM:
+            i = len(st.rem)
+            st.rem.append(info.cap)
+            st.arom.append(info.aromatic)
+            st.nbrs.append(set())
+            if st.cur >= 0 and st.last != START:
+                order = st.bond or 1
+                st.rem[st.cur] -= _cost(st.arom[st.cur], order)
+                st.rem[i] -= _cost(info.aromatic, order)
+                st.nbrs[st.cur].add(i)
+                st.nbrs[i].add(st.cur)
+            st.cur, st.bond = i, 0
+        elif k == BOND:
+            st.bond, st.bond_ring_ok = info.order, st.last in (ATOM, RING)
+        elif k == OPEN:
+            st.stack.append(st.cur)
+        elif k == CLOSE:
+            st.cur = st.stack.pop()
+        elif k == RING:
+            c = st.cur
+            ring = st.rings.pop(info.label, None)
+            if ring is None:
+                units = _cost(st.arom[c], st.bond or 1)
+                st.rem[c] -= units
+                st.rings[info.label] = (c, st.bond, units)
+            else:
+                a, o, reserved = ring
+                order = st.bond or o or 1
+                st.rem[c] -= _cost(st.arom[c], order)
+                st.rem[a] -= _cost(st.arom[a], order) - reserved
+                st.nbrs[a].add(c)
+                st.nbrs[c].add(a)
+            st.bond = 0
+        st.last = k
+
+
+def rdkit_valid(smiles: str) -> bool:
+    """RDKit parses and sanitizes the string into at least one atom."""
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles) if smiles else None
+    return mol is not None and mol.GetNumAtoms() > 0
+
+
+def closure_kekulizable(prefix: str, can_take_more: bool) -> bool:
+    """Can the aromatic system that the last ring-closure token of `prefix` completes still be
+    kekulized? partialsmiles parses the prefix; the current atom is taken as complete as written,
+    or (when it has free valence) with an exocyclic double bond or one more substituent — the
+    three ways the string can go on that change its π count. Syntax is the grammar's job: a
+    partialsmiles syntax complaint does not count against the token."""
+    variants = [prefix] + ([prefix + "(=C)", prefix + "(C)"] if can_take_more else [])
+    return any(_kekulizable_now(v) for v in variants)
+
+
+def _kekulizable_now(s: str) -> bool:
+    from partialsmiles import smiparser
+
+    sp = smiparser.SmilesParser(partial=False, rulesToIgnore=0x7F)
+    sp.smi, sp.N = s, len(s)
+    state = smiparser.State()
+    try:
+        while state.idx < sp.N:
+            sp.parse_token(state)
+        sp.setImplicitHydrogenCount(state)  # non-partial: the current atom gets implicit H as written
+    except Exception:  # noqa: BLE001 - partialsmiles syntax/valence complaints: not this check's call
+        return True
+    cur = state.prev[-1]
+    # atoms still waiting for bonds: open ring bonds, branch points below the current atom
+    sp.incompleteAtoms = {a for a, _ in state.openbonds.values()} | {a for a in state.prev[:-1] if a is not None and a is not cur}
+    try:
+        return sp.validateKekulization(state.mol, state) is None
+    except Exception:  # noqa: BLE001
+        return True
+
+
+# ------------------------------------------------------------------ string-level API
+@lru_cache(maxsize=64)
+def _grammar_for(tokens: tuple[str, ...]) -> Grammar:
+    return Grammar(list(SPECIAL_TOKENS) + [t for t in tokens if t not in SPECIAL_TOKENS])
+
+
+def first_forbidden(smiles: str) -> int | None:
+    """Index of the first token of `smiles` the mask would forbid (len(tokens) when it forbids
+    `<eos>` at the end), None when every token and the final `<eos>` are allowed."""
+    toks = tokenize(smiles)
+    g = _grammar_for(tuple(sorted(set(toks))))
+    st = ParseState()
+    for i, tok in enumerate(toks):
+        t = g.tokens.index(tok)
+        if not g.check(st, t):
+            return i
+        g.advance(st, t)
+    return None if g.check(st, g.eos_id) else len(toks)

@@ -1,0 +1,86 @@
+"""The SMILES grammar/valence mask: never forbids a valid SMILES, forbids what cannot be completed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from moldesign.grammar import Grammar, ParseState, classify, first_forbidden, rdkit_valid
+from moldesign.tokenizer import SPECIAL_TOKENS, tokenize
+
+# ZINC-like molecules the MOSES sample lacks: charges, bracket atoms with H, stereo, isotopes,
+# two-digit ring labels, hypervalent S/P, nitro groups, ring bonds with explicit orders
+ZINC_LIKE = [
+    "C[NH+](C)CCc1c[nH]c2ccc(O)cc12", "O=[N+]([O-])c1ccc(C(=O)[O-])cc1", "C[N+](C)(C)CC(=O)[O-]",
+    "C[C@@H](N)C(=O)O", "C/C=C/C(=O)O", "[2H]C([2H])([2H])Oc1ccccc1", "CS(=O)(=O)N1CCC(C(=O)NCc2ccncc2)CC1",
+    "COP(=O)(OC)OC", "C1CC2CCC3CCC4CCC5CCC6CCC7CCC8CCC9CCC%10CCC1C%10C9C8C7C6C5C4C3C2",
+    "c1ccc2cc3ccccc3cc2c1", "C1=CC=CC=C1", "C=1CCCCC=1", "O=c1cc[nH]cc1", "Cc1cc(=O)[nH]c(=O)[nH]1",
+    "[NH3+]CCC(=O)[O-]", "C[n+]1ccccc1", "[O-][n+]1ccccc1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+    "N#Cc1ccc(C#N)cc1", "C#CC(O)(C)C", "O=S1(=O)CCCC1", "c1ccc(-c2ccccc2)cc1", "Clc1ccc(Br)cc1I",
+    "CC(C)(C)c1ccc(O)cc1", "[Na+].[Cl-]" if False else "CCO", "OB(O)c1ccccc1", "C1CC1", "C%11CC%11",
+]
+MUST_FORBID = {  # SMILES → index of the first forbidden token (len(tokens): <eos> at the end)
+    "CC(C": 4, "C1CC": 4, "CC(C)(C)(C)(C)C": 11, "CC)C": 2, "C=#C": 2, "C1C1": 3, "F(C)C": 4, "C()C": 2,
+    "N(=O)=O": 5, "c1cccc1": 7, "cc": 2, "CC(=O)(=O)": 7, "C#c": 2, "O=O=O": 3, "(C)": 0,
+    "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 9, "C=1CCC#1": 7,
+}
+BY_POLICY = {"CC.C", "C=1CCC#1"}  # RDKit reads these; the mask refuses them (one fragment; one order per ring bond)
+
+
+def test_every_committed_moses_smiles_is_allowed_to_the_end(sample):
+    bad = [(s, first_forbidden(s)) for s in sample["smiles"] if first_forbidden(s) is not None]
+    assert bad == []
+
+
+@pytest.mark.parametrize("smiles", ZINC_LIKE)
+def test_zinc_like_smiles_with_brackets_charges_and_two_digit_rings_are_allowed(smiles):
+    assert Chem.MolFromSmiles(smiles) is not None  # the oracle: a valid SMILES
+    assert first_forbidden(smiles) is None
+
+
+@pytest.mark.parametrize("smiles,index", sorted(MUST_FORBID.items()))
+def test_forbids_what_cannot_be_completed(smiles, index):
+    assert first_forbidden(smiles) == index
+    assert rdkit_valid(smiles) == (smiles in BY_POLICY)
+
+
+def test_allowed_to_the_end_implies_rdkit_valid_on_corrupted_strings(sample):
+    """Drop, duplicate or swap one token of real SMILES: whatever the mask lets through to <eos>
+    RDKit parses (the converse is not required: the mask may refuse odd but valid spellings)."""
+    rng = np.random.default_rng(0)
+    passed = 0
+    for s in sample["smiles"].head(300):
+        toks = tokenize(s)
+        i, j = sorted(rng.choice(len(toks), 2, replace=False))
+        for mutant in (toks[:i] + toks[i + 1:], toks[:i] + [toks[i]] + toks[i:], toks[:i] + [toks[j]] + toks[i + 1:]):
+            m = "".join(mutant)
+            if first_forbidden(m) is None:
+                passed += 1
+                assert rdkit_valid(m), m
+    assert passed > 0  # the scenario holds cases to check
+
+
+def test_mask_is_batched_and_matches_the_rule_per_token():
+    vocab = list(SPECIAL_TOKENS) + ["C", "c", "O", "N", "(", ")", "1", "2", "=", "#", "[nH]", "[O-]", "%10", "."]
+    g = Grammar(vocab)
+    prefixes = ["", "C", "CC(", "C1CC", "c1ccc", "C=", "CC(C)", "C#"]
+    states = []
+    for p in prefixes:
+        st = ParseState()
+        for tok in tokenize(p):
+            g.advance(st, vocab.index(tok))
+        states.append(st)
+    mask = g.mask(states)
+    assert tuple(mask.shape) == (len(prefixes), len(vocab))
+    for r, st in enumerate(states):
+        assert [bool(x) for x in mask[r]] == [g.allowed(st, t) for t in range(len(vocab))]
+    eos, dot, pad = vocab.index("<eos>"), vocab.index("."), vocab.index("<pad>")
+    assert not mask[:, dot].any() and not mask[:, pad].any()
+    assert mask[1, eos] and not mask[0, eos] and not mask[2, eos] and not mask[3, eos]
+    assert not mask[5, vocab.index("#")] and not mask[7, vocab.index("O")]  # C=# ; C#O (O takes 2)
+
+
+def test_bracket_atoms_take_valence_from_element_charge_and_h():
+    assert classify("[NH3+]").cap == 1 and classify("[O-]").cap == 1 and classify("[n+]").cap == 3
+    assert classify("[nH]").cap == 2 and classify("C").cap == 4 and classify("c").cap == 3
+    assert classify("S").cap == 6 and classify("Cl").cap == 1
