@@ -35,12 +35,19 @@ from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, can
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
 from .surrogate import TARGETS
+from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
+from .screening import FilterError
 
 # same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
+MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
 RAW_CHUNK = 10_000  # decodes per streamed chunk (and per resumable part file) of `generate --raw`
+
+
+def _fmt_removed(removed: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in removed.items())
 
 
 class DesignWarning(UserWarning):
@@ -149,45 +156,70 @@ class Designer:
 
     # ------------------------------------------------------------------ generate
     def generate(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None, tpsa=None,
-                 radius: float | None = None, temperature: float = 0.0, seed: int = 0, raw: bool = False,
+                 radius: float | None = None, temperature: float | None = None, seed: int = 0, raw: bool = False,
                  max_attempts: int | None = None, log: Callable[[str], None] | None = None,
-                 constrained: bool = True, beam: int = 0) -> pd.DataFrame:
-        """`n` valid, unique, canonical molecules (never the seed itself).
+                 min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
+                 sanity: bool | Sanity = True, constrained: bool = True, beam: int = 0) -> pd.DataFrame:
+        """`n` valid, unique, canonical molecules (never the seed itself) that pass the filters.
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
         by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
         Without: z ~ N(0, I), unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
+        Default temperature: 0, except MIN_SIMILARITY_TEMPERATURE with `min_similarity` (the
+        shipped model's greedy decode of celecoxib's μ sits at Tanimoto 0.24 to it and a greedy
+        search stalls at 0.44; sampling at 0.6 decodes celecoxib itself and its close analogues).
+
+        Filters (a molecule failing any is not kept; counted by reason in summary["removed"]):
+        `min_similarity` S keeps Tanimoto ≥ S to the seed, and the radius then adapts batch by
+        batch (shrinks ×0.7 while fewer than a quarter of new molecules reach S, grows ×1.25 while
+        most decodes repeat the seed or earlier ones); `keep` a SMARTS every output must contain;
+        `filters` expressions in `screen`'s language over filters.DESIGN_FILTER_KEYS; `sanity`
+        the default sanity filter (moldesign.filters; False turns it off).
         Sorted by: mean |RDKit − requested| / training std over the requested properties when any
         were given, then similarity to the seed (descending); with a seed only, by similarity;
         otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
-        max(1000, 20·n)); raises NothingValid when none was valid. `df.attrs["summary"]` holds
-        attempts, validity and uniqueness. `raw=True` returns exactly `n` decodes, every string in
-        order: `smiles` as decoded, `valid`, `canonical`, RDKit properties (valid rows), similarity.
+        max(1000, 20·n)); raises NothingValid when nothing was kept, warns when fewer than `n`.
+        `df.attrs["summary"]` holds attempts, validity, kept, removed, radius. `raw=True` returns
+        exactly `n` decodes, unfiltered, every string in order: `smiles` as decoded, `valid`,
+        `canonical`, RDKit properties (valid rows), similarity.
         `constrained` (default True) masks every decoding step with the SMILES grammar and valence
         rules (moldesign.grammar); `beam` K > 1 decodes the seed by beam search, which needs
         `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
         """
-        if raw:  # every decoded string, in order, as decoded (for measuring validity)
-            df = pd.concat(list(self.generate_raw_chunks(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa,
-                                                         radius=radius, temperature=temperature, seed=seed,
-                                                         constrained=constrained, beam=beam)),
-                           ignore_index=True)
+        if raw:  # every decoded string, in order, as decoded (for measuring validity): generate_raw_chunks
+            if min_similarity is not None:
+                raise DesignInputError("--min-similarity does not apply to --raw (every decode is written, unfiltered)")
+            self._molecule_filter(keep, filters, sanity)  # unused by --raw, but a bad value is still an error
+            setup = self._raw_setup(like, n, dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa), radius,
+                                    temperature, RAW_CHUNK, beam)
+            df = pd.concat(list(self._raw_chunks(*setup, n, seed, RAW_CHUNK, 0, constrained, beam)), ignore_index=True)
             df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
                                    "unique_valid": int(df["canonical"].nunique())}
+            df.attrs.update(requested=setup[2], seed=setup[0])
             return df
         self._check_beam_seed(beam, like, radius)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        if temperature is None:
+            temperature = MIN_SIMILARITY_TEMPERATURE if min_similarity is not None else 0.0
         if not np.isfinite(temperature) or temperature < 0:
             raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
         if radius is not None and (not np.isfinite(radius) or radius < 0):
             raise DesignInputError(f"--radius must be >= 0, got {radius}")
         if radius is not None and like is None:
             raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        if min_similarity is not None:
+            if not np.isfinite(min_similarity) or not 0 < min_similarity <= 1:
+                raise DesignInputError(f"--min-similarity must be in (0, 1], got {min_similarity}")
+            if like is None:
+                raise DesignInputError("--min-similarity needs --like (similarity is to the seed)")
         budget = max(1000, 20 * n) if max_attempts is None else int(max_attempts)
         if budget < 1:
             raise DesignInputError(f"--max-attempts must be positive, got {max_attempts}")
+        mfilter = self._molecule_filter(keep, filters, sanity, min_similarity)
+        if any(f.key == "similarity" for f in mfilter.filters) and like is None:
+            raise DesignInputError("a filter on similarity needs --like (similarity is to the seed)")
         given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
         radius = DEFAULT_RADIUS if radius is None else float(radius)
         rng, gen = self._generators(seed)
@@ -195,52 +227,108 @@ class Designer:
         sd = self.molecule(like) if like is not None else None
         if sd is not None:
             mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
+            if mfilter.keep is not None and not sd.mol.HasSubstructMatch(mfilter.keep):
+                warnings.warn(f"the seed {sd.label} does not contain --keep {keep!r} itself", DesignWarning, stacklevel=2)
 
-        def batch(m: int) -> list[str]:
+        centre = mu[0] if sd is not None else None  # (Z,) where neighbourhood samples are centred
+        adapt = min_similarity is not None
+
+        def batch(m: int, with_z: bool = False):
             if sd is not None:
-                z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
+                # while the search adapts, each batch spans radius/4 .. 2·radius (a multi-scale
+                # search: a greedy decoder is flat in z at small scales and leaves the seed at large)
+                if adapt:
+                    scales = np.resize(np.array([0.25, 0.5, 1.0, 2.0], np.float32), m)[:, None]  # (m, 1)
+                    z = centre[None, :] + (radius * scales * rng.standard_normal((m, Z))).astype(np.float32)
+                else:
+                    z = sample_around(centre, m, radius, rng)
+                cond = self._conditions(m, given, rng, sd.props)
             else:
                 cond = self._conditions(m, given, rng)
                 z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
-            return _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
+            strings = _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
+            return (strings, z) if with_z else strings
 
-        found: dict[str, object] = {}  # canonical SMILES → Mol, in order of discovery
+        found: dict[str, dict] = {}  # canonical SMILES → its row (RDKit scores, similarity), in order of discovery
+        seen: set[str] = set() if sd is None else {sd.smiles}  # every canonical SMILES judged (kept or not)
         attempts = n_valid = 0
+        radii = [radius]
+        centre_sim = -1.0  # similarity to the seed of the best decode so far (the centre's molecule)
         while len(found) < n and attempts < budget:
-            m = min(budget - attempts, max(64, min(1000, 2 * (n - len(found)))))
-            canon, mols = canonical_mols(batch(m))
+            # smaller batches when the search adapts, so it can react within the budget
+            m = min(budget - attempts, max(64, min(128 if adapt else 1000, 2 * (n - len(found)))))
+            strings, z = batch(m, with_z=True)
+            canon, mols = canonical_mols(strings)
             attempts += m
-            for c, mol in zip(canon, mols):
+            sims = tanimoto_to(sd.mol, mols) if sd is not None else np.full(m, np.nan)  # (m,), NaN invalid
+            n_new = n_close = 0
+            for c, mol, sim in zip(canon, mols, sims):
                 if c is None:
                     continue
                 n_valid += 1
-                if c not in found and (sd is None or c != sd.smiles) and len(found) < n:
-                    found[c] = mol
+                if c in seen or len(found) >= n:
+                    continue
+                seen.add(c)
+                n_new += 1
+                row = {"smiles": c, **mol_scores(mol), "similarity": float(sim)}
+                n_close += adapt and sim >= min_similarity
+                if mfilter.passes(mol, row):
+                    found[c] = row
+            if adapt and len(found) < n:
+                # The decoder may not map μ back onto the seed (greedy decode of μ can sit at
+                # Tanimoto 0.2), so the centre follows the most similar decode found (a hill climb
+                # on similarity) and the radius follows a success rule: grow after progress or
+                # when decodes repeat, shrink while new molecules miss the bar.
+                best = int(np.nanargmax(np.where(np.isnan(sims), -1.0, sims)))
+                if sims[best] > centre_sim:
+                    centre, centre_sim = z[best], float(sims[best])
+                    radius = min(2.0, radius * 1.1)
+                elif n_new and n_close < 0.25 * n_new:
+                    radius = max(0.02, radius * 0.8)
+                elif n_new < 0.2 * m:
+                    radius = min(2.0, radius * 1.25)
+                radii.append(radius)
             if log:
-                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept")
-        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n}
+                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept"
+                    + (f", radius {radius:.3g}, best similarity {centre_sim:.2f}" if adapt else ""))
+        removed = dict(sorted(mfilter.removed.items(), key=lambda kv: -kv[1]))
+        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n,
+                   "removed": removed, "removed_total": sum(removed.values()),
+                   "radius": radius, "radius_start": radii[0],
+                   "best_similarity": float(np.nanmax([r["similarity"] for r in found.values()])) if found and sd is not None else None}
         if not found:
-            what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None else f"{n_valid} valid")
+            what = (f"{n_valid} valid, all the seed itself" if n_valid and sd is not None and len(seen) == 1
+                    else f"{n_valid} valid")
+            if removed:
+                what += f", {sum(removed.values())} removed by filters ({_fmt_removed(removed)})"
             raise NothingValid(f"no valid new molecule in {attempts} decodes ({what}); try a larger --radius, "
-                               f"another seed or condition, or more --max-attempts")
+                               f"another seed or condition, looser filters, or more --max-attempts")
         if len(found) < n:
-            warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes", DesignWarning, stacklevel=2)
-        mols = list(found.values())
-        df = pd.DataFrame({"smiles": list(found)})
-        df[list(TARGETS)] = scores_array(mols)
-        df["similarity"] = tanimoto_to(sd.mol, mols) if sd is not None else np.nan
+            warnings.warn(f"only {len(found)} of {n} molecules found in {attempts} decodes"
+                          + (f" ({sum(removed.values())} removed by filters: {_fmt_removed(removed)})" if removed else ""),
+                          DesignWarning, stacklevel=2)
+        df = pd.DataFrame(list(found.values()))
         df = self._sort(df, given, sd is not None)
-        df.attrs["summary"] = summary
+        df.attrs.update(summary=summary, requested=given, seed=sd)
         return df[GENERATE_COLUMNS]
 
     def generate_raw_chunks(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None,
-                            tpsa=None, radius: float | None = None, temperature: float = 0.0, seed: int = 0,
+                            tpsa=None, radius: float | None = None, temperature: float | None = None, seed: int = 0,
                             chunk_size: int = RAW_CHUNK, start_chunk: int = 0, constrained: bool = True,
                             beam: int = 0) -> Iterator[pd.DataFrame]:
         """`generate(raw=True)` as a stream: `n` decodes in chunks of `chunk_size` rows (columns
         RAW_COLUMNS), memory flat in n. Chunk k draws from its own generators, seeded by (seed, k)
         (chunk 0 by seed itself, so n <= chunk_size gives what one batch always gave): chunks can be
-        skipped (`start_chunk`, to resume) or produced anywhere without changing the others."""
+        skipped (`start_chunk`, to resume) or produced anywhere without changing the others.
+        The arguments are checked now; the decoding happens as the caller iterates."""
+        setup = self._raw_setup(like, n, dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa), radius, temperature,
+                                chunk_size, beam)
+        return self._raw_chunks(*setup, n, seed, chunk_size, start_chunk, constrained, beam)
+
+    def _raw_setup(self, like: str | None, n: int, conditions: dict, radius: float | None,
+                   temperature: float | None, chunk_size: int, beam: int) -> tuple:
+        """Checked arguments of a raw stream → (seed, its μ (1, Z) or None, conditions, radius, temperature)."""
+        temperature = 0.0 if temperature is None else temperature
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         self._check_beam_seed(beam, like, radius)
@@ -252,16 +340,13 @@ class Designer:
             raise DesignInputError(f"--radius must be >= 0, got {radius}")
         if radius is not None and like is None:
             raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
-        given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
+        given = self._checked_conditions(conditions)
         radius = DEFAULT_RADIUS if radius is None else float(radius)
         sd = self.molecule(like) if like is not None else None
-        if sd is not None:
-            mu, _ = _encode(self.bundle, [sd.smiles], sd.props[None, :])  # (1, Z), encoded under its own properties
-        # the arguments are checked above, now; the decoding happens as the caller iterates
-        return self._raw_chunks(sd, mu if sd is not None else None, given, n, radius, temperature, seed, chunk_size,
-                                start_chunk, constrained, beam)
+        mu = _encode(self.bundle, [sd.smiles], sd.props[None, :])[0] if sd is not None else None  # (1, Z), own properties
+        return sd, mu, given, radius, temperature
 
-    def _raw_chunks(self, sd: Seed | None, mu, given: dict, n: int, radius: float, temperature: float, seed: int,
+    def _raw_chunks(self, sd: Seed | None, mu, given: dict, radius: float, temperature: float, n: int, seed: int,
                     chunk_size: int, start_chunk: int, constrained: bool, beam: int) -> Iterator[pd.DataFrame]:
         Z = self.bundle.config.latent_dim
         for k in range(start_chunk, -(-n // chunk_size)):
@@ -356,6 +441,53 @@ class Designer:
         if beam > 1 and (like is None or radius is None or float(radius) != 0.0):
             raise DesignInputError(f"--beam {beam} needs --like and --radius 0 (beam search decodes the seed's own point)")
 
+    def _molecule_filter(self, keep, filters, sanity, min_similarity=None) -> MoleculeFilter:
+        """The filters of generate / interpolate from user values (DesignInputError naming a bad one)."""
+        try:
+            return MoleculeFilter(sanity=sanity if isinstance(sanity, Sanity) else Sanity(enabled=bool(sanity)),
+                                  keep=parse_keep(keep), filters=parse_design_filters(filters),
+                                  min_similarity=min_similarity)
+        except FilterError as e:
+            raise DesignInputError(str(e)) from None
+
+    def generate_batch(self, seeds: Sequence[tuple[str, str]], n: int = 50,
+                       progress: Callable[[str], None] | None = None, **kwargs) -> pd.DataFrame:
+        """`generate(like=smiles, n, **kwargs)` for every (seed_id, smiles) in `seeds`; one table
+        with `seed_id` first and `valid` / `error` last. A seed that cannot be used (bad SMILES,
+        not encodable, nothing kept) keeps one row: its SMILES, valid False and the error; a bad
+        option (the same for every seed) raises at once. `attrs["summary"]` per seed_id."""
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+
+        if not seeds:
+            raise DesignInputError("--like file holds no seed molecule")
+        parts, summaries = [], {}
+        for i, (sid, smi) in enumerate(seeds):
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", DesignWarning)
+                    df = self.generate(like=smi, n=n, **kwargs)
+                df = df.assign(valid=True, error="")
+                for w in caught:  # per-seed warnings name their seed
+                    warnings.warn(f"seed {sid}: {w.message}", DesignWarning, stacklevel=2)
+                summaries[sid] = df.attrs["summary"]
+            except (InvalidSmiles, UnknownMolecule, NothingValid) as e:
+                df = pd.DataFrame({"smiles": [smi], "valid": [False], "error": [str(e)]})
+                summaries[sid] = {"error": str(e)}
+            except DesignInputError as e:
+                if "cannot be encoded" not in str(e) and "too long" not in str(e):
+                    raise  # a bad option, not a bad seed
+                df = pd.DataFrame({"smiles": [smi], "valid": [False], "error": [str(e)]})
+                summaries[sid] = {"error": str(e)}
+            df.insert(0, "seed_id", sid)
+            parts.append(df)
+            if progress:
+                progress(f"seed {i + 1}/{len(seeds)} {sid}: "
+                         + (f"{int(df['valid'].sum())} molecules" if df["valid"].all() else f"failed: {df['error'].iat[0]}"))
+        out = pd.concat(parts, ignore_index=True).reindex(columns=["seed_id", *GENERATE_COLUMNS, "valid", "error"])
+        out.attrs["summary"] = summaries
+        return out
+
     def _sort(self, df: pd.DataFrame, given: Mapping[str, float], has_seed: bool) -> pd.DataFrame:
         keys, asc = [], []
         if given:
@@ -370,16 +502,23 @@ class Designer:
         return df.drop(columns=["_err"], errors="ignore").reset_index(drop=True)
 
     # ------------------------------------------------------------------ interpolate
-    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", constrained: bool = True,
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
+                    filters: Sequence[str] | None = None, sanity: bool | Sanity = True, constrained: bool = True,
                     beam: int = 0) -> pd.DataFrame:
         """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
         linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
-        smiles (canonical, or the raw string when invalid), valid, RDKit properties, qed, sa,
-        similarity_a, similarity_b, duplicate (same molecule as the previous step). `constrained`:
-        grammar/valence mask (default on); `beam` K > 1: beam search instead of greedy."""
+        smiles (canonical, or the raw string when invalid), valid, error (why RDKit rejects an
+        invalid decode), RDKit properties, qed, sa, similarity_a, similarity_b, duplicate (same
+        molecule as the previous step), passes and failed_filters (the sanity filter, `keep`
+        and `filters` as in `generate`, with similarity = similarity_a). Every step is kept: the
+        path is the result, the filters mark it. `constrained`: grammar/valence mask (default on);
+        `beam` K > 1: beam search instead of greedy."""
+        from .screening import explain_invalid
+
         _check_beam(beam)
         if not isinstance(steps, (int, np.integer)) or steps < 2:
             raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
+        mfilter = self._molecule_filter(keep, filters, sanity)
         sa, sb = self.molecule(a), self.molecule(b)
         props = np.stack([sa.props, sb.props])  # (2, 5)
         mu, _ = _encode(self.bundle, [sa.smiles, sb.smiles], props)
@@ -389,11 +528,14 @@ class Designer:
         canon, mols = canonical_mols(strings)
         df = pd.DataFrame({"step": np.arange(steps), "alpha": alphas,
                            "smiles": [c if c else s for c, s in zip(canon, strings)],
-                           "valid": [c is not None for c in canon]})
+                           "valid": [c is not None for c in canon],
+                           "error": ["" if c is not None else "invalid decode: " + explain_invalid(s)
+                                     for c, s in zip(canon, strings)]})
         df[list(TARGETS)] = scores_array(mols)
         df["similarity_a"] = tanimoto_to(sa.mol, mols)
         df["similarity_b"] = tanimoto_to(sb.mol, mols)
         df["duplicate"] = [i > 0 and canon[i] is not None and canon[i] == canon[i - 1] for i in range(steps)]
+        df["passes"], df["failed_filters"] = mfilter.table_mask(df.assign(similarity=df["similarity_a"]), mols)
         df.attrs["ends"] = (sa, sb)
         return df
 
@@ -466,7 +608,62 @@ def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
     return df["smiles"].astype(str).tolist()
 
 
-# ------------------------------------------------------------------ grids
+# ------------------------------------------------------------------ batch seeds
+SEED_FILE_SUFFIXES = (".smi", ".txt", ".csv", ".tsv", ".parquet")
+ID_COLUMNS = ("id", "seed_id", "name")
+
+
+def is_seed_file(text: str | None) -> bool:
+    """True when a --like value names a seed file (by suffix) rather than a molecule."""
+    if not text:
+        return False
+    p = Path(text)
+    suffix = p.suffixes[-2].lower() if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix.lower()
+    return suffix in SEED_FILE_SUFFIXES
+
+
+def read_seeds(path: str | Path, smiles_col: str | None = None) -> list[tuple[str, str]]:
+    """(seed_id, SMILES) per row of a .smi/.csv/.tsv/.parquet file. seed_id: the first of the
+    columns id, seed_id, name (any case; a .smi file's second field is `name`) whose values are
+    all present, else the 1-based row number."""
+    from .data import read_smiles_file
+
+    df = read_smiles_file(path, smiles_col)
+    lower = {c.lower(): c for c in df.columns}
+    ids = None
+    for k in ID_COLUMNS:
+        if k in lower:
+            v = df[lower[k]].astype(str).str.strip()
+            if len(v) and (v != "").all() and v.notna().all():
+                ids = v.tolist()
+                break
+    if ids is None:
+        ids = [str(i + 1) for i in range(len(df))]
+    return list(zip(ids, df["smiles"].astype(str).tolist()))
+
+
+# ------------------------------------------------------------------ grids and plots
+def generate_plot(df: pd.DataFrame, path: str | Path) -> Path:
+    """drawing.plot_generate with the requested conditions and the seed's values from `df.attrs`."""
+    from .drawing import plot_generate
+
+    seed = df.attrs.get("seed")
+    seed_values = {**mol_scores(seed.mol), "similarity": 1.0} if seed is not None else None
+    title = f"{len(df)} molecules" + (f" like {seed.label}" if seed is not None else "")
+    if "seed_id" in df:
+        title = f"{int(df['valid'].sum())} molecules from {df['seed_id'].nunique()} seeds"
+        df = df[df["valid"]]
+    return plot_generate(df, path, df.attrs.get("requested") or None, seed_values, title)
+
+
+def interpolate_plot(df: pd.DataFrame, path: str | Path) -> Path:
+    from .drawing import plot_path
+
+    ends = df.attrs.get("ends")
+    title = f"{ends[0].label} → {ends[1].label}" if ends else ""
+    return plot_path(df.to_dict("records"), path, title=title)
+
+
 def generate_grid(df: pd.DataFrame, path: str | Path, seed: Seed | None = None) -> int:
     from .drawing import grid_image, legend
 

@@ -306,9 +306,19 @@ def _check_grid(grid: Optional[Path]) -> None:
             raise UserError(str(e)) from None
 
 
+def _check_plot(plot: Optional[Path]) -> None:
+    if plot is not None:
+        from .drawing import check_plot_path
+
+        try:
+            check_plot_path(plot)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+
 @app.command()
 def generate(
-    like: Optional[str] = typer.Option(None, "--like", help="Seed molecule (SMILES or name, e.g. tamiflu): sample around it, its properties are the default condition."),
+    like: Optional[str] = typer.Option(None, "--like", help="Seed molecule (SMILES or name, e.g. tamiflu): sample around it, its properties are the default condition. A .smi/.csv/.tsv/.parquet FILE runs every seed in it (id column: id, seed_id or name, else the row number) and writes seed_id on every row."),
     mw: Optional[str] = typer.Option(None, "--mw", help="Requested molecular weight (g/mol, > 0)."),
     logp: Optional[str] = typer.Option(None, "--logp", help="Requested Crippen LogP."),
     hbd: Optional[str] = typer.Option(None, "--hbd", help="Requested H-bond donors (integer >= 0)."),
@@ -316,10 +326,15 @@ def generate(
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
     n: int = typer.Option(50, "-n", help="Number of valid, unique molecules (with --raw: number of decodes)."),
     radius: Optional[float] = typer.Option(None, "--radius", help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg."),
+    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen: --filter 'qed>=0.5' --filter 'similarity>0.4'. PROPERTY: mw logp hbd hba tpsa qed sa similarity pains brenk."),
+    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Default sanity filter: drop strained small rings with heteroatoms (α-lactones, aziridinones, dioxetanes), N-CF3, rings > 8 atoms and SA > 6; the count removed is reported."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg (20 per image; more pages as FILE-2.png ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
@@ -332,34 +347,70 @@ def generate(
     Tanimoto to the seed). Sorted by closeness to the requested properties (mean |error| / training
     std) when any were given, then by similarity to the seed; in sampling order otherwise.
     """
+    from .api import is_seed_file, read_seeds
+
     with cli_errors(), _design_errors():
         check_out_path(out)
         _check_grid(grid)
+        _check_plot(plot)
+        batch = is_seed_file(like)
+        if batch and raw:
+            raise UserError("--raw takes one --like molecule, not a seed file")
+        seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2
         d = _designer(model, device)
         if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
-            conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature)
+            if min_similarity is not None or keep is not None or filters:
+                raise UserError("--raw writes every decode unfiltered: --min-similarity, --keep and --filter do not apply")
+            conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
+                              constrained=not unconstrained, beam=beam)
             s = d.generate_raw_to(out, like, n, seed=seed, float_format=CSV_FLOAT_FORMAT, progress=not quiet,
                                   log=lambda m: info(m, quiet), **conditions)
             info(f"{n} rows; {n} decodes, validity {s['valid']:.3f}"
                  + (f"; {s['reused']} of {s['reused'] + s['parts']} parts reused" if s["reused"] else ""), quiet)
-            if grid is not None:  # drawn from the first decodes (the same strings: chunk 0 is seeded by --seed)
-                from .api import generate_grid
+            if grid is not None or plot is not None:  # from the first decodes (chunk 0 is seeded by --seed)
+                from .api import generate_grid, generate_plot
 
-                df = next(d.generate_raw_chunks(like, min(n, 1000), seed=seed, **conditions))
-                drawn = generate_grid(df[df["valid"]].assign(smiles=df["canonical"]), grid,
-                                      d.molecule(like) if like else None)
-                info(f"grid of {drawn} molecules -> {grid}", quiet)
+                df = d.generate(like, min(n, 1000), raw=True, seed=seed, **conditions)
+                if grid is not None:
+                    drawn = generate_grid(df[df["valid"]].assign(smiles=df["canonical"]), grid,
+                                          d.molecule(like) if like else None)
+                    info(f"grid of {drawn} molecules -> {grid}", quiet)
+                if plot is not None:
+                    info(f"plot -> {generate_plot(df, plot)} (first {len(df)} decodes)", quiet)
             return
-        df = d.generate(like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
-                        temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts,
-                        log=None if quiet else (lambda m: info(m, quiet)), constrained=not unconstrained, beam=beam)
-        s = df.attrs.get("summary", {})
-        info(f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}", quiet)
+        options = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
+                       seed=seed, max_attempts=max_attempts, min_similarity=min_similarity, keep=keep,
+                       filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam)
+        if batch:
+            info(f"{len(seeds)} seeds from {like}", quiet)
+            df = d.generate_batch(seeds, n, progress=None if quiet else (lambda m: info(m, quiet)), **options)
+            n_ok = sum("error" not in v for v in df.attrs["summary"].values())
+            info(f"{int(df['valid'].sum())} molecules from {n_ok} of {len(seeds)} seeds", quiet)
+            if not df["valid"].any():
+                write_table(df, out)
+                raise RunFailure(f"no seed of {like} gave a molecule (see the error column)")
+        else:
+            df = d.generate(like, n, raw=raw, log=None if quiet else (lambda m: info(m, quiet)), **options)
+            s = df.attrs.get("summary", {})
+            line = f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}"
+            if s.get("removed"):
+                line += (f"; filters removed {s['removed_total']} ("
+                         + ", ".join(f"{k}: {v}" for k, v in s["removed"].items()) + ")")
+            elif sanity and not raw:
+                line += "; filters removed 0"
+            if min_similarity is not None:
+                line += f"; radius {s['radius_start']:.3g} -> {s['radius']:.3g}"
+            info(line, quiet)
         if grid is not None:
             from .api import generate_grid
 
-            drawn = generate_grid(df, grid, d.molecule(like) if like else None)
+            kept = df[df["valid"]].assign(smiles=df["canonical"]) if raw else df[df["valid"]] if batch else df
+            drawn = generate_grid(kept, grid, d.molecule(like) if like and not batch else None)
             info(f"grid of {drawn} molecules -> {grid}", quiet)
+        if plot is not None:
+            from .api import generate_plot
+
+            info(f"plot -> {generate_plot(df, plot)}", quiet)
         write_table(df, out)
 
 
@@ -369,7 +420,11 @@ def interpolate(
     mol_b: str = typer.Argument(..., metavar="MOL_B", help="End molecule (SMILES or name)."),
     steps: int = typer.Option(10, "--steps", help="Points on the path, both ends included (>= 2)."),
     method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure a step must contain to pass."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen (similarity = to MOL_A). Marks steps in passes / failed_filters; every step is kept."),
+    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Mark steps failing the default sanity filter (see generate --help) in passes / failed_filters."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the path to FILE.png or FILE.svg."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the path as rows of structures labelled by step and α, invalid steps marked, to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     beam: int = typer.Option(0, "--beam", help="Decode each point by beam search of this width (0/1: greedy)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
@@ -377,22 +432,30 @@ def interpolate(
 ) -> None:
     """Walk the latent path between two molecules (condition interpolated too), decode greedily.
 
-    Rows: step, alpha, smiles, valid, RDKit properties, qed, sa, similarity_a, similarity_b,
-    duplicate (same molecule as the step before). Greedy decoding: --seed changes nothing.
+    Rows: step, alpha, smiles, valid, error (why an invalid decode is invalid), RDKit properties,
+    qed, sa, similarity_a, similarity_b, duplicate (same molecule as the step before), passes,
+    failed_filters. Greedy decoding: --seed changes nothing.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
         _check_grid(grid)
+        _check_plot(plot)
         if steps < 2:
             raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
         d = _designer(model, device)
-        df = d.interpolate(mol_a, mol_b, steps, method.value, constrained=not unconstrained, beam=beam)
+        df = d.interpolate(mol_a, mol_b, steps, method.value, keep=keep, filters=filters, sanity=sanity,
+                           constrained=not unconstrained, beam=beam)
         info(f"{steps} steps: {int(df['valid'].sum())} valid, "
-             f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules", quiet)
+             f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules, {int(df['passes'].sum())} pass the filters",
+             quiet)
         if grid is not None:
             from .api import interpolate_grid
 
             info(f"grid of {interpolate_grid(df, grid)} steps -> {grid}", quiet)
+        if plot is not None:
+            from .api import interpolate_plot
+
+            info(f"plot -> {interpolate_plot(df, plot)}", quiet)
         write_table(df, out)
 
 
@@ -528,10 +591,11 @@ def prior_fit(
 def screen(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="SMILES file: .smi .csv .tsv .parquet .sdf (or .gz of them)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column (SD tag for .sdf) with the SMILES; default: smiles, canonical_smiles, smi, mol or molecule, any case."),
-    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail)."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable: --filter 'logp<3' --filter 'qed>=0.5'. OP: < <= > >= == !=. PROPERTY: mw logp hbd hba tpsa qed sa rotb; pains brenk (alert counts); lipinski veber novel (1 pass / 0 fail); similarity (the input's own column, e.g. from generate --like)."),
     drop: bool = typer.Option(False, "--drop", help="Write only passing rows (valid, every filter true, not a duplicate) instead of marking rows in `passes` and `failed_filters`."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Mark later copies of a molecule (same canonical SMILES after standardization; stereoisomers differ) with `duplicate_of`; they do not pass."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Reference set for the `novel` column, e.g. data/moses/train.parquet (compared as non-isomeric canonical SMILES)."),
+    reference_cache: bool = typer.Option(True, "--reference-cache/--no-reference-cache", help="Cache the --reference keys on disk ($MOLDESIGN_CACHE or ~/.cache/moldesign), keyed by the file's SHA-256, so later runs skip re-standardizing it."),
     standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
     workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
@@ -578,7 +642,8 @@ def screen(
         n_workers = workers or os.cpu_count() or 1
         ref = None
         if reference is not None:
-            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet))
+            ref = load_reference(reference, standardize=standardize, workers=n_workers, log=lambda m: info(m, quiet),
+                                 cache=reference_cache, progress=not quiet)
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
         if engine == Engine.dask:
@@ -633,9 +698,10 @@ def reconstruct(
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
         table = reconstruction_table(bundle, smiles, constrained=not unconstrained, beam=beam)
         write_table(table, out)
-        n_ok = int((table["error"] == "").sum())
+        n_ok = int(table["canonical"].notna().sum())
+        n_bad_decode = int(table["error"].str.startswith("invalid decode").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
-             f"{len(table) - n_ok} not encodable" + (f" -> {out}" if out else ""), quiet)
+             f"{len(table) - n_ok} not encodable; {n_bad_decode} invalid decodes" + (f" -> {out}" if out else ""), quiet)
         if not n_ok:
             raise RunFailure(f"no molecule of {input_arg} could be encoded by this model")
 
@@ -651,6 +717,7 @@ def evaluate(
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
     train_set: Optional[Path] = typer.Option(None, "--train", help="SMILES file used instead of MOSES train (novelty)."),
     fcd: bool = typer.Option(True, "--fcd/--no-fcd", help="Compute FCD (null when the fcd package is absent)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Property distributions of the generated molecules vs the test set (2,000 of each at most) to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
@@ -675,6 +742,7 @@ def evaluate(
         if n < 1 or n_reconstruct < 0 or n_per_target < 0 or temperature < 0:
             raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --target-n >= 0, --temperature >= 0; "
                             f"got {n}, {n_reconstruct}, {n_per_target}, {temperature}")
+        _check_plot(plot)
         if reference_dir is not None and not reference_dir.is_dir():
             raise UserError(f"--reference-dir is not a folder: {reference_dir}")
         for opt, path in (("--test", test), ("--test-scaffolds", test_scaffolds), ("--train", train_set)):
@@ -686,9 +754,16 @@ def evaluate(
         t0 = time.time()
         refs = metrics.load_references(reference_dir or DEFAULT_DATA_DIR, test, test_scaffolds, train_set,
                                        fcd, dev, log)
+        samples: list[str] = []
         result = metrics.evaluate(bundle, n, *refs, seed=seed, temperature=temperature,
                                   n_reconstruct=n_reconstruct, with_fcd=fcd, device=dev, n_per_target=n_per_target,
-                                  log=log, constrained=not unconstrained)
+                                  log=log, samples=samples, constrained=not unconstrained)
+        if plot is not None and samples:
+            from .drawing import plot_distributions
+
+            plot_distributions(metrics.property_frame(samples, seed=seed), metrics.property_frame(refs[0].smiles, seed=seed),
+                               plot, title=f"{len(samples)} valid generated vs {len(refs[0].smiles)} test molecules")
+            log(f"plot -> {plot}")
         result.update(model=str(model or DEFAULT_MODEL), seed=seed, temperature=temperature,
                       wall_seconds=round(time.time() - t0, 2))
         text = json.dumps(result, indent=2)

@@ -419,6 +419,47 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
 
 
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
+INTEGER_COLUMNS = frozenset({"hbd", "hba", "rotb", "step", "chain", "rank", "row", "attempts", "duplicate_of",
+                             "start_id_row"})
+"""Counts: written as integers (2, not 2.0) wherever a table is exported, NaN kept as empty."""
+ROUNDED_COLUMNS = frozenset({"mw", "logp", "tpsa", "qed", "sa", "similarity", "similarity_a", "similarity_b",
+                             "objective", "pred_objective", "seed_similarity"}) | {f"pred_{k}" for k in PROPERTIES}
+DECIMALS = 4
+"""Properties are exported rounded to DECIMALS places (MW 178.187, not 178.18699999999995): more
+than RDKit's descriptors or any assay resolve, and the table reads as a chemist writes it."""
+TITLE_COLUMNS = ("id", "name", "seed_id")
+
+
+def export_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as it is written out: count columns (INTEGER_COLUMNS) as nullable integers when
+    every value is whole, property columns (ROUNDED_COLUMNS) rounded to DECIMALS places."""
+    out = None
+    for c in df.columns:
+        col = df[c]
+        if not (pd.api.types.is_float_dtype(col.dtype) and not isinstance(col.dtype, pd.ArrowDtype)):
+            continue
+        if c in INTEGER_COLUMNS:
+            v = col.to_numpy(np.float64, na_value=np.nan)
+            ok = ~np.isnan(v)
+            if np.all(v[ok] == np.round(v[ok])):
+                out = df.copy() if out is None else out
+                out[c] = col.astype("Int64")
+        elif c in ROUNDED_COLUMNS:
+            out = df.copy() if out is None else out
+            out[c] = col.round(DECIMALS)
+    out = df.copy(deep=False) if out is None else out
+    out.attrs = {}  # run summaries (Python objects) are not part of the table, and parquet cannot store them
+    return out
+
+
+def sdf_title(row: dict) -> str:
+    """SD title line: the row's id / name / seed_id (first non-empty), else its SMILES."""
+    for k in TITLE_COLUMNS:
+        v = row.get(k)
+        if v is not None and v is not pd.NA and v == v and str(v).strip():
+            return str(v).strip()
+    smi = row.get("smiles")
+    return smi if isinstance(smi, str) else ""
 
 
 class ChunkWriter:
@@ -440,6 +481,7 @@ class ChunkWriter:
         return self
 
     def write(self, df: pd.DataFrame) -> None:
+        df = export_frame(df)
         if self.suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -458,8 +500,7 @@ class ChunkWriter:
                 smi = row.get("smiles")
                 mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
                 mol = mol if mol is not None else Chem.Mol()
-                if isinstance(row.get("name"), str):
-                    mol.SetProp("_Name", row["name"])
+                mol.SetProp("_Name", sdf_title(row))
                 for k, v in row.items():
                     mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
                 self._handle.write(mol)

@@ -1,5 +1,10 @@
-"""Grid images of molecules (PNG or SVG) with RDKit's Draw.MolsToGridImage.
+"""Pictures: grid images of molecules (RDKit's Draw.MolsToGridImage) and plots (matplotlib).
 
+Grids paginate: at most PER_ROW columns and ROWS_PER_PAGE rows per image (a 100-molecule grid
+was one unreadable 1500×5200 PNG), further pages beside the first as NAME-2.png, NAME-3.png, ...
+Plots: generate (property histograms against the requested targets and the seed, similarity),
+interpolate (the path as one row of structures labelled by α, invalid steps marked), evaluate
+(generated vs reference property distributions). matplotlib runs headless (Agg backend).
 Files are written to a temporary name and renamed, so a failed run leaves no half image.
 """
 from __future__ import annotations
@@ -9,7 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 GRID_SUFFIXES = (".png", ".svg")
-MAX_GRID = 100  # beyond this a grid image is unreadable; callers say how many were drawn
+MAX_GRID = 100  # molecules drawn at most (over all pages); callers say how many were drawn
+PER_ROW = 5
+ROWS_PER_PAGE = 4  # 5 × 4 cells of 300 × 260 px: a 1500 × 1040 image, readable on any screen
+PLOT_SUFFIXES = (".png", ".svg")
 
 
 def check_grid_path(path: str | Path) -> Path:
@@ -37,12 +45,21 @@ def legend(row: dict, title: str = "", similarity: bool = True) -> str:
     return f"{first}\n{second}"
 
 
-def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str | Path, per_row: int = 5,
-               size: tuple[int, int] = (300, 260)) -> int:
-    """Draw molecules in a grid (invalid / None entries as empty cells with their legend) and write
-    PNG or SVG by suffix. Draws at most MAX_GRID; returns the number drawn."""
+def page_paths(path: str | Path, pages: int) -> list[Path]:
+    """NAME.png, NAME-2.png, ... for `pages` pages (the first page keeps the name asked for)."""
+    path = Path(path)
+    return [path] + [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(2, pages + 1)]
+
+
+def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str | Path, per_row: int = PER_ROW,
+               size: tuple[int, int] = (300, 260), rows_per_page: int = ROWS_PER_PAGE) -> int:
+    """Draw molecules in grids of at most per_row × rows_per_page (invalid / None entries as
+    empty cells with their legend) and write PNG or SVG by suffix: `path`, then path-2, path-3,
+    ... for further pages. Draws at most MAX_GRID; returns the number drawn."""
     from rdkit import Chem
     from rdkit.Chem import Draw
+
+    from .data import atomic_path
 
     path = check_grid_path(path)
     smiles, legends = list(smiles)[:MAX_GRID], list(legends)[:MAX_GRID]
@@ -51,13 +68,151 @@ def grid_image(smiles: Sequence[str | None], legends: Sequence[str], path: str |
         m = Chem.MolFromSmiles(s) if isinstance(s, str) and s else None
         mols.append(m if m is not None else Chem.Mol())
     svg = path.suffix.lower() == ".svg"
-    img = Draw.MolsToGridImage(mols, molsPerRow=min(per_row, max(1, len(mols))), subImgSize=size,
-                               legends=legends, useSVG=svg)  # this RDKit has no maxMols cap; we cap at MAX_GRID
+    per_page = per_row * rows_per_page
+    pages = max(1, math.ceil(len(mols) / per_page))
+    for page, out in enumerate(page_paths(path, pages)):
+        sl = slice(page * per_page, (page + 1) * per_page)
+        img = Draw.MolsToGridImage(mols[sl], molsPerRow=min(per_row, max(1, len(mols[sl]))), subImgSize=size,
+                                   legends=legends[sl], useSVG=svg)
+        with atomic_path(out) as tmp:
+            if svg:
+                Path(tmp).write_text(img if isinstance(img, str) else img.data)
+            else:
+                img.save(tmp, format="PNG")
+    return len(mols)
+
+
+# ------------------------------------------------------------------ plots (matplotlib)
+def check_plot_path(path: str | Path) -> Path:
+    """Raise ValueError for a --plot suffix other than .png/.svg (checked before any work)."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"--plot must end in .png or .svg, got {str(path)!r}")
+    return path
+
+
+def _figure(n_panels: int, cols: int = 4, panel: tuple[float, float] = (3.2, 2.6)):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # headless: no display on servers or in CI
+    import matplotlib.pyplot as plt
+
+    rows = max(1, math.ceil(n_panels / cols))
+    cols = min(cols, n_panels)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     from .data import atomic_path
 
+    fig.tight_layout()
     with atomic_path(path) as tmp:
-        if svg:
-            Path(tmp).write_text(img if isinstance(img, str) else img.data)
+        fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110)
+    plt.close(fig)
+
+
+LABELS = {"mw": "MW (g/mol)", "logp": "LogP", "hbd": "HBD", "hba": "HBA", "tpsa": "TPSA (Å²)", "qed": "QED",
+          "sa": "SA score", "similarity": "Tanimoto to seed"}
+
+
+def _hist(ax, values, key: str, **kw) -> None:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if key in ("hbd", "hba"):  # counts: one bar per integer
+        bins = np.arange(v.min() - 0.5, v.max() + 1.5) if len(v) else 10
+    else:
+        bins = 20
+    if len(v):
+        ax.hist(v, bins=bins, **kw)
+
+
+def plot_generate(df, path: str | Path, requested: dict | None = None, seed: dict | None = None,
+                  title: str = "") -> Path:
+    """Histograms of the outputs' RDKit properties, QED, SA and similarity; dashed red line at a
+    requested value, solid black at the seed's own value. With `seed_id`, one colour per seed."""
+    path = check_plot_path(path)
+    keys = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
+    if "similarity" in df and df["similarity"].notna().any():
+        keys.append("similarity")
+    fig, axes = _figure(len(keys))
+    groups = list(df.groupby("seed_id", sort=False)) if "seed_id" in df and df["seed_id"].nunique() > 1 else [(None, df)]
+    for ax, k in zip(axes, keys):
+        for gid, g in groups[:8]:
+            _hist(ax, g[k], k, alpha=0.6 if gid is not None else 0.85, label=str(gid) if gid is not None else None)
+        if requested and k in requested:
+            ax.axvline(requested[k], color="red", ls="--", lw=1.5, label="requested")
+        if seed and k in seed and seed[k] == seed[k]:
+            ax.axvline(seed[k], color="black", lw=1.5, label="seed")
+        ax.set_xlabel(LABELS.get(k, k))
+        ax.set_ylabel("molecules")
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h), labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8)
+    fig.suptitle(title or f"{len(df)} generated molecules", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def plot_distributions(generated, reference, path: str | Path, title: str = "",
+                       labels: tuple[str, str] = ("generated", "test")) -> Path:
+    """Overlaid density histograms per property: generated vs reference (e.g. MOSES test).
+    `generated`, `reference`: DataFrames with some of mw logp hbd hba tpsa qed sa."""
+    import numpy as np
+
+    path = check_plot_path(path)
+    keys = [k for k in ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa") if k in generated and k in reference]
+    fig, axes = _figure(len(keys))
+    for ax, k in zip(axes, keys):
+        both = np.concatenate([np.asarray(generated[k], float), np.asarray(reference[k], float)])
+        both = both[~np.isnan(both)]
+        if len(both):
+            lo, hi = np.percentile(both, [0.5, 99.5])
+            bins = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.5) if k in ("hbd", "hba") else np.linspace(lo, hi, 31)
+            for data, lab in ((reference[k], labels[1]), (generated[k], labels[0])):
+                ax.hist(np.asarray(data, float), bins=bins, density=True, alpha=0.55, label=lab)
+        ax.set_xlabel(LABELS.get(k, k))
+        ax.set_ylabel("density")
+    if keys:
+        axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def plot_path(rows: Sequence[dict], path: str | Path, per_row: int = 10, title: str = "") -> Path:
+    """An interpolation path as rows of structures (at most `per_row` per line), each labelled
+    with its step and α; an invalid step is an empty red-framed cell saying "invalid"."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    path = check_plot_path(path)
+    n = len(rows)
+    cols = min(per_row, n)
+    fig, axes = _figure(n, cols=cols, panel=(2.2, 2.4))
+    for ax, r in zip(axes, rows):
+        mol = Chem.MolFromSmiles(r["smiles"]) if r.get("valid") and isinstance(r.get("smiles"), str) else None
+        ax.set_xticks([]), ax.set_yticks([])
+        if mol is not None:
+            ax.imshow(Draw.MolToImage(mol, size=(300, 300)))
+            label = f"{r['step']}  α={r['alpha']:.2f}" + ("  (same)" if r.get("duplicate") else "")
         else:
-            img.save(tmp, format="PNG")
-    return len(mols)
+            ax.text(0.5, 0.5, "invalid", ha="center", va="center", color="red", fontsize=12, transform=ax.transAxes)
+            for spine in ax.spines.values():
+                spine.set_color("red")
+            label = f"{r['step']}  α={r['alpha']:.2f}  invalid"
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return path

@@ -236,7 +236,8 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512, c
     """Decode of mu (greedy, or beam search of width `beam`; grammar mask unless not
     `constrained`) for each input: columns input, canonical (non-isomeric, what the model
     encodes), output, exact (canonical(output) == canonical), error (why a row was not encoded:
-    invalid SMILES, unknown token, too long). Rows keep input order."""
+    invalid SMILES, unknown token, too long; or why its decode is invalid: "invalid decode: ...").
+    Rows keep input order."""
     from .sampling import reconstruct
 
     canon, errors = [], []
@@ -255,9 +256,15 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512, c
     ok = [c for c in canon if c is not None]
     decoded = iter(reconstruct(bundle, ok, batch_size, constrained=constrained, beam=beam) if ok else [])
     outputs = [next(decoded) if c is not None else None for c in canon]
+    from .screening import explain_invalid
+
     with rdBase.BlockLogs():
-        exact = [c is not None and (m := parse(o)) is not None and Chem.MolToSmiles(m, isomericSmiles=False) == c
-                 for c, o in zip(canon, outputs)]
+        out_canon = [None if o is None or (m := parse(o)) is None else Chem.MolToSmiles(m, isomericSmiles=False)
+                     for o in outputs]
+        exact = [c is not None and oc == c for c, oc in zip(canon, out_canon)]
+        # an encodable input whose greedy decode RDKit rejects says why, like any invalid row
+        errors = [e if c is None or oc is not None else "invalid decode: " + explain_invalid(o)
+                  for e, c, o, oc in zip(errors, canon, outputs, out_canon)]
     return pd.DataFrame({"input": list(smiles), "canonical": canon, "output": outputs, "exact": exact,
                          "error": errors})
 
@@ -424,7 +431,7 @@ def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperatu
 def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | None = None,
              train: set[str] | None = None, seed: int = 0, temperature: float = 1.0,
              n_reconstruct: int = 1000, with_fcd: bool = True, device: str = "cpu", n_per_target: int = 1000,
-             log: Callable = lambda m: None, constrained: bool = True) -> dict:
+             log: Callable = lambda m: None, constrained: bool = True, samples: list | None = None) -> dict:
     """Sample n molecules from the prior (conditions drawn from the training distribution) and
     compute every metric. Reconstruction: exact-match rate of greedy decoding of mu over
     `n_reconstruct` molecules drawn from `test` (default_rng(seed)). unique@10000 is over the first
@@ -433,7 +440,8 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     conditions (training quantiles 0.25/0.5/0.75; 0 skips). Keys missing data are None.
     Every decode uses the grammar mask when `constrained` (default); validity is reported both
     ways: `valid` (this run's mode), `valid_constrained` and `valid_unconstrained` (the same n
-    latents and conditions decoded with the mask on and off)."""
+    latents and conditions decoded with the mask on and off). `samples`: a list that receives the
+    valid canonical generated SMILES."""
     from .sampling import sample_prior
 
     timings: dict[str, float] = {}
@@ -451,6 +459,8 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
                      constrained=not constrained)
     gen = canonical_valid(strings)  # every metric below sees the same valid canonical list
     gen_mols = valid_mols(gen)
+    if samples is not None:  # the caller wants the valid canonical samples too (evaluate --plot)
+        samples.extend(gen)
     m: dict = {"valid": timed("valid", fraction_valid, strings),
                "unique@1000": fraction_unique(gen, 1000),
                "novelty": timed("novelty", novelty, gen, train) if train is not None else None,
@@ -486,3 +496,17 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     out = {key: m.pop(key) for key in required}
     out.update(m, n=n, n_valid=len(gen), n_reconstruct=len(picked), constrained=constrained, timings=timings)
     return out
+
+
+def property_frame(smiles: Sequence[str], n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """RDKit mw, logp, hbd, hba, tpsa, qed, sa of up to `n` of `smiles` (a seeded random subset):
+    what `evaluate --plot` compares, generated against the test set."""
+    from .chem import SCORES, scores_array
+
+    smiles = list(smiles)
+    if len(smiles) > n:
+        idx = np.sort(np.random.default_rng(seed).choice(len(smiles), n, replace=False))
+        smiles = [smiles[i] for i in idx]
+    with rdBase.BlockLogs():
+        arr = scores_array([parse(s) for s in smiles])
+    return pd.DataFrame(arr, columns=list(PROPERTIES + SCORES))

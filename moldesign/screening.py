@@ -49,8 +49,10 @@ SCORES = ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa", "rotb")
 """Numeric output columns: chem.PROPERTIES, QED, SA and rotatable bonds (Veber's count)."""
 TEXT_COLUMNS = ("error", "smiles", "standardization", "pains", "brenk", "lipinski_violations",
                 "veber_violations")
-FILTER_KEYS = SCORES + ("pains", "brenk", "lipinski", "veber", "novel")
-"""What a filter may test: the scores; pains/brenk as alert counts; lipinski/veber/novel as 1/0."""
+FILTER_KEYS = SCORES + ("pains", "brenk", "lipinski", "veber", "novel", "similarity")
+"""What a filter may test: the scores; pains/brenk as alert counts; lipinski/veber/novel as 1/0;
+similarity: the input's own `similarity` column (e.g. a `generate` table) in `screen`, the
+Tanimoto to the seed in the design commands."""
 DEFAULT_MAX_ATOMS = 1000
 INPUT_SUFFIXES = (".smi", ".txt", ".csv", ".tsv", ".parquet", ".sdf")
 UNREADABLE_SD = "<unreadable SD record>"
@@ -134,6 +136,10 @@ def explain_invalid(smiles) -> str:
 
 
 _WORKER_COLUMNS = ("valid",) + TEXT_COLUMNS + SCORES + ("lipinski", "veber", "_key", "_n_pains", "_n_brenk")
+RECOMPUTED = frozenset(c for c in _WORKER_COLUMNS if not c.startswith("_")) | {"novel", "duplicate_of", "passes",
+                                                                              "failed_filters"}
+"""Input columns screen computes itself: written once, with screen's value (no `input_mw` beside
+`mw`). Other input columns are kept as given (a clash with `row`/`input` gets an `input_` prefix)."""
 
 
 def _score_one(smiles, standardize: bool, max_atoms: int) -> tuple:
@@ -328,18 +334,63 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
         raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
 
 
+def reference_cache_dir() -> Path:
+    """Where `--reference` keys are cached: $MOLDESIGN_CACHE/reference, else
+    ~/.cache/moldesign/reference (read at call time, so tests can point it elsewhere)."""
+    import os
+
+    root = os.environ.get("MOLDESIGN_CACHE") or Path.home() / ".cache" / "moldesign"
+    return Path(root) / "reference"
+
+
 def load_reference(path: str | Path, smiles_col: str | None = None, standardize: bool = True,
-                   workers: int = 1, chunk_size: int = 5000, log: Callable = lambda m: None) -> set[str]:
+                   workers: int = 1, chunk_size: int = 5000, log: Callable = lambda m: None,
+                   cache: bool = True, progress: bool = False) -> set[str]:
     """Non-isomeric canonical SMILES of every valid molecule in a reference file (e.g. MOSES
-    train.parquet), standardized like the screened molecules. Invalid rows are counted in the log."""
+    train.parquet), standardized like the screened molecules. Invalid rows are counted in the log.
+
+    Standardizing 1.6M molecules takes minutes, so the keys are cached (one-column parquet in
+    reference_cache_dir()) under the SHA-256 of the file's bytes, the SMILES column and the
+    standardize flag: a changed file is a new key, never a stale answer. A cache that cannot be
+    written (read-only home) only costs the next run its speed."""
+    from tqdm import tqdm
+
+    from .data import _write_parquet, file_sha256
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"--reference file not found: {path}")
+    cached = None
+    if cache:
+        key = f"{file_sha256(path)[:24]}-{smiles_col or 'auto'}-{'std' if standardize else 'asis'}"
+        cached = reference_cache_dir() / f"{key}.parquet"
+        if cached.exists():
+            try:
+                keys = set(pd.read_parquet(cached)["key"].tolist())
+                log(f"reference {path}: {len(keys)} unique molecules (cached in {cached})")
+                return keys
+            except Exception:  # a damaged cache file is rebuilt, not trusted
+                cached.unlink(missing_ok=True)
     chunks = ((c["input"].tolist(), standardize) for c in iter_input_chunks(path, smiles_col, chunk_size))
     keys: set[str] = set()
     n = n_bad = 0
-    for out in ordered_map(reference_keys, chunks, workers):
-        n += len(out)
-        n_bad += sum(k is None for k in out)
-        keys.update(k for k in out if k is not None)
+    bar = tqdm(desc="reference", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+    try:
+        for out in ordered_map(reference_keys, chunks, workers):
+            n += len(out)
+            n_bad += sum(k is None for k in out)
+            keys.update(k for k in out if k is not None)
+            bar.update(len(out))
+    finally:
+        bar.close()
     log(f"reference {path}: {len(keys)} unique molecules from {n} rows ({n_bad} invalid rows ignored)")
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            _write_parquet(pd.DataFrame({"key": sorted(keys)}), cached, {"source": str(path), "rows": str(n)})
+            log(f"reference keys cached in {cached}")
+        except OSError as e:
+            log(f"could not cache reference keys in {cached}: {e}")
     return keys
 
 
@@ -387,6 +438,8 @@ def finish_chunk(chunk: pd.DataFrame, scored: dict[str, list], opts: ScreenOptio
     out["input"] = chunk["input"]
     produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
     for c in chunk.columns.drop("input"):
+        if c.lower() in RECOMPUTED:  # e.g. a `generate` table's mw: screen's own value replaces it
+            continue
         name = c
         while name in produced or name in out.columns:  # never overwrite a user's column
             name = f"input_{name}"
@@ -406,6 +459,11 @@ def finish_chunk(chunk: pd.DataFrame, scored: dict[str, list], opts: ScreenOptio
     values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
               for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
     values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
+    if any(f.key == "similarity" for f in o.filters):
+        if "similarity" not in out.columns:
+            raise DataError("filter on 'similarity' needs a `similarity` column in the input "
+                            "(e.g. a `generate --like` table)")
+        values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
     passes = valid.copy()
     failed = [[] for _ in range(n)]
     if o.dedupe:

@@ -92,6 +92,12 @@ def tiny_bundle(tiny_model_path):
     return checkpoint.load(tiny_model_path)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    """On-disk caches (screen --reference keys) go to a temporary folder, never the user's home."""
+    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def reconstructed_smiles(tiny_bundle, tiny_smiles) -> list[str]:
     """The training molecules this tiny model decodes back exactly and robustly: the greedy decode

@@ -38,9 +38,9 @@ def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None):
         assert Chem.MolToSmiles(mol, isomericSmiles=False) == row["smiles"]  # canonical
         truth = mol_scores(mol)
         for k in SCORE_COLUMNS:
-            assert row[k] == pytest.approx(truth[k], rel=1e-6, abs=1e-9), (row["smiles"], k)
+            assert row[k] == pytest.approx(truth[k], abs=5e-5), (row["smiles"], k)  # exported to 4 decimals
         if seed_mol is not None:
-            assert row["similarity"] == pytest.approx(tanimoto_to(seed_mol, [mol])[0])
+            assert row["similarity"] == pytest.approx(tanimoto_to(seed_mol, [mol])[0], abs=5e-5)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import pytest
 from rdkit import Chem
 
 from moldesign import chem, screening
+from moldesign.data import DataError
 from moldesign.screening import FilterError, ScreenOptions, parse_filter, screen_file, screen_smiles
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -180,12 +181,16 @@ def test_sdf_records_that_do_not_read_keep_their_row(tmp_path):
     assert "valence" in df["error"][1].lower() and df["error"][2] == "unreadable SD record"
 
 
-def test_user_columns_are_never_overwritten(tmp_path):
-    pd.DataFrame({"smiles": ["CCO"], "mw": ["vendor 46"], "valid": ["yes"]}).to_csv(tmp_path / "a.csv", index=False)
+def test_recomputed_input_columns_appear_once_and_others_are_kept(tmp_path):
+    # a `generate` table screened again: its mw/valid are screen's own, its similarity and ids stay
+    pd.DataFrame({"smiles": ["CCO"], "mw": ["vendor 46"], "valid": ["yes"], "similarity": [0.42], "row": ["r7"],
+                  "seed_id": ["s1"]}).to_csv(tmp_path / "a.csv", index=False)
     screen_file(tmp_path / "a.csv", tmp_path / "o.csv")
     df = pd.read_csv(tmp_path / "o.csv")
-    assert df["input_mw"][0] == "vendor 46" and df["input_valid"][0] == "yes"
+    assert not [c for c in df.columns if c in ("input_mw", "input_valid")]
+    assert list(df.columns).count("mw") == 1 and list(df.columns).count("valid") == 1
     assert df["mw"][0] == pytest.approx(46.069, abs=1e-3) and df["valid"][0]
+    assert df["similarity"][0] == 0.42 and df["seed_id"][0] == "s1" and df["input_row"][0] == "r7"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".sdf", ".smi"])
@@ -251,3 +256,41 @@ def test_scoring_error_in_one_molecule_keeps_the_row(monkeypatch):
     assert df["valid"].tolist() == [False, True]
     assert df["error"][0] == "scoring failed: RuntimeError: descriptor blew up"
     assert not math.isnan(df["mw"][1])
+
+
+def test_similarity_filter_reads_the_input_column(tmp_path):
+    pd.DataFrame({"smiles": ["CCO", "CCN", "CCC"], "similarity": [0.6, 0.2, ""]}).to_csv(tmp_path / "g.csv", index=False)
+    screen_file(tmp_path / "g.csv", tmp_path / "o.csv", ScreenOptions(filters=["similarity>0.4"]))
+    df = pd.read_csv(tmp_path / "o.csv")
+    assert df["passes"].tolist() == [True, False, False]
+    assert df["failed_filters"].fillna("").tolist() == ["", "similarity>0.4", "similarity>0.4"]
+
+
+def test_similarity_filter_without_the_column_names_it(tmp_path):
+    pd.DataFrame({"smiles": ["CCO"]}).to_csv(tmp_path / "g.csv", index=False)
+    with pytest.raises(DataError, match="needs a `similarity` column"):
+        screen_file(tmp_path / "g.csv", tmp_path / "o.csv", ScreenOptions(filters=["similarity>0.4"]))
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_reference_keys_are_cached_by_file_checksum(tmp_path, monkeypatch):
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame({"smiles": ["CCO", "c1ccccc1O", "[Na+].CC(=O)[O-]"]}).to_csv(ref, index=False)
+    logs = []
+    first = screening.load_reference(ref, log=logs.append)
+    assert first == {"CCO", "Oc1ccccc1", "CC(=O)O"}
+    cached = list(screening.reference_cache_dir().glob("*.parquet"))
+    assert len(cached) == 1 and "cached in" in logs[-1]
+
+    def no_work(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    original = screening.reference_keys
+    monkeypatch.setattr(screening, "reference_keys", no_work)
+    assert screening.load_reference(ref, log=logs.append) == first and "(cached in" in logs[-1]
+    with pytest.raises(AssertionError, match="recomputed"):  # another standardization is another key
+        screening.load_reference(ref, standardize=False)
+    ref.write_text("smiles\nCCN\n")  # same path, new content: new checksum, recomputed
+    monkeypatch.setattr(screening, "reference_keys", original)
+    assert screening.load_reference(ref) == {"CCN"}
+    assert screening.load_reference(ref, cache=False) == {"CCN"}
