@@ -97,7 +97,7 @@ def test_generate_raw_keeps_every_decoded_string(model, seed_smiles, monkeypatch
     from moldesign import api
 
     script = ["OCC", "C1CC", "c1ccccc1", "C(", "OCC"]
-    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None:
+    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None, **decoding:
                         [script[i % 5] for i in range(len(z))])
     df = pd.read_csv(io.StringIO(ok(run("generate", "--model", model, "--like", seed_smiles, "-n", 10,
                                         "--raw", "-q")).stdout), keep_default_na=False)
