@@ -36,7 +36,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .data import ChunkWriter, DataError, find_smiles_column
+from .data import ChunkWriter, DataError, export_frame, find_smiles_column
 from .screening import (INPUT_SUFFIXES, ScreenOptions, _suffix, add_counts, empty_counts, finish_chunk,
                         score_partition, score_smiles)
 
@@ -143,7 +143,7 @@ def _empty_output(opts: ScreenOptions, example: pd.DataFrame):
     empty = example.iloc[:0]
     out, _ = finish_chunk(empty, score_smiles(([], opts.standardize, opts.max_atoms)), opts, 1,
                           [] if opts.dedupe else None)
-    return pa.Schema.from_pandas(out, preserve_index=False)
+    return pa.Schema.from_pandas(export_frame(out), preserve_index=False)
 
 
 def _score_to_parquet(chunk: pd.DataFrame, opts: ScreenOptions, first_row: int, path: str, schema) -> dict:
@@ -152,6 +152,7 @@ def _score_to_parquet(chunk: pd.DataFrame, opts: ScreenOptions, first_row: int, 
     import pyarrow.parquet as pq
 
     out, counts = score_partition(chunk, opts, first_row)
+    out = export_frame(out)  # as ChunkWriter writes a table: counts as integers, properties rounded
     table = pa.Table.from_pandas(out, preserve_index=False, schema=schema) if schema is not None else \
         pa.Table.from_pandas(out, preserve_index=False)
     pq.write_table(table, path)
