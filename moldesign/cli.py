@@ -66,6 +66,11 @@ DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "m
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -412,20 +417,30 @@ def train(
     epochs: Optional[float] = typer.Option(None, "--epochs", callback=finite(0, 10_000), help="Override train.epochs."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", callback=finite(0), help="Stop after this many minutes (saved)."),
     seed: Optional[int] = typer.Option(None, "--seed", callback=bounded(0, SEED_MAX), help="Override train.seed."),
+    distributed: bool = typer.Option(False, "--distributed", help="Require a torchrun launch (DistributedDataParallel; gloo on CPU, nccl on CUDA). Under torchrun with more than one process DDP is used even without this flag."),
     device: Device = DeviceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint."""
+    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint.
+
+    Several processes or machines: torchrun --nproc_per_node N [--nnodes M --node_rank R
+    --rdzv_backend c10d --rdzv_endpoint HOST:PORT] -m moldesign.cli train ... (batch_size is the
+    global batch, split across the processes; rank 0 writes the checkpoint and metrics)."""
     import dataclasses
 
     import shlex
 
     from .config import ModelConfig, TrainConfig, load_toml
     from .sampling import resolve_device
-    from .training import TrainingInterrupted
+    from .training import TrainingInterrupted, torchrun_env
     from .training import train as run_training
 
     with cli_errors():
+        try:
+            env = torchrun_env(required=distributed)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        quiet = quiet or not env.is_main  # one rank speaks
         if out.suffix != ".pt":
             raise UserError(f"--out must end in .pt, got {str(out)!r}")
         if resume is not None and not resume.is_file():
@@ -444,7 +459,7 @@ def train(
             raise UserError(str(e)) from None
         try:
             bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
-                                  progress=not quiet)
+                                  progress=not quiet, distributed=True if distributed else None)
         except TrainingInterrupted as e:  # saved: say so, and how to go on (exit 130 / 143, not 0)
             again = ["moldesign", "train", "--resume", str(e.out), "--out", str(e.out)]
             again += ["--config", str(config)] if config else []
@@ -452,8 +467,10 @@ def train(
             again += ["--epochs", f"{epochs:g}"] if epochs is not None else []
             msg = f"{e}; resume with: {' '.join(shlex.quote(a) for a in again)}"
             raise (Terminated(msg) if e.signum == signal.SIGTERM else KeyboardInterrupt(msg)) from None
-        keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity", "active_units")
-        typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
+        if env.is_main:
+            keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity",
+                    "active_units", "world_size")
+            typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
 
 
 # ------------------------------------------------------------- design: generate / interpolate / optimize
@@ -533,7 +550,7 @@ def generate(
     n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
     radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
-    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
+    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
     min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
     keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
@@ -564,6 +581,26 @@ def generate(
             raise UserError("--raw takes one --like molecule, not a seed file")
         seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2
         d = _designer(model, device)
+        if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
+            if min_similarity is not None or keep is not None or filters:
+                raise UserError("--raw writes every decode unfiltered: --min-similarity, --keep and --filter do not apply")
+            conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
+                              constrained=not unconstrained, beam=beam)
+            s = d.generate_raw_to(out, like, n, seed=seed, float_format=CSV_FLOAT_FORMAT, progress=not quiet,
+                                  log=lambda m: info(m, quiet), **conditions)
+            info(f"{n} rows; {n} decodes, validity {s['valid']:.3f}"
+                 + (f"; {s['reused']} of {s['reused'] + s['parts']} parts reused" if s["reused"] else ""), quiet)
+            if grid is not None or plot is not None:  # from the first decodes (chunk 0 is seeded by --seed)
+                from .api import generate_grid, generate_plot
+
+                df = d.generate(like, min(n, 1000), raw=True, seed=seed, **conditions)
+                if grid is not None:
+                    drawn = generate_grid(df[df["valid"]].assign(smiles=df["canonical"]), grid,
+                                          d.molecule(like) if like else None)
+                    info(f"grid of {drawn} molecules -> {grid}", quiet)
+                if plot is not None:
+                    info(f"plot -> {generate_plot(df, plot)} (first {len(df)} decodes)", quiet)
+            return
         options = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
                        seed=seed, max_attempts=max_attempts, min_similarity=min_similarity, keep=keep,
                        filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam)
@@ -946,6 +983,9 @@ def screen(
     workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default 0: all cores)."),
     chunk_size: int = typer.Option(1000, "--chunk-size", callback=bounded(None, 1_000_000), help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size (at most 1,000,000)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted screen into the same -o from its last finished chunk (same input and options)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (process pool on this machine) or dask (a Dask cluster; pip install 'moldesign[dask]'). Same output either way; with dask a .parquet output is a partitioned dataset folder."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: address of a running dask-scheduler (tcp://host:8786); default: start a LocalCluster of --workers processes."),
+    partitions: int = typer.Option(0, "--partitions", callback=bounded(0, 1_000_000), help="With --engine dask: number of input partitions (default 0: 4 per worker, or one per 16 MB if more)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -966,6 +1006,12 @@ def screen(
         if workers < 0 or chunk_size < 1 or max_atoms < 1:
             bad = ("--workers", workers) if workers < 0 else ("--chunk-size", chunk_size) if chunk_size < 1 else ("--max-atoms", max_atoms)
             raise UserError(f"{bad[0]} must be {'>= 0' if bad[0] == '--workers' else '>= 1'}, got {bad[1]}")
+        if engine != Engine.dask and (scheduler is not None or partitions):
+            raise UserError(f"{'--scheduler' if scheduler is not None else '--partitions'} needs --engine dask")
+        if partitions < 0:
+            raise UserError(f"--partitions must be >= 0, got {partitions}")
+        if engine == Engine.dask and dedupe:
+            raise UserError("--dedupe needs --engine local (a duplicate is found only by reading every earlier row in order)")
         if out is not None and out.exists() and input_path.exists() and out.resolve() == input_path.resolve():
             raise UserError(f"--out {out} would overwrite the input file")
         try:
@@ -985,8 +1031,17 @@ def screen(
                              max_atoms=max_atoms)
         if resume and out is None:
             raise UserError("--resume needs -o FILE (a screen to stdout cannot be resumed)")
-        summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
-                              chunk_size=chunk_size, progress=not quiet, resume=resume, log=lambda m: info(m, quiet))
+        if engine == Engine.dask:
+            if resume:
+                raise UserError("--resume is for --engine local (a Dask run writes its partitions in one go)")
+            from .screening_dask import screen_file_dask
+
+            summary = screen_file_dask(input_path, out, opts, smiles_col=smiles_col, scheduler=scheduler,
+                                       workers=n_workers, partitions=partitions, progress=not quiet,
+                                       log=lambda m: info(m, quiet))
+        else:
+            summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
+                                  chunk_size=chunk_size, progress=not quiet, resume=resume, log=lambda m: info(m, quiet))
         info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
         if summary["rows"] and not summary["valid"]:
             raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
@@ -1110,3 +1165,7 @@ def evaluate(
                 Path(tmp).write_text(text + "\n")
         if not result["n_valid"]:
             raise RunFailure(f"none of the {n} sampled molecules is valid")
+
+
+if __name__ == "__main__":  # `python -m moldesign.cli ...` (what torchrun runs: torchrun -m moldesign.cli train ...)
+    app()

@@ -413,88 +413,127 @@ class ScreenOptions:
             raise FilterError(f"max_atoms must be >= 1, got {self.max_atoms}")
 
 
+COUNT_KEYS = ("rows", "valid", "invalid", "standardized", "written", "passing", "dropped", "duplicates", "novel")
+
+
+def empty_counts(opts: ScreenOptions) -> dict[str, int]:
+    """The summary counters a run with these options reports (optional ones only when they apply)."""
+    counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
+    optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
+                "novel": opts.reference is not None}
+    counts.update({k: 0 for k, on in optional.items() if on})
+    return counts
+
+
+def finish_chunk(chunk: pd.DataFrame, scored: dict[str, list], opts: ScreenOptions, first_row: int,
+                 duplicate_of: Sequence | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Join worker scores to the input rows of one chunk: novelty, filters, drop. Pure: the output
+    depends only on the arguments, so any engine that knows a chunk's first row number (1-based)
+    gets the same rows. `duplicate_of` (first row of an earlier copy, or None, per row) comes from
+    the caller because de-duplication spans chunks. Returns (output rows, this chunk's counts)."""
+    o, n = opts, len(chunk)
+    counts = empty_counts(o)
+    s = pd.DataFrame(scored, index=chunk.index)
+    valid = s["valid"].to_numpy(dtype=bool)
+    out = pd.DataFrame({"row": np.arange(first_row, first_row + n, dtype=np.int64)}, index=chunk.index)
+    out["input"] = chunk["input"]
+    produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
+    for c in chunk.columns.drop("input"):
+        if c.lower() in RECOMPUTED:  # e.g. a `generate` table's mw: screen's own value replaces it
+            continue
+        name = c
+        while name in produced or name in out.columns:  # never overwrite a user's column
+            name = f"input_{name}"
+        out[name] = chunk[c]
+    out["valid"] = valid
+    for c in TEXT_COLUMNS:
+        out[c] = s[c].astype("string")
+    for c in SCORES:
+        out[c] = s[c].astype(np.float64)
+    for c in ("lipinski", "veber"):
+        out[c] = s[c].astype("boolean")
+    if o.reference is not None:
+        out["novel"] = pd.array([k not in o.reference if v else None for k, v in zip(s["_key"], valid)],
+                                dtype="boolean")
+        counts["novel"] += int(out["novel"].sum())
+    # what filters test, as floats with NaN for "not computed" (which fails every filter)
+    values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+              for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
+    values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
+    if any(f.key == "similarity" for f in o.filters):
+        if "similarity" not in out.columns:
+            raise DataError("filter on 'similarity' needs a `similarity` column in the input "
+                            "(e.g. a `generate --like` table)")
+        values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    passes = valid.copy()
+    failed = [[] for _ in range(n)]
+    if o.dedupe:
+        dup = list(duplicate_of) if duplicate_of is not None else [None] * n
+        for i, d in enumerate(dup):
+            if d is not None:
+                failed[i].append("duplicate")
+        out["duplicate_of"] = pd.array(dup, dtype="Int64")
+        passes &= out["duplicate_of"].isna().to_numpy()
+        counts["duplicates"] += int(out["duplicate_of"].notna().sum())
+    for f in o.filters:
+        ok = f.apply(values[f.key])
+        passes &= ok
+        for i in np.flatnonzero(~ok & valid):
+            failed[i].append(f.text)
+    counts["rows"] += n
+    counts["valid"] += int(valid.sum())
+    counts["invalid"] += int((~valid).sum())
+    counts["standardized"] += int((out["standardization"].fillna("") != "").sum())
+    if o.filters or o.dedupe:
+        out["passes"] = passes
+        out["failed_filters"] = pd.array(["; ".join(f) for f in failed], dtype="string")
+        counts["passing"] += int(passes.sum())
+    if o.drop:  # with nothing to filter on, passes == valid
+        counts["dropped"] += int((~passes).sum())
+        out = out[passes]
+    counts["written"] += len(out)
+    return out.reset_index(drop=True), counts
+
+
+def score_partition(chunk: pd.DataFrame, opts: ScreenOptions, first_row: int) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score one partition end to end (worker scores + finish_chunk): what a Dask task runs. The
+    local engine runs the same two steps, split between its worker pool and the main process."""
+    scored = score_smiles((chunk["input"].tolist(), opts.standardize, opts.max_atoms))
+    return finish_chunk(chunk, scored, opts, first_row)
+
+
+def add_counts(total: dict[str, int], part: dict[str, int]) -> None:
+    for k, v in part.items():
+        total[k] = total.get(k, 0) + v
+
+
 class _Screener:
-    """Main-process side: joins scores to input rows, applies novelty, dedupe and filters, and
-    keeps the counts for the summary. Holds state across chunks (row counter, seen SMILES)."""
+    """Main-process side of the local engine: numbers rows across chunks, de-duplicates (state:
+    the SMILES seen so far), calls finish_chunk, and sums the counts for the summary."""
 
     def __init__(self, opts: ScreenOptions):
         self.opts = opts
         self.seen: dict[str, int] = {}
         self.new_seen: list[tuple[str, int]] = []  # (smiles, row) first seen in the last chunk
         self.row = 0
-        self.counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
-        optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
-                    "novel": opts.reference is not None}
-        self.counts.update({k: 0 for k, on in optional.items() if on})
+        self.counts = empty_counts(opts)
 
     def finish(self, chunk: pd.DataFrame, scored: dict[str, list]) -> pd.DataFrame:
-        o, n = self.opts, len(chunk)
-        s = pd.DataFrame(scored, index=chunk.index)
-        valid = s["valid"].to_numpy(dtype=bool)
-        out = pd.DataFrame({"row": np.arange(self.row + 1, self.row + n + 1, dtype=np.int64)}, index=chunk.index)
-        self.row += n
-        out["input"] = chunk["input"]
-        produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
-        for c in chunk.columns.drop("input"):
-            if c.lower() in RECOMPUTED:  # e.g. a `generate` table's mw: screen's own value replaces it
-                continue
-            name = c
-            while name in produced or name in out.columns:  # never overwrite a user's column
-                name = f"input_{name}"
-            out[name] = chunk[c]
-        out["valid"] = valid
-        for c in TEXT_COLUMNS:
-            out[c] = s[c].astype("string")
-        for c in SCORES:
-            out[c] = s[c].astype(np.float64)
-        for c in ("lipinski", "veber"):
-            out[c] = s[c].astype("boolean")
-        if o.reference is not None:
-            out["novel"] = pd.array([k not in o.reference if v else None for k, v in zip(s["_key"], valid)],
-                                    dtype="boolean")
-            self.counts["novel"] += int(out["novel"].sum())
-        # what filters test, as floats with NaN for "not computed" (which fails every filter)
-        values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
-                  for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
-        values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
-        if any(f.key == "similarity" for f in o.filters):
-            if "similarity" not in out.columns:
-                raise DataError("filter on 'similarity' needs a `similarity` column in the input "
-                                "(e.g. a `generate --like` table)")
-            values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        passes = valid.copy()
-        failed = [[] for _ in range(n)]
-        self.new_seen = []
-        if o.dedupe:
+        first = self.row + 1
+        dup = None
+        self.new_seen = []  # (smiles, row) first seen in this chunk: what screen --resume must restore
+        if self.opts.dedupe:
             dup = []
-            for i, smi in enumerate(s["smiles"]):
-                if valid[i] and smi not in self.seen:
-                    self.new_seen.append((smi, int(out["row"].iat[i])))
-                first = self.seen.setdefault(smi, int(out["row"].iat[i])) if valid[i] else None
-                dup.append(first if first is not None and first != out["row"].iat[i] else None)
-                if dup[-1] is not None:
-                    failed[i].append("duplicate")
-            out["duplicate_of"] = pd.array(dup, dtype="Int64")
-            passes &= out["duplicate_of"].isna().to_numpy()
-            self.counts["duplicates"] += int(out["duplicate_of"].notna().sum())
-        for f in o.filters:
-            ok = f.apply(values[f.key])
-            passes &= ok
-            for i in np.flatnonzero(~ok & valid):
-                failed[i].append(f.text)
-        self.counts["rows"] += n
-        self.counts["valid"] += int(valid.sum())
-        self.counts["invalid"] += int((~valid).sum())
-        self.counts["standardized"] += int((out["standardization"].fillna("") != "").sum())
-        if o.filters or o.dedupe:
-            out["passes"] = passes
-            out["failed_filters"] = pd.array(["; ".join(f) for f in failed], dtype="string")
-            self.counts["passing"] += int(passes.sum())
-        if o.drop:  # with nothing to filter on, passes == valid
-            self.counts["dropped"] += int((~passes).sum())
-            out = out[passes]
-        self.counts["written"] += len(out)
-        return out.reset_index(drop=True)
+            for i, (smi, ok) in enumerate(zip(scored["smiles"], scored["valid"])):
+                row = first + i
+                if ok and smi not in self.seen:
+                    self.new_seen.append((smi, row))
+                seen = self.seen.setdefault(smi, row) if ok else None
+                dup.append(seen if seen is not None and seen != row else None)
+        self.row += len(chunk)
+        out, counts = finish_chunk(chunk, scored, self.opts, first, dup)
+        add_counts(self.counts, counts)
+        return out
 
 
 def screen_chunks(chunks: Iterable[pd.DataFrame], opts: ScreenOptions, workers: int = 1
