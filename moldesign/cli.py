@@ -528,7 +528,6 @@ def _check_image_path(path: Optional[Path], kind: str = "grid") -> None:
         except ValueError as e:
             raise UserError(str(e)) from None
         check_out_path(path, f"--{kind}", (".png", ".svg"))
-        check_out_path(grid, "--grid", (".png", ".svg"))
 
 
 def _check_grid(grid: Optional[Path]) -> None:
@@ -700,7 +699,7 @@ def optimize(
     objective: Optional[str] = typer.Option(None, "--objective", help="Weighted sum of columns in natural units, e.g. '1.0*logp - 1.0*sa' or 'qed + 0.5*similarity'."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
     method: str = typer.Option("gradient", "--method", help="gradient (surrogate ascent on [z, c]) or cmaes (CMA-ES with RDKit scoring, needs the `cma` package)."),
-    min_similarity: float = typer.Option(0.0, "--min-similarity", callback=finite(0, 1), help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
+    min_similarity: float = typer.Option(0.0, "--min-similarity", callback=finite(), help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Cap on RDKit oracle calls per start (one per distinct valid decoded molecule)."),
     steps: int = typer.Option(30, "--steps", callback=bounded(1, MAX_OPT_STEPS), help=f"Gradient steps per chain (cmaes: generations; at most {MAX_OPT_STEPS:,}; steps x chains at most {MAX_OPT_DECODES:,})."),
     chains: int = typer.Option(8, "--chains", callback=bounded(1, MAX_CHAINS), help="Chains: one from the seed's own point, the rest from its neighbourhood (cmaes: population size)."),

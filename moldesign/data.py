@@ -234,6 +234,16 @@ def _write_parquet(df: pd.DataFrame, out: Path, meta: dict[str, str]) -> None:
         pq.write_table(table, tmp)
 
 
+def cache_dir(kind: str) -> Path:
+    """An on-disk cache folder: $MOLDESIGN_CACHE/<kind>, else ~/.cache/moldesign/<kind> (read at
+    call time, so tests can point it elsewhere)."""
+    root = os.environ.get("MOLDESIGN_CACHE") or Path.home() / ".cache" / "moldesign"
+    return Path(root) / kind
+
+
+CACHE_MIN_ROWS = 20_000  # smaller training files are quick to recompute and not worth a cache entry
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -306,6 +316,8 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
     from .chem import compute_table
 
     df = read_smiles_file(path, smiles_col)
+    if len(df) < CACHE_MIN_ROWS:
+        cached = None
     if not len(df):
         raise DataError(f"{path} has no rows")
     table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)

@@ -338,10 +338,9 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
 def reference_cache_dir() -> Path:
     """Where `--reference` keys are cached: $MOLDESIGN_CACHE/reference, else
     ~/.cache/moldesign/reference (read at call time, so tests can point it elsewhere)."""
-    import os
+    from .data import cache_dir
 
-    root = os.environ.get("MOLDESIGN_CACHE") or Path.home() / ".cache" / "moldesign"
-    return Path(root) / "reference"
+    return cache_dir("reference")
 
 
 def load_reference(path: str | Path, smiles_col: str | None = None, standardize: bool = True,

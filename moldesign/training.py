@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
 from .config import PROPERTIES, ModelConfig, TrainConfig, to_toml
-from .data import DataError, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
+from .data import DataError, cache_dir, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
 from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
 from .sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
 from .tokenizer import Vocabulary
@@ -192,7 +192,8 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
         val_table, train_table = table.iloc[perm[: cfg.val_size]], table.iloc[perm[cfg.val_size:]]
         source = "ZINC250k train (DD-VAE split; standardized: largest fragment, uncharged, no stereo)"
     else:
-        table = load_training_table(cfg.data, log=log)
+        # properties of a large file are cached by its checksum, so a resumed run does not recompute them
+        table = load_training_table(cfg.data, log=log, cache_dir=cache_dir("tables"))
         if len(table) < MIN_MOLECULES:
             raise DataError(f"{cfg.data}: {len(table)} valid molecules; training needs at least {MIN_MOLECULES}")
         n_val = min(cfg.val_size, max(1, len(table) // 20))

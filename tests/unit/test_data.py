@@ -103,3 +103,23 @@ def test_atomic_write_leaves_no_file_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_atomic_table(pd.DataFrame({"a": [1]}), out)
     assert out.read_text() == "a\n1\n"
+
+
+def test_training_table_of_a_large_file_is_cached_by_checksum(tmp_path, monkeypatch, sample):
+    from moldesign import data
+
+    monkeypatch.setattr(data, "CACHE_MIN_ROWS", 10)
+    f = tmp_path / "mols.smi"
+    f.write_text("\n".join(sample["smiles"].head(30)) + "\n")
+    cache = tmp_path / "cache"
+    first = data.load_training_table(f, cache_dir=cache, log=lambda m: None)
+    entries = list(cache.glob("*.parquet"))
+    assert len(entries) == 1 and entries[0].name.startswith(data.file_sha256(f)[:20])
+    monkeypatch.setattr("moldesign.chem.compute_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = data.load_training_table(f, cache_dir=cache, log=lambda m: None)
+    pd.testing.assert_frame_equal(first, again)
+    f.write_text("\n".join(sample["smiles"].head(31)) + "\n")  # another file: another key, computed afresh
+    monkeypatch.undo()
+    monkeypatch.setattr(data, "CACHE_MIN_ROWS", 10)
+    assert len(data.load_training_table(f, cache_dir=cache, log=lambda m: None)) == 31
+    assert len(list(cache.glob("*.parquet"))) == 2
