@@ -169,7 +169,12 @@ class Grammar:
         self.info = [classify(t) for t in self.tokens]
         self.eos_id = self.tokens.index(EOS) if EOS in self.tokens else -1
         self._cache: dict[tuple, np.ndarray] = {}
-        self.verify_calls = {"eos": 0, "kekulize": 0}
+        self.verify_calls = {"eos": 0, "kekulize": 0, "lookahead": 0, "partial": 0}
+        # budget_mask: tokens still needed after each kind of token, relative to an atom's
+        # (a bond or `(` needs an atom after it; `(` also a `)`; `)` meets one; rings per state)
+        delta = {BOND: 1, OPEN: 2, CLOSE: -1}
+        self._budget_delta = np.array([delta.get(i.kind, 0) for i in self.info])
+        self._ring_ids = [t for t, i in enumerate(self.info) if i.kind == RING]
 
     # ------------------------------------------------------------------ the mask
     def allowed(self, st: ParseState, t: int) -> bool:
@@ -223,15 +228,71 @@ class Grammar:
         """(B, V) bool: the tokens each state allows next (structural rules, cached by signature)."""
         return torch.from_numpy(np.stack([self.row_mask(s) for s in states])).to(device or "cpu")
 
+    # ------------------------------------------------------------------ length budget
+    @staticmethod
+    def need(st: ParseState) -> int:
+        """Lower bound on the tokens still needed to finish st, `<eos>` included: a ring label per
+        open ring bond, a `)` per open branch, an atom after `(` or a bond symbol (or first)."""
+        return len(st.rings) + len(st.stack) + (st.last in (START, OPEN, BOND)) + 1
+
+    def budget_mask(self, st: ParseState, remaining: int) -> np.ndarray | None:
+        """(V,) bool: the tokens after which the string can still finish within `remaining` more
+        tokens (<eos> included), or None when every token can (the common case, checked first).
+        A sound lower bound: it never refuses a prefix that fits, and at remaining 0 leaves only
+        <eos>. It keeps a row from opening rings and branches it has no room left to close."""
+        base = self.need(st) - (st.last in (START, OPEN, BOND))  # after an atom/ring, the pending item is met
+        if base + 2 <= remaining:
+            return None
+        need_after = base + self._budget_delta  # (V,)
+        for t in self._ring_ids:
+            need_after[t] = base + (-1 if self.tokens[t] in st.rings else 1)
+        ok = need_after <= remaining
+        if self.eos_id >= 0:
+            ok[self.eos_id] = True
+        return ok
+
     # ------------------------------------------------------------------ lazy checks
     def needs_verify(self, st: ParseState, t: int) -> bool:
-        """True for the picks whose structural OK is not final: `<eos>` and a ring closure that
-        completes an aromatic system (two aromatic ends, no other aromatic ring bond left open)."""
+        """True for the picks whose structural OK is not final: `<eos>`, a ring closure that
+        completes an aromatic system (two aromatic ends, no other aromatic ring bond left open),
+        and any ring label, or while a ring bond is open any atom or `)` (the dead-end lookahead)."""
+        return self._lookahead_applies(st, t) or self._needs_chem_check(st, t)
+
+    def _lookahead_applies(self, st: ParseState, t: int) -> bool:
+        k = self.info[t].kind
+        return k == RING or (bool(st.rings) and k in (ATOM, CLOSE))
+
+    def _needs_chem_check(self, st: ParseState, t: int) -> bool:
+        """`<eos>` (RDKit) and the picks that can change an aromatic system's kekulization."""
+        return self._needs_final_check(st, t) or self._needs_partial_check(st, t)
+
+    def _needs_final_check(self, st: ParseState, t: int) -> bool:
+        """`<eos>`, and the picks that complete an aromatic system (checked as complete)."""
         info = self.info[t]
         if info.kind == EOS_KIND or (st.kek_pending and info.kind in (ATOM, CLOSE)):
             return True
         if info.kind == ATOM and st.bond == 2 and st.arom[st.cur]:  # exocyclic c=O: the π count changes
             return True
+        return self._completes_aromatic(st, t)
+
+    def _needs_partial_check(self, st: ParseState, t: int) -> bool:
+        """Picks after which part of an unfinished aromatic system is settled, so it may already
+        be unkekulizable (partialsmiles' partial mode decides, `partial_ok`): a ring closure
+        between two aromatic atoms while other aromatic ring bonds are open, `)` after an aromatic
+        atom (it is complete), and a bond symbol on an aromatic atom that changes its π count
+        (`c=`, or any bond when its ring closure needs more). Without these the decoder walked
+        on for many tokens before the system was found dead (measured: a third of the dead ends)."""
+        k, c = self.info[t].kind, st.cur
+        if c < 0 or not st.arom[c]:
+            return False
+        if k == CLOSE:
+            return True
+        if k == BOND:
+            return self.info[t].order == 2 or st.kek_pending
+        return k == RING and self.tokens[t] in st.rings and st.arom[st.rings[self.tokens[t]][0]]
+
+    def _completes_aromatic(self, st: ParseState, t: int) -> bool:
+        info = self.info[t]
         if info.kind != RING or info.label not in st.rings:
             return False
         a = st.rings[info.label][0]
@@ -239,8 +300,57 @@ class Grammar:
             return False
         return not any(st.arom[b] for lab, (b, _, _) in st.rings.items() if lab != info.label)
 
+    def completable_after(self, st: ParseState, t: int) -> bool:
+        """Dead-end lookahead: False when token id t (structurally allowed) would leave a ring
+        bond open with no atom left that a new atom could bond to.
+
+        An open ring bond can only be closed by the current atom (a ring label needs free valence
+        there) or by a new atom, and a new atom bonds to the current atom or, after `)`, to a
+        branch point on the stack. So once the current atom and every branch point below it have
+        no free valence, no continuation closes the ring: `c1=1` on an aromatic carbon, `C(F)F`
+        with a ring still open. This was most of the measured dead ends (an empty mask later on);
+        it is exact and sound (it never refuses a prefix of a valid SMILES), and costs O(depth).
+        """
+        info = self.info[t]
+        k, c = info.kind, st.cur
+        if k == CLOSE:  # the branch point becomes current; only new atoms can close rings now
+            return any(st.rem[a] >= 1 for a in st.stack)
+        if k == ATOM:
+            if st.last == START:
+                return True
+            order = st.bond or 1
+            if info.cap - _cost(info.aromatic, order) >= 1:
+                return True
+            # the current atom pays for the bond; it is on the stack right after `(`
+            paid = _cost(st.arom[c], order)
+            return any(st.rem[a] - (paid if a == c else 0) >= 1 for a in st.stack)
+        if k != RING:
+            return True
+        ring = st.rings.get(info.label)
+        if ring is None:  # opening: reserve on the current atom (never on the stack here)
+            return st.rem[c] - _cost(st.arom[c], st.bond or 1) >= 1 or any(st.rem[a] >= 1 for a in st.stack)
+        if len(st.rings) == 1:  # closing the last open ring bond
+            return True
+        a, o, reserved = ring
+        order = st.bond or o or 1
+        if st.rem[c] - _cost(st.arom[c], order) >= 1:
+            return True
+        extra = _cost(st.arom[a], order) - reserved  # the opener pays the difference (C1...=1)
+        return any(st.rem[b] - (extra if b == a else 0) >= 1 for b in st.stack)
+
     def verify(self, st: ParseState, t: int) -> bool:
         info = self.info[t]
+        if self._lookahead_applies(st, t):
+            self.verify_calls["lookahead"] += 1
+            if not self.completable_after(st, t):
+                return False
+        if not self._needs_final_check(st, t):
+            if not self._needs_partial_check(st, t):
+                return True
+            self.verify_calls["partial"] += 1
+            # a bond symbol is judged with a stand-in atom after it (what it bonds to does not
+            # change the ring's π count: c=C like c=O)
+            return partial_ok(st.smiles() + self.tokens[t] + ("C" if info.kind == BOND else ""))
         if info.kind == EOS_KIND:
             self.verify_calls["eos"] += 1
             return rdkit_valid(st.smiles())
@@ -328,6 +438,20 @@ def closure_kekulizable(prefix: str, can_take_more: bool) -> bool:
     partialsmiles syntax complaint does not count against the token."""
     variants = [prefix] + ([prefix + "(=C)", prefix + "(C)"] if can_take_more else [])
     return any(_kekulizable_now(v) for v in variants)
+
+
+def partial_ok(prefix: str) -> bool:
+    """partialsmiles (partial mode) accepts `prefix` as the start of a valid SMILES: only its
+    kekulization verdict counts (syntax and valence are the grammar's job)."""
+    import partialsmiles as ps
+
+    try:
+        ps.ParseSmiles(prefix, partial=True, rulesToIgnore=0x7F)
+    except ps.KekulizationFailure:
+        return False
+    except Exception:  # noqa: BLE001 - other complaints: not this check's call
+        return True
+    return True
 
 
 def _kekulizable_now(s: str) -> bool:

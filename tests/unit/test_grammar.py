@@ -22,7 +22,7 @@ ZINC_LIKE = [
 MUST_FORBID = {  # SMILES → index of the first forbidden token (len(tokens): <eos> at the end)
     "CC(C": 4, "C1CC": 4, "CC(C)(C)(C)(C)C": 11, "CC)C": 2, "C=#C": 2, "C1C1": 3, "F(C)C": 4, "C()C": 2,
     "N(=O)=O": 5, "c1cccc1": 7, "cc": 2, "CC(=O)(=O)": 7, "C#c": 2, "O=O=O": 3, "(C)": 0,
-    "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 9, "C=1CCC#1": 7,
+    "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 8, "C=1CCC#1": 7,
 }
 BY_POLICY = {"CC.C", "C=1CCC#1"}  # RDKit reads these; the mask refuses them (one fragment; one order per ring bond)
 
