@@ -13,12 +13,22 @@ tokens allowed next. The mask covers, exactly and cheaply:
   exocyclic double bond (`c=O`, pyridones) and takes no triple bond;
 * `<eos>` only when no branch, ring bond or bond symbol is open.
 
-Two checks are too costly to evaluate for every token of every row and are run lazily, only
-for the token a strategy actually picks (`Grammar.verify`): when a ring closure completes an
-aromatic system, partialsmiles (N. O'Boyle, MIT) checks that it can still be kekulized; `<eos>` is
-accepted only when RDKit parses the whole string. A rejected pick is masked and the strategy picks
-again, which is the same as masking it up front. The mask is cached per state signature, so a
-batch costs one dict look-up per row and step.
+Some checks are too costly, or depend on more than the cached signature, to evaluate for every
+token of every row; they run lazily, only for the token a strategy actually picks
+(`Grammar.verify`), and a rejected pick is masked and the strategy picks again, which is the same
+as masking it up front:
+
+* the dead-end lookahead (`completable_after`): no token may leave a ring bond open with no atom
+  left that a new atom could bond to (`C1CCO2`, `c1=1`, `C1CC(F)F`) — measured, the cause of most
+  dead ends (rows whose mask later went empty);
+* kekulization: when a ring closure completes an aromatic system, partialsmiles (N. O'Boyle, MIT)
+  checks that it can still be kekulized; on every other pick that touches an unfinished aromatic
+  system, partialsmiles' partial mode (`partial_ok`) checks it is not already unkekulizable;
+* `<eos>` is accepted only when RDKit parses the whole string.
+
+A length budget (`budget_mask`, applied by the strategies, which know the position) forbids tokens
+after which the open rings and branches can no longer be closed within max_len. The mask is cached
+per state signature, so a batch costs one dict look-up per row and step.
 
 Unsupported on purpose (never allowed): `.` (one molecule per string), `*`, `:` and `$` bonds,
 charges/stereo outside brackets.
@@ -170,11 +180,13 @@ class Grammar:
         self.eos_id = self.tokens.index(EOS) if EOS in self.tokens else -1
         self._cache: dict[tuple, np.ndarray] = {}
         self.verify_calls = {"eos": 0, "kekulize": 0, "lookahead": 0, "partial": 0}
+        self.verify_rejects = dict.fromkeys(self.verify_calls, 0)
         # budget_mask: tokens still needed after each kind of token, relative to an atom's
         # (a bond or `(` needs an atom after it; `(` also a `)`; `)` meets one; rings per state)
         delta = {BOND: 1, OPEN: 2, CLOSE: -1}
         self._budget_delta = np.array([delta.get(i.kind, 0) for i in self.info])
         self._ring_ids = [t for t, i in enumerate(self.info) if i.kind == RING]
+        self._bond_ids = [t for t, i in enumerate(self.info) if i.kind == BOND]
 
     # ------------------------------------------------------------------ the mask
     def allowed(self, st: ParseState, t: int) -> bool:
@@ -233,17 +245,20 @@ class Grammar:
     def need(st: ParseState) -> int:
         """Lower bound on the tokens still needed to finish st, `<eos>` included: a ring label per
         open ring bond, a `)` per open branch, an atom after `(` or a bond symbol (or first)."""
-        return len(st.rings) + len(st.stack) + (st.last in (START, OPEN, BOND)) + 1
+        pending = st.last in (START, OPEN) or (st.last == BOND and not st.rings)  # a ring closure meets a bond
+        return len(st.rings) + len(st.stack) + pending + 1
 
     def budget_mask(self, st: ParseState, remaining: int) -> np.ndarray | None:
         """(V,) bool: the tokens after which the string can still finish within `remaining` more
         tokens (<eos> included), or None when every token can (the common case, checked first).
         A sound lower bound: it never refuses a prefix that fits, and at remaining 0 leaves only
         <eos>. It keeps a row from opening rings and branches it has no room left to close."""
-        base = self.need(st) - (st.last in (START, OPEN, BOND))  # after an atom/ring, the pending item is met
+        base = len(st.rings) + len(st.stack) + 1  # needed after an atom: closures, `)`s, <eos>
         if base + 2 <= remaining:
             return None
         need_after = base + self._budget_delta  # (V,)
+        if st.rings:  # a bond symbol can be met by the ring label that closes an open ring bond
+            need_after[self._bond_ids] = base
         for t in self._ring_ids:
             need_after[t] = base + (-1 if self.tokens[t] in st.rings else 1)
         ok = need_after <= remaining
@@ -341,22 +356,31 @@ class Grammar:
         return any(st.rem[b] - (extra if b == a else 0) >= 1 for b in st.stack)
 
     def verify(self, st: ParseState, t: int) -> bool:
+        """The lazy checks for one structurally allowed pick (call when needs_verify). Counts
+        calls per check in `verify_calls` and refusals in `verify_rejects` (the dead-end
+        instrumentation bench/decoding_bench.py reports)."""
+        check, ok = self._verify(st, t)
+        self.verify_calls[check] += 1
+        if not ok:
+            self.verify_rejects[check] += 1
+        return ok
+
+    def _verify(self, st: ParseState, t: int) -> tuple[str, bool]:
         info = self.info[t]
-        if self._lookahead_applies(st, t):
-            self.verify_calls["lookahead"] += 1
-            if not self.completable_after(st, t):
-                return False
+        if self._lookahead_applies(st, t) and not self.completable_after(st, t):
+            return "lookahead", False
         if not self._needs_final_check(st, t):
             if not self._needs_partial_check(st, t):
-                return True
-            self.verify_calls["partial"] += 1
+                return "lookahead", True
             # a bond symbol is judged with a stand-in atom after it (what it bonds to does not
             # change the ring's π count: c=C like c=O)
-            return partial_ok(st.smiles() + self.tokens[t] + ("C" if info.kind == BOND else ""))
+            return "partial", partial_ok(st.smiles() + self.tokens[t] + ("C" if info.kind == BOND else ""))
         if info.kind == EOS_KIND:
-            self.verify_calls["eos"] += 1
-            return rdkit_valid(st.smiles())
-        self.verify_calls["kekulize"] += 1
+            return "eos", rdkit_valid(st.smiles())
+        return "kekulize", self._kekulize_check(st, t)
+
+    def _kekulize_check(self, st: ParseState, t: int) -> bool:
+        info = self.info[t]
         s = st.smiles() + self.tokens[t]
         if info.kind == RING:
             if _kekulizable_now(s):
