@@ -26,10 +26,11 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
-from .optimize import (DEFAULT_CHAINS, DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Objective,
-                       OptimizeResult, optimize as _optimize, random_baseline)
+from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SIGMA, DEFAULT_STEP_SIZE,
+                       DEFAULT_STEPS, Objective, OptimizeResult, optimize as _optimize, random_baseline)
 from .prior import draw_latents
-from .sampling import (DEFAULT_RADIUS, DesignInputError, NothingValid, Seed, canonical_mols, check_property_value,
+from .sampling import (DEFAULT_RADIUS, DesignInputError, DesignWarning, NothingValid, Seed, canonical_mols,
+                       check_property_value,
                        decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
                        prepare_molecule, resolve_device, sample_around, training_range_warning)
 from .surrogate import TARGETS
@@ -40,14 +41,14 @@ from .screening import FilterError
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
 MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
+# per-proposal columns of an optimize batch (after start_id … seed_objective, rank, smiles, valid)
+OPTIMIZE_BATCH_COLUMNS = [*TARGETS, "plogp", "plogp_raw", "similarity", "objective", "improvement"]
+BATCH_COLUMNS = ["start_id", "start_input", "start_smiles", "method", "decodes", "oracle_calls", "seconds",
+                 "seed_objective", "rank", "smiles", "valid", *OPTIMIZE_BATCH_COLUMNS, "error"]
 
 
 def _fmt_removed(removed: Mapping[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in removed.items())
-
-
-class DesignWarning(UserWarning):
-    """Something the user should know that does not stop the run."""
 
 
 def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
@@ -415,16 +416,91 @@ class Designer:
                  targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
                  chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
-                 condition: str = "optimize", constrained: bool = True) -> OptimizeResult:
-        """Surrogate-guided gradient ascent from the seed (see moldesign.optimize). Returns
-        OptimizeResult(trajectory, best, summary); both tables carry RDKit values and pred_*.
-        `seed` sets the chains' random starts; `condition` "optimize" (c moves with z) or "seed" (c held at the seed's properties)."""
+                 condition: str = "optimize", method: str = "gradient", budget: int | None = None,
+                 min_similarity: float = 0.0, objective: str | None = None,
+                 sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
+                 constrained: bool = True) -> OptimizeResult:
+        """Optimize from one start (see moldesign.optimize): `method` gradient (surrogate ascent)
+        or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
+        is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
+        Returns OptimizeResult(trajectory, best, summary), objective values in natural units.
+        `seed` sets the random starts; `condition` "optimize" (c moves with z), "seed" (held) or
+        "only" (z held at μ); `constrained` masks decoding with the SMILES grammar (default)."""
         from .optimize import require_surrogate
 
-        objective = Objective.parse(maximize, minimize, targets)
-        require_surrogate(self.bundle, str(self.path or "PATH"))
-        return _optimize(self.bundle, self.molecule(start), objective, steps, chains, step_size, prior_weight,
-                         top_k, np.random.default_rng(seed), condition, constrained)
+        obj = Objective.parse(maximize, minimize, targets, objective)
+        if method == "gradient":
+            require_surrogate(self.bundle, str(self.path or "PATH"))
+        return _optimize(self.bundle, self.molecule(start), obj, steps, chains, step_size, prior_weight,
+                         top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
+                         condition_sigma, constrained)
+
+    def optimize_batch(self, starts: pd.DataFrame, done: set[str] = frozenset(), baseline: bool = False,
+                       progress: bool = False, **kwargs):
+        """Optimize every start of a table with columns start_id and smiles (see read_starts);
+        yields (start_id, rows, summary) per start not in `done`, in order. rows: the start's best
+        feasible proposals (top_k) with start_id, start_smiles, similarity, objective, improvement,
+        decodes, oracle_calls, seconds; a bad start or one without a feasible proposal gives one
+        row with valid=False and `error` saying why (never dropped). kwargs: those of `optimize`.
+        With `baseline` the random-direction baseline is run too (rows with method 'random')."""
+        from tqdm import tqdm
+
+        from .chem import InvalidSmiles, standardize
+        from .known_molecules import UnknownMolecule
+        from .tokenizer import TokenizeError, UnknownTokenError
+
+        from .optimize import check_settings, require_surrogate
+
+        objective = Objective.parse(kwargs.pop("maximize", ()), kwargs.pop("minimize", ()),
+                                    kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
+        check_settings(**kwargs)
+        if kwargs.get("method", "gradient") == "gradient" or baseline:
+            require_surrogate(self.bundle, str(self.path or "PATH"))
+        rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))]
+        for rec in tqdm(rows.to_dict("records"), desc="optimize", unit="start", disable=not progress):
+            sid, given = str(rec["start_id"]), rec["smiles"]
+            head = {"start_id": sid, "start_input": given}
+            try:
+                smiles = standardize(given)  # the form the model is trained on: largest fragment, uncharged, no stereo
+                res = self._optimize_one(smiles, objective, **kwargs)
+            except (DesignInputError, InvalidSmiles, UnknownMolecule, TokenizeError, UnknownTokenError) as e:
+                yield sid, pd.DataFrame([{**head, "start_smiles": None, "method": kwargs.get("method", "gradient"),
+                                          "smiles": None, "valid": False, "error": str(e)}]).reindex(
+                                              columns=BATCH_COLUMNS), None
+                continue
+            tables = [self._batch_rows(head, res)]
+            if baseline and res.summary["method"] == "gradient":
+                base = random_baseline(self.bundle, res.start, objective, res.trajectory["distance"].to_numpy(),
+                                       np.random.default_rng(kwargs.get("seed", 0)), kwargs.get("top_k", 10),
+                                       kwargs.get("condition", "optimize"), kwargs.get("budget"),
+                                       kwargs.get("min_similarity", 0.0), kwargs.get("constrained", True))
+                base.summary["method"] = "random"
+                tables.append(self._batch_rows(head, base))
+            yield sid, pd.concat(tables, ignore_index=True), res.summary
+
+    def _optimize_one(self, smiles: str, objective: Objective, seed: int = 0, **kwargs) -> OptimizeResult:
+        names = ("steps", "chains", "step_size", "prior_weight", "top_k", "condition", "method", "budget",
+                 "min_similarity", "sigma", "condition_sigma", "constrained")
+        unknown = set(kwargs) - set(names)
+        if unknown:
+            raise TypeError(f"unknown optimize settings: {sorted(unknown)}")
+        return _optimize(self.bundle, self.molecule(smiles), objective, rng=np.random.default_rng(seed), **kwargs)
+
+    @staticmethod
+    def _batch_rows(head: dict, res: OptimizeResult) -> pd.DataFrame:
+        s = res.summary
+        spent = {"method": s["method"], "decodes": s["decodes"], "oracle_calls": s["oracle_calls"],
+                 "seconds": s["seconds"], "seed_objective": s["seed_objective"]}
+        if len(res.best):
+            df = res.best[["rank", "smiles", "valid", *OPTIMIZE_BATCH_COLUMNS]].copy()
+            df["error"] = ""
+        else:
+            why = (f"no valid proposal with similarity >= {s['min_similarity']:g} in {s['decodes']} decodes "
+                   f"({s['oracle_calls']} oracle calls)")
+            df = pd.DataFrame([{"smiles": None, "valid": False, "error": why}])
+        for k, v in reversed([*head.items(), ("start_smiles", res.start.smiles), *spent.items()]):
+            df.insert(0, k, v)
+        return df.reindex(columns=BATCH_COLUMNS)
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same
@@ -432,6 +508,8 @@ class Designer:
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
                                np.random.default_rng(seed), top_k=max(len(result.best), 1),
                                condition=result.summary.get("condition", "optimize"),
+                               budget=result.summary.get("budget"),
+                               min_similarity=result.summary.get("min_similarity", 0.0),
                                constrained=result.summary.get("constrained", True))
 
     # ------------------------------------------------------------------ surrogate
@@ -458,6 +536,30 @@ class Designer:
         small, and `moldesign train --resume` rebuilds the moments."""
         checkpoint.save(self.bundle, path, include_optimizer=False)
         self.path = Path(path)
+
+
+def read_starts(path: str | Path, id_column: str | None = None) -> pd.DataFrame:
+    """Start molecules for a batch: .smi (SMILES then an optional name) or .csv/.tsv/.parquet with a
+    SMILES column; start_id from `id_column`, else a column named id/start_id/name, else the row
+    number (0-based). Every row is kept; duplicate ids are an error (resume keys on them)."""
+    from .data import read_smiles_file
+
+    df = read_smiles_file(path)
+    cols = {c.lower(): c for c in df.columns}
+    if id_column is not None:
+        if id_column not in df.columns:
+            raise DesignInputError(f"--id-column {id_column!r} is not a column of {path}; columns: {', '.join(map(str, df.columns))}")
+        ids = df[id_column]
+    else:
+        key = next((cols[c] for c in ("start_id", "id", "name") if c in cols), None)
+        ids = df[key] if key is not None and df[key].astype(str).str.strip().ne("").all() else pd.Series(range(len(df)))
+    out = pd.DataFrame({"start_id": ids.astype(str).str.strip().to_numpy(), "smiles": df["smiles"].to_numpy()})
+    dup = out["start_id"][out["start_id"].duplicated()]
+    if len(dup):
+        raise DesignInputError(f"start id {dup.iloc[0]!r} appears more than once in {path}")
+    if not len(out):
+        raise DesignInputError(f"no start molecules in {path}")
+    return out
 
 
 def _check_beam(beam) -> None:

@@ -310,3 +310,76 @@ def veber_violations(mol: Chem.Mol) -> list[str]:
     if rdMolDescriptors.CalcTPSA(mol) > 140:
         out.append("tpsa>140")
     return out
+
+
+# ---------------------------------------------------------------- penalized logP (benchmark objective)
+# Normalization constants of the penalized logP used by GCPN, MoFlow, LIMO, ... (mean ± std of each
+# term over ZINC250k, as published in the JT-VAE repository's scoring code and reused since).
+PLOGP_LOGP_MEAN, PLOGP_LOGP_STD = 2.4570953396190123, 1.434324401111988
+PLOGP_SA_MEAN, PLOGP_SA_STD = -3.0525811293166134, 0.8335207024513095  # of −SA
+PLOGP_CYCLE_MEAN, PLOGP_CYCLE_STD = -0.0485696876403053, 0.2860212110245455  # of −cycle
+
+
+def ring_penalty(mol: Chem.Mol) -> float:
+    """cycle = max(0, largest ring size − 6) (0 for acyclic molecules): the ring term of penalized logP."""
+    sizes = [len(r) for r in mol.GetRingInfo().AtomRings()]
+    return float(max(0, max(sizes, default=0) - 6))
+
+
+def plogp_raw(mol: Chem.Mol) -> float:
+    """logP − SA (Crippen logP, Ertl SA), no ring term, no normalization: the units of JT-VAE's
+    similarity-constrained task (Jin et al. 2018, `opt.*.logP-SA` files)."""
+    return float(Crippen.MolLogP(mol) - sa_score(mol))
+
+
+def penalized_logp(mol: Chem.Mol) -> float:
+    """Normalized penalized logP (GCPN, VJTNN, MoFlow, LIMO): each of logP, −SA and −cycle
+    standardized by its ZINC250k mean and std (constants above), then summed."""
+    return float((Crippen.MolLogP(mol) - PLOGP_LOGP_MEAN) / PLOGP_LOGP_STD
+                 + (-sa_score(mol) - PLOGP_SA_MEAN) / PLOGP_SA_STD
+                 + (-ring_penalty(mol) - PLOGP_CYCLE_MEAN) / PLOGP_CYCLE_STD)
+
+
+_MORGAN_COUNT = None
+
+
+def morgan_count_fp(mol: Chem.Mol):
+    """Unhashed Morgan count fingerprint, radius 2 (JT-VAE's similarity in its logP task:
+    AllChem.GetMorganFingerprint(mol, 2), through RDKit's current generator API)."""
+    global _MORGAN_COUNT
+    if _MORGAN_COUNT is None:
+        _MORGAN_COUNT = rdFingerprintGenerator.GetMorganGenerator(radius=2)
+    return _MORGAN_COUNT.GetSparseCountFingerprint(mol)
+
+
+# One-atom substitutions for the "one-atom edit" floor of lead optimization (issue 17): the
+# element swaps a chemist tries first. Aromatic n→c and aliphatic N→C keep the atom's valence
+# shell; C→Cl applies only where carbon has one heavy neighbour (a methyl or terminal carbon).
+ONE_ATOM_EDITS: tuple[tuple[int, bool, int], ...] = ((8, False, 16), (7, False, 6), (7, True, 6), (6, False, 17))
+
+
+def one_atom_edits(mol: Chem.Mol) -> list[str]:
+    """Canonical SMILES of every molecule one substitution away (O→S, N→C, n→c, C→Cl), distinct,
+    the molecule itself excluded; substitutions RDKit cannot sanitize are skipped."""
+    own = Chem.MolToSmiles(mol)
+    out: dict[str, None] = {}
+    with quiet_rdkit():
+        for atom in mol.GetAtoms():
+            for src, aromatic, dst in ONE_ATOM_EDITS:
+                if atom.GetAtomicNum() != src or atom.GetIsAromatic() != aromatic or atom.GetFormalCharge():
+                    continue
+                if dst == 17 and atom.GetDegree() != 1:
+                    continue
+                rw = Chem.RWMol(mol)
+                a = rw.GetAtomWithIdx(atom.GetIdx())
+                a.SetAtomicNum(dst)
+                a.SetNoImplicit(False)
+                a.SetNumExplicitHs(0)
+                try:
+                    Chem.SanitizeMol(rw)
+                    smi = Chem.MolToSmiles(rw)
+                except Exception:  # noqa: BLE001 - RDKit raises several kinds for impossible valences
+                    continue
+                if smi != own and Chem.MolFromSmiles(smi) is not None:
+                    out[smi] = None
+    return list(out)

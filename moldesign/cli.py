@@ -421,32 +421,54 @@ def interpolate(
         write_table(df, out)
 
 
+START_FILE_SUFFIXES = (".smi", ".csv", ".tsv", ".parquet", ".txt")
+
+
+def _is_start_file(start: str) -> bool:
+    """--start names a batch file when it has a table suffix (a SMILES never ends in .csv)."""
+    p = Path(start)
+    suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
+    return suffix.lower().removesuffix(".gz") in START_FILE_SUFFIXES
+
+
 @app.command()
 def optimize(
-    start: str = typer.Option(..., "--start", help="Seed molecule (SMILES or name)."),
-    maximize: Optional[list[str]] = typer.Option(None, "--maximize", help="Property to maximize (mw logp hbd hba tpsa qed sa); repeatable."),
-    minimize: Optional[list[str]] = typer.Option(None, "--minimize", help="Property to minimize; repeatable."),
+    start: str = typer.Option(..., "--start", help="Seed molecule (SMILES or name), or a .smi/.csv/.tsv/.parquet file of starts (batch: one id per row)."),
+    maximize: Optional[list[str]] = typer.Option(None, "--maximize", help="Column to maximize (mw logp hbd hba tpsa qed sa plogp plogp_raw similarity); repeatable. plogp: normalized penalized logP; plogp_raw: logP - SA."),
+    minimize: Optional[list[str]] = typer.Option(None, "--minimize", help="Column to minimize; repeatable."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="Weighted sum of columns in natural units, e.g. '1.0*logp - 1.0*sa' or 'qed + 0.5*similarity'."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
-    steps: int = typer.Option(30, "--steps", help="Gradient steps per chain."),
-    chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's μ, the rest from its neighbourhood."),
+    method: str = typer.Option("gradient", "--method", help="gradient (surrogate ascent on [z, c]) or cmaes (CMA-ES with RDKit scoring, needs the `cma` package)."),
+    min_similarity: float = typer.Option(0.0, "--min-similarity", help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Cap on RDKit oracle calls per start (one per distinct valid decoded molecule)."),
+    steps: int = typer.Option(30, "--steps", help="Gradient steps per chain (cmaes: generations)."),
+    chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's own point, the rest from its neighbourhood (cmaes: population size)."),
     step_size: float = typer.Option(0.2, "--step-size", help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
+    sigma: float = typer.Option(0.1, "--sigma", help="Spread of z around the start (prior std units): cmaes's initial step per z coordinate, the gradient chains' starting noise."),
+    condition_sigma: float = typer.Option(0.6, "--condition-sigma", help="cmaes: initial step per condition coordinate (standardized units)."),
     prior_weight: float = typer.Option(0.1, "--prior-weight", help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
-    condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moved with z by the surrogate gradient) or seed (held at the seed's properties; z moves alone)."),
-    top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw."),
-    baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances) and print both summaries as JSON on stderr."),
-    best: Optional[Path] = typer.Option(None, "--best", help="Also write the best distinct molecules to this file."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="Draw the seed and best molecules to FILE.png or FILE.svg."),
+    condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moves with z), seed (held at the seed's properties; z moves alone) or only (z held at the seed's μ; the condition moves alone)."),
+    top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw (batch: rows per start)."),
+    baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
+    best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Single start: draw the seed and best molecules to FILE.png or FILE.svg."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Batch: column with the start ids (default: start_id, id or name, else the row number)."),
+    resume: bool = typer.Option(False, "--resume", help="Batch: continue an interrupted run from OUT.partial.csv, skipping starts already done."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Surrogate-guided gradient ascent on [z, condition] from a seed, every decode checked with RDKit.
+    """Optimize molecules from a start (or a file of starts), every decode checked with RDKit.
 
-    Writes the trajectory: chain, step, smiles, valid, RDKit values, similarity, objective (RDKit),
-    pred_* and pred_objective (surrogate), mw_condition..tpsa_condition (what the decoder was asked
-    for), new, rank (1 = best distinct molecule), distance, log_prior. Needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`). When no decode is a new molecule (all the seed or
-    invalid), the files are still written and the exit code is 1.
+    Objective values are in natural units (QED for --maximize qed). One start: writes the
+    trajectory (chain, step, smiles, valid, RDKit values, plogp, plogp_raw, similarity, objective,
+    improvement, feasible, oracle_call, pred_* from the surrogate, conditions, new, rank). A file:
+    writes per start its best feasible proposals with start_id, start_smiles, similarity,
+    objective, improvement, decodes, oracle_calls, seconds; a bad start (or one with no feasible
+    proposal) is one row with valid=False and error. The gradient method needs a surrogate in the
+    checkpoint (`moldesign surrogate fit`).
+    When no decode of a single start is a new molecule (all the seed or invalid), the files are
+    still written and the exit code is 1.
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -454,17 +476,32 @@ def optimize(
         _check_grid(grid)
         if top < 1:
             raise UserError(f"--top must be at least 1, got {top}")
+        settings = dict(steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight, top_k=top,
+                        condition=condition, method=method, budget=budget, min_similarity=min_similarity,
+                        sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained)
+        terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
+        if _is_start_file(start):
+            if best is not None or grid is not None:
+                raise UserError("--best and --grid are for a single start; a batch writes the best rows to --out")
+            _optimize_batch(Path(start), out, settings, terms, baseline, id_column, resume, seed, model, device, quiet)
+            return
+        if resume or id_column is not None:
+            raise UserError("--resume and --id-column need --start FILE (a batch of starts)")
         d = _designer(model, device)
-        res = d.optimize(start, maximize or (), minimize or (), target or (), steps=steps, chains=chains,
-                         step_size=step_size, prior_weight=prior_weight, top_k=top, seed=seed, condition=condition,
-                         constrained=not unconstrained)
+        res = d.optimize(start, terms["maximize"], terms["minimize"], terms["targets"], seed=seed,
+                         objective=objective, **settings)
         s = res.summary
-        best_text = "none (no new molecule)" if s["best_objective"] is None else s["best_objective"]
-        info(f"{s['objective']}: {s['decodes']} decodes, validity {s['valid']:.3f}, {s['distinct']} distinct; "
-             f"seed objective {s['seed_objective']}, best {best_text}", quiet)
+        best_text = (f"{s['best_objective']} (improvement {s['improvement']})" if s["best_objective"] is not None
+                     else "none (no new molecule)" if s["distinct"] == 0 else "none (no feasible molecule)")
+        info(f"{s['objective']} ({s['method']}): {s['decodes']} decodes, {s['oracle_calls']} oracle calls, "
+             f"{s['seconds']} s, validity {s['valid']:.3f}, {s['feasible']} feasible distinct; "
+             f"start {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
-            info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} (surrogate {r['pred_objective']:.3f})", quiet)
+            info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} similarity {r['similarity']:.2f} "
+                 f"(surrogate {r['pred_objective']:.3f})", quiet)
         if baseline:
+            if s["method"] != "gradient":
+                raise UserError("--baseline repeats the gradient run's distances; use it with --method gradient")
             base = d.baseline(res, seed=seed)
             typer.echo(json.dumps({"optimize": s, "baseline": base.summary}), err=True)
         if grid is not None:
@@ -477,6 +514,60 @@ def optimize(
         if s["distinct"] == 0:  # the trajectory is written (as `screen` keeps all-invalid rows), then exit 1
             raise RunFailure(f"no new molecule in {s['decodes']} decodes (validity {s['valid']:.3f}; every valid "
                              "decode was the seed): try a larger --step-size or more --steps / --chains")
+
+
+def _optimize_batch(path: Path, out: Optional[Path], settings: dict, terms: dict, baseline: bool,
+                    id_column: Optional[str], resume: bool, seed: int, model: Optional[Path], device: Device,
+                    quiet: bool) -> None:
+    """One model load, every start in order. Rows of finished starts are appended to
+    OUT.partial.csv as they finish (a name that does not look complete), so an interrupted batch
+    resumes with --resume; the final table is written atomically to OUT, then the partial file
+    is removed. A JSON summary goes to stderr."""
+    import pandas as pd
+
+    from .api import read_starts
+
+    if resume and out is None:
+        raise UserError("--resume needs -o/--out (the partial results live beside it)")
+    starts = read_starts(path, id_column)
+    partial = out.with_name(out.name + ".partial.csv") if out is not None else None
+    done: list = []
+    if partial is not None and partial.exists():
+        if not resume:
+            raise UserError(f"{partial} exists from an interrupted run: pass --resume to continue it, or delete it")
+        done.append(pd.read_csv(partial, dtype={"start_id": str, "start_input": str}, keep_default_na=False,
+                                na_values=[""]))
+    done_ids = set(done[0]["start_id"].astype(str)) if done else set()
+    if resume:
+        info(f"resuming: {len(done_ids)} of {len(starts)} starts already done", quiet)
+    d = _designer(model, device)
+    summaries, parts = [], []
+    for sid, rows, summary in d.optimize_batch(starts, done_ids, baseline=baseline, progress=not quiet,
+                                               seed=seed, **terms, **settings):
+        parts.append(rows)
+        if summary is not None:
+            summaries.append(summary)
+        if partial is not None:  # one start's rows at a time, flushed: the resume point
+            rows.to_csv(partial, mode="a", header=not partial.exists(), index=False, float_format=CSV_FLOAT_FORMAT)
+    table = pd.concat(done + parts, ignore_index=True) if done + parts else pd.DataFrame()
+    order = {k: i for i, k in enumerate(starts["start_id"])}
+    table = table.sort_values("start_id", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    write_table(table, out)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+    firsts = table.drop_duplicates(["start_id", "method"]) if len(table) else table
+    main = firsts[firsts["method"] == settings["method"]] if len(firsts) else firsts
+    ok = main["start_smiles"].notna() if len(main) else main
+    improved = main["improvement"].fillna(0).clip(lower=0) if len(main) and "improvement" in main else None
+    report = {"starts": int(len(starts)), "bad_starts": int((~ok).sum()) if len(main) else 0,
+              "resumed": len(done_ids), "method": settings["method"],
+              "min_similarity": settings["min_similarity"], "budget": settings["budget"],
+              "success": round(float((improved > 0).mean()), 4) if improved is not None and len(main) else None,
+              "mean_improvement": round(float(improved.mean()), 4) if improved is not None and len(main) else None,
+              "mean_decodes": round(float(main["decodes"].mean()), 1) if ok.any() else None,
+              "mean_oracle_calls": round(float(main["oracle_calls"].mean()), 1) if ok.any() else None,
+              "mean_seconds": round(float(main["seconds"].mean()), 2) if ok.any() else None}
+    typer.echo(json.dumps({"optimize_batch": report}), err=True)
 
 
 @surrogate_app.command("fit")
@@ -545,6 +636,68 @@ def prior_fit(
         d.save(target_path)
         info(f"prior saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
+# ---------------------------------------------------------------------------------------- app
+def app_command(webapp: Path, port: int, host: str, model: Path, device: str, seed: int) -> list[str]:
+    """The `streamlit run` command line for the web app (headless: no browser is opened, no usage
+    statistics are sent, no file watcher); what follows `--` is read by webapp.app_args."""
+    import sys
+
+    return [sys.executable, "-m", "streamlit", "run", str(webapp), "--server.port", str(port),
+            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+            "--", "--model", str(model), "--device", device, "--seed", str(seed)]
+
+
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UserError(f"--host {host!r} is not a known host name or address") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(addr)
+        except OSError:
+            raise UserError(f"--port {port} is already in use on {host}") from None
+
+
+@app.command("app")
+def run_app(
+    port: int = typer.Option(8501, "--port", help="TCP port of the web server."),
+    host: str = typer.Option("localhost", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
+) -> None:
+    """Start the web app (Streamlit): Generate, Interpolate, Optimize, Screen and Model tabs over the
+    Python API. Open http://HOST:PORT in a browser; Ctrl-C stops it. Needs the [app] extra."""
+    import sys
+
+    with cli_errors():
+        try:
+            import streamlit  # noqa: F401
+        except ImportError:
+            raise RunFailure("the web app needs Streamlit: pip install 'moldesign[app]'") from None
+        check_port_free(host, port)
+        path = (model or DEFAULT_MODEL).resolve()
+        load_bundle(path, device)  # a missing or broken model fails here in one line, not in the browser
+        env = dict(os.environ)  # streamlit runs webapp.py as a script: make this moldesign importable
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)]
+                                            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        info(f"moldesign app on http://{host}:{port} (model {path}); Ctrl-C stops it", quiet)
+        cmd = app_command(Path(__file__).with_name("webapp.py"), port, host, path, device.value, seed)
+        if quiet:  # streamlit prints its URL banner on stdout and logs on stderr
+            cmd[cmd.index("--"):cmd.index("--")] = ["--logger.level", "error"]
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+        sys.stdout.flush(), sys.stderr.flush()
+        # exec, not a child process: `moldesign app` becomes the server, so Ctrl-C, SIGTERM or a
+        # test killing this pid stop the server itself and leave no orphan behind
+        os.execve(sys.executable, cmd, env)
 
 
 # ------------------------------------------------------------- screen / reconstruct / evaluate

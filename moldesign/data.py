@@ -423,7 +423,8 @@ INTEGER_COLUMNS = frozenset({"hbd", "hba", "rotb", "step", "chain", "rank", "row
                              "start_id_row"})
 """Counts: written as integers (2, not 2.0) wherever a table is exported, NaN kept as empty."""
 ROUNDED_COLUMNS = frozenset({"mw", "logp", "tpsa", "qed", "sa", "similarity", "similarity_a", "similarity_b",
-                             "objective", "pred_objective", "seed_similarity"}) | {f"pred_{k}" for k in PROPERTIES}
+                             "objective", "pred_objective", "seed_similarity", "plogp", "plogp_raw", "improvement",
+                             "seed_objective"}) | {f"pred_{k}" for k in PROPERTIES}
 DECIMALS = 4
 """Properties are exported rounded to DECIMALS places (MW 178.187, not 178.18699999999995): more
 than RDKit's descriptors or any assay resolve, and the table reads as a chemist writes it."""

@@ -216,3 +216,63 @@ def plot_path(rows: Sequence[dict], path: str | Path, per_row: int = 10, title: 
         fig.suptitle(title, fontsize=10)
     _save(fig, path)
     return path
+
+
+def mol_image(smiles: str | None, size: tuple[int, int] = (260, 200)):
+    """One molecule as a PIL image (RDKit Draw.MolToImage), or None when `smiles` does not parse."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+    return Draw.MolToImage(mol, size=size) if mol is not None and mol.GetNumAtoms() else None
+
+
+def property_histograms(df, targets: dict, seed: dict | None = None, names: Sequence[str] = ()):
+    """A matplotlib Figure: one histogram per property of the rows of `df` (RDKit values), a solid
+    line at each requested target and a dashed one at the seed's value. `names`: the columns to
+    draw (default the five conditioning properties)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: figures are rendered to images by the caller
+    import matplotlib.pyplot as plt
+
+    from .chem import PROPERTIES
+
+    names = list(names) or list(PROPERTIES)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 2.6), squeeze=False)
+    for ax, k in zip(axes[0], names):
+        values = df[k].dropna().to_numpy() if k in df else []
+        ax.hist(values, bins=min(20, max(5, len(values) // 2)), color="#4c72b0", alpha=0.8)
+        if seed is not None and k in seed:
+            ax.axvline(seed[k], color="#55a868", ls="--", lw=1.5, label="seed")
+        if k in targets:
+            ax.axvline(targets[k], color="#c44e52", lw=2, label="target")
+        ax.set_title(k.upper() if k != "logp" else "LogP", fontsize=10)
+        ax.tick_params(labelsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_plot(trajectory, seed_objective: float | None = None):
+    """A matplotlib Figure of an optimize trajectory: RDKit objective (points; invalid decodes
+    left out) and the surrogate's prediction (line) against step, one colour per chain."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 3.6))  # wide: the app stretches figures to the page width
+    for chain, g in trajectory.groupby("chain"):
+        color = f"C{int(chain) % 10}"
+        ax.plot(g["step"], g["pred_objective"], color=color, lw=1, alpha=0.7)
+        v = g[g["valid"]]
+        ax.scatter(v["step"], v["objective"], color=color, s=12, label=f"chain {chain}")
+    if seed_objective is not None:
+        ax.axhline(seed_objective, color="k", ls="--", lw=1, label="seed (RDKit)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("objective (points: RDKit, lines: surrogate)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

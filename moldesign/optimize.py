@@ -1,30 +1,50 @@
-"""Gradient-based optimization in the decoder's input space, verified by RDKit (Gómez-Bombarelli
-et al. 2018, §4, adapted to a conditional VAE).
+"""Lead optimization in the decoder's input space, every decoded molecule scored by RDKit (the
+oracle): surrogate-gradient ascent (Gómez-Bombarelli et al. 2018, §4, adapted to a conditional
+VAE), CMA-ES with RDKit scoring (MolMIM, Reidenbach et al. 2023) and a random-direction baseline.
 
 The decoder reads u = [z, c]: the latent z and the condition c (five properties, in the scaler's
-standardized units). Both decide the molecule, so both are optimized: J(u) = objective(surrogate(u))
-+ λ·log N(u; 0, I). From the seed's u₀ = [μ, c_seed], `chains` walkers climb J by normalized
-gradient ascent: every step moves u by exactly `step_size` (Euclidean, in latent/standardized
-units) along ∇J, so a chain's path length is steps·step_size whatever the scale of the surrogate's
-gradients. Chain 0 starts at u₀, the others at [μ + DEFAULT_RADIUS·ε, c_seed] (the `generate`
-neighbourhood), so the chains explore different neighbours instead of re-decoding one path. The
-prior term (gradient −λu) pulls z toward high prior density, where the decoder was trained, and c
-toward the training mean; c is also kept inside the training range. Without it nothing stops the
-walk following the surrogate's extrapolation off the data.
+standardized units). Both decide the molecule, so both may move (`condition="optimize"`), or c is
+held at the seed's properties and z moves alone (`condition="seed"`), or z is held at μ and only
+c moves (`condition="only"`: "the same molecule, but with a higher requested LogP"). c is kept inside the
+training range; a seed whose own c lies outside it is clipped with a warning (never silently).
 
-`condition="seed"` holds c at the seed's RDKit properties and moves z only (the plain latent-space
-optimization of an unconditional VAE).
+Objective (class Objective): a weighted sum of scored columns in their natural units, minus
+squared target errors in training-std units:
 
-Every point of every path is decoded greedily under its own c and scored with RDKit (the truth);
-surrogate predictions sit beside it in `pred_*` columns.
+    J = Σ_k w_k·x_k − Σ_t ((x_t − target_t)/std_t)²
 
-Baseline (`random_baseline`): the same number of decodes around the same u₀, each at the same
-distance from u₀ as one optimizer point but in a uniformly random direction of the space the
-optimizer moves in ([z, c], or z alone with condition="seed"), decoded and scored by the same
-rules. Only the directions differ, so a win is the gradient's.
+with columns x_k in COLUMNS: mw logp hbd hba tpsa qed sa (chem.py), plogp (normalized penalized
+logP, chem.penalized_logp), plogp_raw (logP − SA, chem.plogp_raw) and similarity (Tanimoto to the
+start, Morgan r=2, 2048 bits). `--maximize P` is w_P = +1, `--minimize P` is w_P = −1,
+`--objective '1.0*logp - 1.0*sa'` sets the weights. J is what the summary reports (natural units:
+`--maximize qed` reports QED) and is always computed by RDKit on the decoded molecule.
+
+Oracle calls: one per distinct valid decoded molecule scored with RDKit (a molecule decoded again
+is looked up, not rescored; invalid decodes cost a decode, not a call). `budget` caps them per
+start. `min_similarity` S is a constraint: a molecule is feasible when similarity ≥ S, only
+feasible molecules are proposed (`best`), and every method steers by it (below).
+
+Methods:
+- gradient: J's surrogate-predictable part is a linear functional a·ŝ(u) of the surrogate's
+  predictions (plogp → logp/σ_logP − sa/σ_SA; the ring term and similarity are not predicted; a
+  similarity weight acts through the proxy −‖u − u₀‖). Chains climb a·ŝ(u)/‖a∘σ‖ + λ·log N(u;0,I)
+  by normalized steps of `step_size`: chain 0 from the seed's own point u₀ = [μ, c_seed], the others
+  from [μ + sigma·ε, c_seed] (with condition="only": [μ, c_seed + sigma·ε]). Each step's points are decoded and scored; a chain whose
+  molecule falls below S returns to its last feasible point with half the step (a trust region);
+  after 4 halvings it restarts from a new neighbour of u₀.
+- cmaes: CMA-ES (the `cma` package) over the moving coordinates of u, started at u₀ with
+  initial spread `sigma` per z coordinate and `condition_sigma` per condition coordinate,
+  population `chains`, `steps` generations; fitness is RDKit's J for feasible
+  molecules, below every feasible one for infeasible (ranked by similarity) and invalid ones.
+- random_baseline: the gradient run's own distances from u₀, in uniformly random directions of
+  the same space, scored by the same oracle rules: only the directions differ.
 """
 from __future__ import annotations
 
+import math
+import re
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -32,80 +52,155 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
+from .chem import (PLOGP_LOGP_STD, PLOGP_SA_STD, PROPERTIES, penalized_logp, plogp_raw, scores_array,
+                   tanimoto_to)
 from .checkpoint import Bundle
-from .sampling import DesignInputError, Seed, canonical_mols, check_property_value, decode, encode, model_device
+from .sampling import DesignInputError, DesignWarning, Seed, canonical_mols, check_property_value, decode, encode
 from .surrogate import TARGETS, Surrogate, joint_input, split_input
 
-DEFAULT_STEPS = 30  # gradient steps per chain
-DEFAULT_CHAINS = 8  # decodes = chains × (steps + 1)
+DEFAULT_STEPS = 30  # gradient steps per chain (CMA-ES: generations)
+DEFAULT_CHAINS = 8  # decodes = chains × (steps + 1) (CMA-ES: population size)
 DEFAULT_STEP_SIZE = 0.2  # Euclidean units of u per step: 30 steps ≈ 6 units (a radius-0.3 sample in 64-D is ≈ 2.4
 # away); chosen on bench/design_bench.py: at 0.1 chains repeat the same decode, fewer distinct molecules
-DEFAULT_PRIOR_WEIGHT = 0.1  # λ; objective terms are in training-std units, so λ·‖u‖ ~ 1 at ‖u‖ ~ 10
+DEFAULT_PRIOR_WEIGHT = 0.1  # λ; the objective's gradient part is in training-std units, so λ·‖u‖ ~ 1 at ‖u‖ ~ 10
+DEFAULT_SIGMA = 0.1  # spread of z around μ (prior std units): CMA-ES's initial step per z coordinate and the
+# gradient chains' starting noise. On 8 plogP dev starts at δ 0.4 (MOSES model), σ 0.1 beat 0.3 for CMA-ES
+# (logP − SA +0.69 vs +0.00): the MOSES decoder leaves the start's similarity within a short distance
+DEFAULT_CONDITION_SIGMA = 0.6  # CMA-ES initial step per condition coordinate (standardized units): moving
+# the requested properties with z small helped most on the same starts (+1.27 at σ 0.1 vs +0.69 with c at 0.1)
+METHODS = ("gradient", "cmaes")
+MAX_HALVINGS = 4  # gradient trust region: step halvings before a chain restarts near u₀
 MISSING_SURROGATE = ("this model has no latent surrogate; fit one with "
                      "`moldesign surrogate fit --model {model}` (it is saved into the checkpoint)")
+
+COLUMNS: tuple[str, ...] = TARGETS + ("plogp", "plogp_raw", "similarity")
+"""Columns an objective may weight: the surrogate's 7 targets, penalized logP (normalized and
+logP − SA) and similarity to the start."""
+# Each column as a linear functional of the surrogate's TARGETS predictions (constants dropped:
+# they do not move a gradient); columns the surrogate cannot predict are absent.
+SURROGATE_LINEAR: dict[str, dict[str, float]] = {
+    **{k: {k: 1.0} for k in TARGETS},
+    "plogp_raw": {"logp": 1.0, "sa": -1.0},
+    "plogp": {"logp": 1.0 / PLOGP_LOGP_STD, "sa": -1.0 / PLOGP_SA_STD},  # ring term: not predicted
+}
+_TERM = re.compile(r"([+-]?)\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*\*?\s*)?([A-Za-z_]+)\s*")
 
 
 @dataclass
 class Objective:
-    """What to optimize, in standardized units (each property divided by its training std):
+    """J = Σ weights[k]·x_k (natural units) − Σ ((x_t − targets[t]) / std_t)²; higher is better."""
 
-    J = Σ_maximize (p − mean)/std − Σ_minimize (p − mean)/std − Σ_targets ((p − t)/std)²
-    Higher is better; with targets only, the best possible value is 0.
-    """
-
-    maximize: tuple[str, ...] = ()
-    minimize: tuple[str, ...] = ()
+    weights: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, maximize: Iterable[str] = (), minimize: Iterable[str] = (),
-              targets: Mapping[str, float] | Iterable[str] = ()) -> "Objective":
-        """Validate names and values; `targets` is a dict or strings like 'logp=3.0'."""
-        def known(name: str, flag: str) -> str:
+              targets: Mapping[str, float] | Iterable[str] = (), expression: str | None = None) -> "Objective":
+        """Validate names and values; `targets` is a dict or strings like 'logp=3.0'; `expression`
+        a weighted sum such as '1.0*logp - 1.0*sa' or 'qed + 0.5 similarity'."""
+        def known(name: str, flag: str, allowed=COLUMNS) -> str:
             key = str(name).strip().lower()
-            if key not in TARGETS:
-                raise DesignInputError(f"{flag} {name!r} is not a known property; choose from {', '.join(TARGETS)}")
+            if key not in allowed:
+                raise DesignInputError(f"{flag} {name!r} is not a known property; choose from {', '.join(allowed)}")
             return key
 
-        mx = tuple(known(m, "--maximize") for m in maximize)
-        mn = tuple(known(m, "--minimize") for m in minimize)
+        weights: dict[str, float] = {}
+        seen: list[str] = []
+
+        def add(key: str, w: float) -> None:
+            if key in weights:
+                raise DesignInputError(f"property {key!r} appears in more than one objective term")
+            weights[key] = w
+            seen.append(key)
+
+        for m in maximize:
+            add(known(m, "--maximize"), 1.0)
+        for m in minimize:
+            add(known(m, "--minimize"), -1.0)
+        if expression is not None:
+            for key, w in _parse_expression(expression):
+                add(known(key, "--objective"), w)
         items = targets.items() if isinstance(targets, Mapping) else [_split_target(t) for t in targets]
         tg: dict[str, float] = {}
         for k, v in items:
-            key = known(k, "--target")
+            key = known(k, "--target", TARGETS)
+            if key in weights or key in tg:
+                raise DesignInputError(f"property {key!r} appears in more than one objective term")
             tg[key] = check_property_value(key, v, flag=f"--target {key}")
-        clash = (set(mx) | set(mn)) & set(tg) | set(mx) & set(mn)
-        if clash:
-            raise DesignInputError(f"property {sorted(clash)[0]!r} appears in more than one objective term")
-        if not (mx or mn or tg):
-            raise DesignInputError("nothing to optimize: give --maximize PROP, --minimize PROP or --target PROP=VALUE")
-        return cls(mx, mn, tg)
+        if not (weights or tg):
+            raise DesignInputError("nothing to optimize: give --maximize PROP, --minimize PROP, --objective EXPR "
+                                   "or --target PROP=VALUE")
+        return cls(weights, tg)
 
     def describe(self) -> str:
-        parts = [f"max {m}" for m in self.maximize] + [f"min {m}" for m in self.minimize]
+        parts = []
+        for k, w in self.weights.items():
+            parts.append(f"max {k}" if w == 1 else f"min {k}" if w == -1 else f"{w:+g}*{k}")
         parts += [f"{k}={v:g}" for k, v in self.targets.items()]
         return ", ".join(parts)
 
-    def _terms(self, values, mean, std, lib):
-        """values (n, T) in raw units, mean/std (T,) → (n,) objective (torch or numpy via `lib`)."""
-        total = 0.0
-        for k in self.maximize:
-            j = TARGETS.index(k)
-            total = total + (values[:, j] - mean[j]) / std[j]
-        for k in self.minimize:
-            j = TARGETS.index(k)
-            total = total - (values[:, j] - mean[j]) / std[j]
+    def value(self, cols: Mapping[str, np.ndarray], stds: Mapping[str, float]) -> np.ndarray:
+        """RDKit truth: cols maps column name → (n,) values (NaN for invalid) → (n,) J."""
+        n = len(next(iter(cols.values())))
+        total = np.zeros(n)
+        for k, w in self.weights.items():
+            total = total + w * np.asarray(cols[k], np.float64)
         for k, t in self.targets.items():
-            j = TARGETS.index(k)
-            total = total - ((values[:, j] - t) / std[j]) ** 2
+            total = total - ((np.asarray(cols[k], np.float64) - t) / stds[k]) ** 2
         return total
 
-    def score_torch(self, pred: torch.Tensor, sur: Surrogate) -> torch.Tensor:
-        return self._terms(pred, sur.mean, sur.std, torch)
+    def linear(self, sur: Surrogate) -> tuple[np.ndarray, float]:
+        """The surrogate-predictable weighted part as a (T,) vector a over TARGETS, and its scale
+        ‖a∘σ‖ (σ: the surrogate's training std per target; 1 when nothing is predictable)."""
+        a = np.zeros(len(TARGETS))
+        for k, w in self.weights.items():
+            for t, c in SURROGATE_LINEAR.get(k, {}).items():
+                a[TARGETS.index(t)] += w * c
+        scale = float(np.linalg.norm(a * sur.std.cpu().numpy()))
+        return a, scale if scale > 0 else 1.0
 
-    def score_numpy(self, values: np.ndarray, sur: Surrogate) -> np.ndarray:
-        return np.asarray(self._terms(values, sur.mean.cpu().numpy(), sur.std.cpu().numpy(), np), dtype=np.float64)
+    def gradient_ready(self) -> bool:
+        """True when the surrogate sees part of J (else the gradient method has nothing to climb)."""
+        return bool(self.targets) or any(k in SURROGATE_LINEAR or k == "similarity" for k in self.weights)
+
+    def score_torch(self, pred: torch.Tensor, sur: Surrogate, u: torch.Tensor | None = None,
+                    u0: torch.Tensor | None = None) -> torch.Tensor:
+        """Surrogate estimate of J in training-std units: pred (n, T) raw predictions → (n,).
+        A similarity weight acts through −‖u − u0‖ (similarity falls with distance from the start)."""
+        a, scale = self.linear(sur)
+        total = (pred * torch.as_tensor(a, dtype=pred.dtype, device=pred.device)).sum(dim=1) / scale
+        w_sim = self.weights.get("similarity", 0.0)
+        if w_sim and u is not None and u0 is not None:
+            total = total - w_sim * (u - u0).norm(dim=1)
+        for k, t in self.targets.items():
+            j = TARGETS.index(k)
+            total = total - ((pred[:, j] - t) / sur.std[j]) ** 2
+        return total
+
+    def score_numpy(self, pred: np.ndarray, sur: Surrogate) -> np.ndarray:
+        """Surrogate prediction of J in natural units (predictable columns only), pred (n, T) → (n,)."""
+        cols = {k: pred[:, j] for j, k in enumerate(TARGETS)}
+        a, _ = self.linear(sur)
+        total = pred @ a
+        for k, t in self.targets.items():
+            total = total - ((cols[k] - t) / float(sur.std[TARGETS.index(k)])) ** 2
+        return np.asarray(total, np.float64)
+
+
+def _parse_expression(text: str) -> list[tuple[str, float]]:
+    """'1.0*logp - 1.0*sa' → [('logp', 1.0), ('sa', -1.0)]; a one-line error naming the text otherwise."""
+    s = str(text).strip()
+    terms, pos = [], 0
+    while pos < len(s):
+        m = _TERM.match(s, pos)
+        if not m or m.end() == pos or (terms and not m.group(1)):
+            raise DesignInputError(f"--objective must be a weighted sum like '1.0*logp - 1.0*sa', got {text!r}")
+        w = float(m.group(2)) if m.group(2) else 1.0
+        terms.append((m.group(3), -w if m.group(1) == "-" else w))
+        pos = m.end()
+    if not terms:
+        raise DesignInputError(f"--objective must be a weighted sum like '1.0*logp - 1.0*sa', got {text!r}")
+    return terms
 
 
 def _split_target(text: str) -> tuple[str, str]:
@@ -115,11 +210,20 @@ def _split_target(text: str) -> tuple[str, str]:
     return k.strip(), v.strip()
 
 
+def target_stds(bundle: Bundle) -> dict[str, float]:
+    """std per TARGET used by target terms: the surrogate's training std, else the checkpoint's
+    property std (qed and sa then 1: no reference spread is stored without a surrogate)."""
+    if bundle.surrogate is not None:
+        return {k: float(s) for k, s in zip(TARGETS, bundle.surrogate.std.cpu().numpy())}
+    std = bundle.property_stats.get("std", [1.0] * len(PROPERTIES))
+    return {**{k: float(s) for k, s in zip(PROPERTIES, std)}, "qed": 1.0, "sa": 1.0}
+
+
 @dataclass
 class OptimizeResult:
-    trajectory: pd.DataFrame  # one row per decoded point: step, smiles, valid, RDKit props, pred_*, objective, ...
-    best: pd.DataFrame  # distinct valid molecules (seed excluded) by RDKit objective, best first
-    summary: dict  # JSON-able: start, objective, decodes, valid, distinct, seed/best objective, ...
+    trajectory: pd.DataFrame  # one row per decoded point: step, smiles, valid, RDKit columns, objective, ...
+    best: pd.DataFrame  # distinct feasible molecules (seed excluded) by RDKit objective, best first
+    summary: dict  # JSON-able, natural units: start, objective, decodes, oracle_calls, seconds, seed/best, ...
     start: Seed | None = None
     objective: Objective | None = None
 
@@ -130,7 +234,8 @@ def require_surrogate(bundle: Bundle, model_name: str = "PATH") -> Surrogate:
     return bundle.surrogate
 
 
-CONDITIONS = ("optimize", "seed")  # the decoder's condition: optimized with z, or held at the seed's properties
+CONDITIONS = ("optimize", "seed", "only")  # the decoder's condition: optimized with z, held at the seed's
+# properties (z moves alone), or the only thing that moves (z held at μ: "raise the requested LogP")
 
 
 @dataclass
@@ -152,7 +257,7 @@ class Space:
         stats = bundle.property_stats
         lo = bundle.scaler.transform(np.asarray(stats["min"])) if "min" in stats else np.full(P, -np.inf)
         hi = bundle.scaler.transform(np.asarray(stats["max"])) if "max" in stats else np.full(P, np.inf)
-        moves = np.concatenate([np.ones(Z, bool), np.full(P, condition == "optimize")])
+        moves = np.concatenate([np.full(Z, condition != "only"), np.full(P, condition != "seed")])
         return cls(Z, moves, np.asarray(lo, np.float32), np.asarray(hi, np.float32))
 
     def clip(self, u: np.ndarray) -> np.ndarray:
@@ -161,106 +266,175 @@ class Space:
         return u
 
 
-def score_points(bundle: Bundle, seed: Seed, u0: np.ndarray, u: np.ndarray, objective: Objective,
-                 constrained: bool = True) -> pd.DataFrame:
-    """Decode points u = [z, scaled c] (n, Z + 5) greedily, score with RDKit and the surrogate.
+class Oracle:
+    """RDKit scoring of decoded molecules for one start: a cache by canonical SMILES, a count of
+    calls (one per distinct valid molecule) and an optional cap (`budget`)."""
 
-    One row per point, in order. `new` marks the first appearance of a valid molecule other than
-    the seed; `rank` orders those by RDKit objective (1 = best). u0 (Z + 5,) is the seed's point;
-    `distance` is ‖u − u0‖, the columns mw_condition … tpsa_condition the condition decoded under.
-    """
-    sur = require_surrogate(bundle)
-    pred = sur.predict(u)  # (n, T)
+    def __init__(self, seed: Seed, objective: Objective, stds: Mapping[str, float], budget: int | None = None,
+                 min_similarity: float = 0.0):
+        self.seed, self.objective, self.stds = seed, objective, stds
+        self.budget, self.min_similarity = budget, float(min_similarity)
+        self.cache: dict[str, dict[str, float]] = {}
+        self.calls = 0
+        self.decodes = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.calls >= self.budget
+
+    def columns(self, mols: list) -> dict[str, np.ndarray]:
+        """Every COLUMN for parsed molecules (None → NaN): (n,) arrays."""
+        truth = scores_array(mols)  # (n, 7)
+        cols = {k: truth[:, j] for j, k in enumerate(TARGETS)}
+        cols["plogp"] = np.array([penalized_logp(m) if m is not None else np.nan for m in mols])
+        cols["plogp_raw"] = np.array([plogp_raw(m) if m is not None else np.nan for m in mols])
+        cols["similarity"] = tanimoto_to(self.seed.mol, mols)
+        cols["objective"] = self.objective.value(cols, self.stds)
+        return cols
+
+    def seed_values(self) -> dict[str, float]:
+        return {k: float(v[0]) for k, v in self.columns([self.seed.mol]).items()}
+
+    def score(self, strings: list[str]) -> pd.DataFrame:
+        """Rows for decoded strings, in order, until the budget runs out (later rows are dropped).
+        Columns: smiles (canonical, or the raw string when invalid), valid, COLUMNS, objective,
+        oracle_call (this row cost a call)."""
+        canon, mols = canonical_mols(strings)
+        self.decodes += len(strings)
+        todo = {}
+        keep = len(strings)
+        for i, c in enumerate(canon):
+            if c is None or c in self.cache or c in todo:
+                continue
+            if self.budget is not None and self.calls + len(todo) >= self.budget:
+                keep = i  # this molecule would be one call too many
+                break
+            todo[c] = mols[i]
+        if todo:
+            cols = self.columns(list(todo.values()))
+            for j, c in enumerate(todo):
+                self.cache[c] = {k: float(v[j]) for k, v in cols.items()}
+            self.calls += len(todo)
+        rows, first = [], set()
+        nan = {k: math.nan for k in COLUMNS + ("objective",)}
+        for c, s in zip(canon[:keep], strings[:keep]):
+            call = c is not None and c in todo and c not in first
+            if call:
+                first.add(c)
+            rows.append({"smiles": c if c is not None else s, "valid": c is not None,
+                         **(self.cache[c] if c is not None else nan), "oracle_call": call})
+        df = pd.DataFrame(rows, columns=["smiles", "valid", *COLUMNS, "objective", "oracle_call"])
+        df["feasible"] = df["valid"] & (df["similarity"] >= self.min_similarity)
+        return df
+
+
+def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, constrained: bool = True) -> pd.DataFrame:
+    """Decode points u = [z, scaled c] (n, Z + 5) greedily and score them with the oracle (rows
+    stop where the budget ran out). Adds surrogate predictions pred_* and pred_objective (NaN
+    without a surrogate), the condition decoded under (mw_condition …), distance ‖u − u0‖ and
+    log_prior = log N(z; 0, I) + const. `constrained`: grammar/valence-masked decoding (default)."""
     z, cond = split_input(bundle, u)
-    strings = decode(bundle, z, cond, temperature=0.0, constrained=constrained)
-    canon, mols = canonical_mols(strings)
-    truth = scores_array(mols)  # (n, T) RDKit, NaN rows for invalid decodes
-    df = pd.DataFrame({"smiles": [c if c is not None else s for c, s in zip(canon, strings)],
-                       "valid": [c is not None for c in canon]})
-    for j, k in enumerate(TARGETS):
-        df[k] = truth[:, j]
-    df["similarity"] = tanimoto_to(seed.mol, mols)
-    df["objective"] = objective.score_numpy(truth, sur)
+    df = oracle.score(decode(bundle, z, cond, temperature=0.0, constrained=constrained))
+    n = len(df)
+    sur = bundle.surrogate
+    pred = sur.predict(u[:n]) if sur is not None and n else np.full((n, len(TARGETS)), np.nan)
     for j, k in enumerate(TARGETS):
         df[f"pred_{k}"] = pred[:, j]
-    df["pred_objective"] = objective.score_numpy(pred, sur)
+    df["pred_objective"] = oracle.objective.score_numpy(pred, sur) if sur is not None else np.nan
     for j, k in enumerate(PROPERTIES):
-        df[f"{k}_condition"] = cond[:, j]
-    seen = {seed.smiles}
-    new = []
-    for c in canon:
-        new.append(c is not None and c not in seen)
-        if c is not None:
-            seen.add(c)
-    df["new"] = new
-    order = df[df["new"]].sort_values(["objective", "smiles"], ascending=[False, True], kind="stable").index
-    df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
-    df.loc[order, "rank"] = np.arange(1, len(order) + 1)
-    df["distance"] = np.linalg.norm(u - u0[None, :], axis=1)  # ‖u − u0‖
-    df["log_prior"] = -0.5 * (z.astype(np.float64) ** 2).sum(1)  # log N(z; 0, I) + const
+        df[f"{k}_condition"] = cond[:n, j]
+    df["distance"] = np.linalg.norm(u[:n] - u0[None, :], axis=1)
+    df["log_prior"] = -0.5 * (z[:n].astype(np.float64) ** 2).sum(1)
     return df
+
+
+def seed_point(bundle: Bundle, seed: Seed, space: Space | None = None) -> np.ndarray:
+    """u₀ = [μ(seed), scaled seed properties] (Z + 5,). With `space`, a condition outside the
+    training range is clipped into it with a DesignWarning naming the properties (never silently)."""
+    mu, _ = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
+    u0 = joint_input(bundle, mu, seed.props[None, :])
+    if space is not None:
+        clipped = space.clip(u0)
+        out = [k for j, k in enumerate(PROPERTIES) if clipped[0, space.Z + j] != u0[0, space.Z + j]]
+        if out:
+            warnings.warn(f"start {seed.smiles}: {', '.join(out)} outside the model's training range; the "
+                          f"chains start with the condition clipped into it", DesignWarning, stacklevel=3)
+        u0 = clipped
+    return u0[0]
+
+
+def _gradient_step(sur: Surrogate, objective: Objective, u: np.ndarray, u0: np.ndarray, step: np.ndarray,
+                   prior_weight: float, space: Space) -> np.ndarray:
+    """One normalized ascent step on J_sur(u) − λ‖u‖²/2 per row: u (K, D), step (K,) lengths → (K, D)."""
+    dev = sur.mean.device
+    ut = torch.tensor(u, device=dev, requires_grad=True)
+    u0t = torch.tensor(u0[None, :], device=dev)
+    J = objective.score_torch(sur(ut), sur, ut, u0t) - prior_weight * 0.5 * (ut ** 2).sum(dim=1)  # (K,)
+    (g,) = torch.autograd.grad(J.sum(), ut)  # (K, D): chains are independent, one backward serves all
+    g = g.cpu().numpy() * space.moves
+    gnorm = np.linalg.norm(g, axis=1, keepdims=True)  # (K, 1)
+    direction = np.where(gnorm > 1e-12, g / np.maximum(gnorm, 1e-12), 0.0)  # at a stationary point u stays put
+    return space.clip(u + step[:, None] * direction)
 
 
 def latent_paths(bundle: Bundle, starts: np.ndarray, objective: Objective, steps: int, step_size: float,
                  prior_weight: float, space: Space) -> np.ndarray:
-    """Normalized gradient ascent on J from each start (K, Z + 5) → paths (K, steps+1, Z + 5)."""
+    """Unconstrained normalized gradient ascent from each start (K, Z + 5) → paths (K, steps+1, Z + 5)."""
     sur = require_surrogate(bundle)
-    dev = model_device(bundle)
-    mask = torch.tensor(space.moves, dtype=torch.float32, device=dev)  # (Z + 5,) 1 = may move
-    lo = torch.tensor(space.c_lo, device=dev)
-    hi = torch.tensor(space.c_hi, device=dev)
-    u = torch.tensor(space.clip(starts), device=dev, requires_grad=True)  # (K, Z + 5)
-    path = [u.detach().clone()]
+    u = space.clip(starts)
+    u0 = u[0].copy()
+    path = [u]
+    step = np.full(len(u), step_size, np.float32)
     for _ in range(steps):
-        J = objective.score_torch(sur(u), sur) - prior_weight * 0.5 * (u ** 2).sum(dim=1)  # (K,)
-        (g,) = torch.autograd.grad(J.sum(), u)  # (K, Z + 5); chains are independent, one backward serves all
-        g = g * mask
-        gnorm = g.norm(dim=1, keepdim=True)  # (K, 1)
-        step = torch.where(gnorm > 1e-12, step_size * g / gnorm.clamp_min(1e-12), torch.zeros_like(g))
-        nxt = (u + step).detach()  # at a stationary point u stays put
-        nxt[:, space.Z:] = torch.maximum(torch.minimum(nxt[:, space.Z:], hi), lo)  # c inside the training range
-        u = nxt.requires_grad_(True)
-        path.append(u.detach().clone())
-    return torch.stack(path, dim=1).cpu().numpy()
+        u = _gradient_step(sur, objective, u, u0, step, prior_weight, space)
+        path.append(u)
+    return np.stack(path, axis=1)
 
 
-def seed_point(bundle: Bundle, seed: Seed) -> np.ndarray:
-    """u₀ = [μ(seed), scaled seed properties] (Z + 5,)."""
-    mu, _ = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
-    return joint_input(bundle, mu, seed.props[None, :])[0]
-
-
-def _finish(table: pd.DataFrame, bundle: Bundle, seed: Seed, objective: Objective, top_k: int,
+def _finish(table: pd.DataFrame, oracle: Oracle, seed: Seed, objective: Objective, top_k: int, t0: float,
             extra: dict) -> OptimizeResult:
-    """Best distinct molecules and the summary of a scored table."""
-    sur = require_surrogate(bundle)
-    s = mol_scores(seed.mol)
-    seed_obj = float(objective.score_numpy(np.array([[s[k] for k in TARGETS]]), sur)[0])
-    distinct = table[table["new"]].sort_values("rank")
+    """Mark new molecules, rank the feasible ones, summarize in natural units."""
+    seen = {seed.smiles}
+    new = []
+    for s, v in zip(table["smiles"], table["valid"]):
+        new.append(bool(v) and s not in seen)
+        if v:
+            seen.add(s)
+    table["new"] = new
+    seed_vals = oracle.seed_values()
+    table["improvement"] = table["objective"] - seed_vals["objective"]
+    pick = table["new"] & table["feasible"]
+    order = table[pick].sort_values(["objective", "smiles"], ascending=[False, True], kind="stable").index
+    table["rank"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    table.loc[order, "rank"] = np.arange(1, len(order) + 1)
+    distinct = table.loc[order]
     top = distinct["objective"].to_numpy()
+    r4 = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 4)  # noqa: E731
     summary = {
         "start": seed.label, "start_smiles": seed.smiles, "objective": objective.describe(), **extra,
-        "decodes": int(len(table)), "valid": round(float(table["valid"].mean()), 4),
-        "distinct": int(len(distinct)), "seed_objective": round(seed_obj, 4),
-        "best_objective": round(float(top[0]), 4) if len(top) else None,
-        "top3_mean_objective": round(float(top[:3].mean()), 4) if len(top) else None,
-        "improved_on_seed": int((top > seed_obj).sum()),
+        "min_similarity": oracle.min_similarity, "budget": oracle.budget,
+        "decodes": int(oracle.decodes), "oracle_calls": int(oracle.calls), "seconds": round(time.time() - t0, 2),
+        "valid": round(float(table["valid"].mean()), 4) if len(table) else 0.0,
+        "distinct": int(table["new"].sum()), "feasible": int(len(distinct)),
+        "seed_objective": r4(seed_vals["objective"]),
+        "best_objective": r4(top[0]) if len(top) else None,
+        "improvement": r4(top[0] - seed_vals["objective"]) if len(top) else None,
+        "top3_mean_objective": r4(top[:3].mean()) if len(top) else None,
+        "improved_on_seed": int((top > seed_vals["objective"]).sum()),
         "best_smiles": distinct["smiles"].iloc[0] if len(distinct) else None,
+        "best_similarity": r4(distinct["similarity"].iloc[0]) if len(distinct) else None,
     }
+    for k in objective.weights:  # each weighted column at the start and at the best, natural units
+        summary[f"seed_{k}"] = r4(seed_vals[k])
+        summary[f"best_{k}"] = r4(distinct[k].iloc[0]) if len(distinct) else None
     return OptimizeResult(table, distinct.head(top_k).reset_index(drop=True), summary, seed, objective)
 
 
-def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,
-             chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
-             prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
-             rng: np.random.Generator | None = None, condition: str = "optimize",
-             constrained: bool = True) -> OptimizeResult:
-    """Climb from the seed's μ and score every decoded point (see the module docstring).
-
-    trajectory: one row per (chain, step) with columns chain, step, smiles, valid, RDKit values,
-    similarity, objective, pred_*, pred_objective, *_condition, new, rank, distance, log_prior."""
-    from .sampling import DEFAULT_RADIUS, sample_around
-
+def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT_STEP_SIZE,
+                   prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method="gradient",
+                   condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
+                   **_ignored) -> None:
+    """One-line DesignInputError for a bad setting (before any work; a batch checks once)."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise DesignInputError(f"--steps must be at least 1, got {steps!r}")
     if not isinstance(chains, (int, np.integer)) or chains < 1:
@@ -269,29 +443,140 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
         raise DesignInputError(f"--step-size must be positive, got {step_size}")
     if not np.isfinite(prior_weight) or prior_weight < 0:
         raise DesignInputError(f"--prior-weight must be >= 0, got {prior_weight}")
-    require_surrogate(bundle)
+    if budget is not None and (not isinstance(budget, (int, np.integer)) or budget < 1):
+        raise DesignInputError(f"--budget must be a positive number of oracle calls, got {budget!r}")
+    if not np.isfinite(min_similarity) or not 0 <= min_similarity <= 1:
+        raise DesignInputError(f"--min-similarity must be in [0, 1], got {min_similarity}")
+    if method not in METHODS:
+        raise DesignInputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if condition not in CONDITIONS:
+        raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise DesignInputError(f"--sigma must be positive, got {sigma}")
+    if not np.isfinite(condition_sigma) or condition_sigma <= 0:
+        raise DesignInputError(f"--condition-sigma must be positive, got {condition_sigma}")
+
+
+def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,
+             chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
+             prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
+             rng: np.random.Generator | None = None, condition: str = "optimize", method: str = "gradient",
+             budget: int | None = None, min_similarity: float = 0.0, sigma: float = DEFAULT_SIGMA,
+             condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True) -> OptimizeResult:
+    """Optimize from the seed with `method` (see the module docstring); every decode scored by RDKit.
+
+    trajectory: one row per decoded point with columns chain, step, smiles, valid, COLUMNS,
+    objective, oracle_call, feasible, pred_*, pred_objective, *_condition, distance, log_prior,
+    new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
+    check_settings(steps, chains, step_size, prior_weight, budget, min_similarity, method, condition, sigma,
+                   condition_sigma)
+    if method == "gradient":
+        require_surrogate(bundle)
+        if not objective.gradient_ready():
+            raise DesignInputError(f"the surrogate predicts no part of '{objective.describe()}'; use --method cmaes")
     rng = rng if rng is not None else np.random.default_rng(0)
+    t0 = time.time()
     space = Space.of(bundle, condition)
-    u0 = seed_point(bundle, seed)  # (Z + 5,)
-    starts = np.tile(u0, (chains, 1))  # (K, Z + 5)
-    starts[1:, : space.Z] = sample_around(u0[: space.Z], chains - 1, DEFAULT_RADIUS, rng)  # neighbours of μ
-    paths = latent_paths(bundle, starts, objective, steps, step_size, prior_weight, space)  # (K, S+1, Z + 5)
-    table = score_points(bundle, seed, u0, paths.reshape(-1, paths.shape[-1]), objective, constrained)
-    table.insert(0, "step", np.tile(np.arange(steps + 1), chains))
-    table.insert(0, "chain", np.repeat(np.arange(chains), steps + 1))
-    return _finish(table, bundle, seed, objective, top_k,
-                   {"method": "gradient", "chains": chains, "steps": steps, "step_size": step_size,
-                    "prior_weight": prior_weight, "condition": condition, "constrained": constrained})
+    u0 = seed_point(bundle, seed, space)  # (Z + 5,)
+    oracle = Oracle(seed, objective, target_stds(bundle), budget, min_similarity)
+    if method == "cmaes":
+        table, extra = _cmaes(bundle, oracle, u0, space, chains, steps, sigma, condition_sigma, rng, constrained)
+    else:
+        table, extra = _gradient(bundle, oracle, u0, space, chains, steps, step_size, prior_weight, sigma, rng,
+                                 constrained)
+    return _finish(table, oracle, seed, objective, top_k, t0,
+                   {"method": method, "condition": condition, "constrained": constrained, **extra})
+
+
+def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size, prior_weight, sigma, rng,
+              constrained=True):
+    """Trust-region gradient chains (module docstring) → (trajectory, summary extras)."""
+    from .sampling import sample_around
+
+    sur = require_surrogate(bundle)
+
+    def neighbours(n: int) -> np.ndarray:
+        u = np.tile(u0, (n, 1))
+        if space.moves[: space.Z].any():
+            u[:, : space.Z] = sample_around(u0[: space.Z], n, sigma, rng)
+        else:  # condition only: neighbours in c
+            u[:, space.Z:] += sigma * rng.standard_normal((n, u.shape[1] - space.Z)).astype(np.float32)
+        return space.clip(u)
+
+    u = np.tile(u0, (chains, 1)).astype(np.float32)  # (K, D); chain 0 at the seed's own point
+    if chains > 1 and space.moves[: space.Z].any():
+        u[1:] = neighbours(chains - 1)
+    last_ok = u.copy()
+    step = np.full(chains, step_size, np.float32)
+    parts, restarts = [], 0
+    for t in range(steps + 1):
+        df = score_points(bundle, oracle, u0, u, constrained)
+        df.insert(0, "step", t)
+        df.insert(0, "chain", np.arange(len(df)))
+        parts.append(df)
+        if len(df) < chains or oracle.exhausted or t == steps:
+            break
+        # trust region: a chain whose molecule left the similarity constraint goes back, half the step
+        out = (df["valid"] & ~df["feasible"]).to_numpy()
+        ok = df["feasible"].to_numpy()
+        last_ok[ok] = u[ok]
+        u[out] = last_ok[out]
+        step[out] /= 2
+        lost = step < step_size / 2 ** MAX_HALVINGS  # this chain cannot leave the boundary: restart near u₀
+        if lost.any():
+            u[lost] = last_ok[lost] = neighbours(int(lost.sum()))
+            step[lost] = step_size
+            restarts += int(lost.sum())
+        u = _gradient_step(sur, oracle.objective, u, u0, step, prior_weight, space)
+    table = pd.concat(parts, ignore_index=True)
+    return table, {"chains": chains, "steps": steps, "step_size": step_size, "prior_weight": prior_weight,
+                   "sigma": sigma, "restarts": restarts}
+
+
+def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma, condition_sigma, rng,
+           constrained=True):
+    """CMA-ES over the moving coordinates of u with RDKit fitness (the `cma` package)."""
+    try:
+        import cma
+    except ImportError:  # an optional extra: say how to get it
+        raise DesignInputError("--method cmaes needs the `cma` package: pip install 'moldesign[cmaes]'") from None
+    moves = space.moves
+    # per-coordinate initial spread: σ₀ for z, condition_sigma for c (in standardized units)
+    stds = np.concatenate([np.full(space.Z, sigma), np.full(len(u0) - space.Z, condition_sigma)])[moves]
+    es = cma.CMAEvolutionStrategy(u0[moves].astype(np.float64), 1.0,
+                                  {"popsize": max(2, popsize), "seed": int(rng.integers(1, 2**31 - 1)),
+                                   "verbose": -9, "maxiter": generations, "CMA_stds": stds.tolist()})
+    parts = []
+    big = 1e6  # rank-based selection: infeasible < every feasible, invalid < every infeasible
+    for g in range(generations):
+        xs = es.ask()  # list of (M,) points
+        u = np.tile(u0, (len(xs), 1)).astype(np.float32)
+        u[:, moves] = np.asarray(xs, np.float32)
+        u = space.clip(u)
+        df = score_points(bundle, oracle, u0, u, constrained)
+        df.insert(0, "step", g)
+        df.insert(0, "chain", np.arange(len(df)))
+        parts.append(df)
+        if len(df) < len(xs):  # budget ran out inside this generation: its ranking is incomplete
+            break
+        f = np.where(df["feasible"], -df["objective"].fillna(0.0),
+                     np.where(df["valid"], big * (1 + oracle.min_similarity - df["similarity"].fillna(0.0)), 4 * big))
+        es.tell(xs, f.astype(np.float64).tolist())
+        if oracle.exhausted:
+            break
+    table = pd.concat(parts, ignore_index=True)
+    return table, {"population": max(2, popsize), "generations": generations, "sigma": sigma,
+                   "condition_sigma": condition_sigma}
 
 
 def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances: np.ndarray,
                     rng: np.random.Generator, top_k: int = 10, condition: str = "optimize",
-                    constrained: bool = True) -> OptimizeResult:
+                    budget: int | None = None, min_similarity: float = 0.0, constrained: bool = True) -> OptimizeResult:
     """One decode per distance: u = u₀ + d·v with v a uniformly random unit direction of the space
     the optimizer moves in (c clipped to the training range, as the optimizer's is)."""
-    require_surrogate(bundle)
+    t0 = time.time()
     space = Space.of(bundle, condition)
-    u0 = seed_point(bundle, seed)
+    u0 = seed_point(bundle, seed, space)
     d = np.asarray(distances, dtype=np.float64)[:, None]  # (n, 1)
     u = np.empty((len(d), len(u0)), np.float32)
     todo = np.arange(len(d))
@@ -303,8 +588,9 @@ def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances:
         if not len(todo):
             break
     u = space.clip(u)  # the rare point still outside after 100 draws is clipped
-    table = score_points(bundle, seed, u0, u, objective, constrained)
-    table.insert(0, "step", np.arange(len(u)))
-    return _finish(table, bundle, seed, objective, top_k,
+    oracle = Oracle(seed, objective, target_stds(bundle), budget, min_similarity)
+    table = score_points(bundle, oracle, u0, u, constrained)
+    table.insert(0, "step", np.arange(len(table)))
+    return _finish(table, oracle, seed, objective, top_k, t0,
                    {"method": "random directions at the same distances", "condition": condition,
                     "constrained": constrained})

@@ -97,7 +97,7 @@ def test_generate_raw_keeps_every_decoded_string(model, seed_smiles, monkeypatch
     from moldesign import api
 
     script = ["OCC", "C1CC", "c1ccccc1", "C(", "OCC"]
-    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None:
+    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None, **kw:
                         [script[i % 5] for i in range(len(z))])
     df = pd.read_csv(io.StringIO(ok(run("generate", "--model", model, "--like", seed_smiles, "-n", 10,
                                         "--raw", "-q")).stdout), keep_default_na=False)
@@ -193,10 +193,48 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
     assert pd.read_csv(best).empty
     res = run(*args, "--baseline")  # not quiet: the summary line and the JSON agree (none / null)
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert "0 distinct; seed objective" in res.stderr and "best none (no new molecule)" in res.stderr
+    assert "0 feasible distinct; start" in res.stderr and "best none (no new molecule)" in res.stderr
     summary = json.loads([l for l in res.stderr.splitlines() if l.startswith("{")][0])
     assert summary["optimize"]["best_objective"] is None and summary["optimize"]["distinct"] == 0
     assert "NaN" not in res.stderr and "None" not in res.stderr
+
+
+def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tmp_path, monkeypatch):
+    import itertools
+
+    import moldesign.optimize
+
+    found = itertools.cycle(["CCO", "CCN", "CCCC", "c1ccccc1", "CC(=O)O", "C1CC"])  # always something to find
+    monkeypatch.setattr(moldesign.optimize, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    starts = tmp_path / "starts.csv"
+    pd.DataFrame({"id": ["s1", "bad", "s3"], "smiles": [tiny_smiles[0], "not_a_smiles", tiny_smiles[3]]}).to_csv(
+        starts, index=False)
+    out = tmp_path / "opt.csv"
+    args = ("optimize", "--model", surrogate_model, "--start", starts, "--maximize", "plogp", "--steps", 4,
+            "--chains", 4, "--step-size", 0.6, "--budget", 8, "--top", 3, "-o", out)
+    res = ok(run(*args))
+    full = pd.read_csv(out)
+    assert list(full["start_id"].unique()) == ["s1", "bad", "s3"]  # every start, in input order
+    bad = full[full["start_id"] == "bad"]
+    assert len(bad) == 1 and not bad["valid"].iloc[0] and "not_a_smiles" in bad["error"].iloc[0]
+    good = full[full["start_id"] != "bad"]
+    assert (good["oracle_calls"] == 5).all() and good["start_smiles"].notna().all() and good["valid"].all()
+    valid = good[good["valid"]]
+    np.testing.assert_allclose(valid["objective"], valid["plogp"], atol=1e-4)  # --maximize plogp, natural units (4 decimals)
+    np.testing.assert_allclose(valid["improvement"], valid["plogp"] - valid["seed_objective"], atol=1e-3)
+    summary = json.loads([l for l in res.stderr.splitlines() if l.startswith("{")][-1])["optimize_batch"]
+    assert summary["starts"] == 3 and summary["bad_starts"] == 1 and summary["mean_oracle_calls"] <= 8
+    # an interrupted run leaves OUT.partial.csv with the starts it finished; --resume skips them
+    partial = tmp_path / "opt.csv.partial.csv"
+    full[full["start_id"] == "s1"].to_csv(partial, index=False)
+    line = one_line_error(run(*args))
+    assert "--resume" in line and partial.exists()
+    res = ok(run(*args, "--resume"))
+    assert "resuming: 1 of 3 starts already done" in res.stderr
+    again = pd.read_csv(out)
+    assert list(again["start_id"].unique()) == ["s1", "bad", "s3"] and not partial.exists()
+    pd.testing.assert_frame_equal(again[again["start_id"] == "s1"].reset_index(drop=True),
+                                  full[full["start_id"] == "s1"].reset_index(drop=True))
 
 
 def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
@@ -222,7 +260,12 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--target", "logp=nan"], "--target logp must be a finite number"),
     (["optimize", "--start", "CCO", "--target", "tpsa=-5"], "--target tpsa must be > 0"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--condition", "follow"],
-     "--condition must be one of optimize, seed, got 'follow'"),
+     "--condition must be one of optimize, seed, only, got 'follow'"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--budget", "0"], "--budget must be a positive number"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of gradient, cmaes"),
+    (["optimize", "--start", "CCO", "--objective", "logp *"], "--objective must be a weighted sum"),
+    (["optimize", "--start", "missing_starts.csv", "--maximize", "qed"], "file not found: missing_starts.csv"),
 ])
 def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     line = one_line_error(run(*args, "--model", surrogate_model))
@@ -244,3 +287,5 @@ def test_optimize_cli_defaults_match_the_api():
     assert (defaults["steps"], defaults["chains"], defaults["step_size"], defaults["prior_weight"]) == (
         opt.DEFAULT_STEPS, opt.DEFAULT_CHAINS, opt.DEFAULT_STEP_SIZE, opt.DEFAULT_PRIOR_WEIGHT)
     assert defaults["condition"] == opt.CONDITIONS[0]
+    assert (defaults["method"], defaults["sigma"], defaults["condition_sigma"]) == (
+        opt.METHODS[0], opt.DEFAULT_SIGMA, opt.DEFAULT_CONDITION_SIGMA)

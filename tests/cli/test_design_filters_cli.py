@@ -68,7 +68,7 @@ def test_sanity_filter_counts_what_it_removed_and_can_be_turned_off(tiny_bundle,
     from moldesign import api
 
     stream = ["CC1OC1=O", "CCN(C)C(F)(F)F", "O=C1CCCCCCCCCN1", "CCO", "CCCO", "CCCCO", "not valid"]
-    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None:
+    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None, **kw:
                         [stream[i % len(stream)] for i in range(len(z))])
     d = api.Designer(tiny_bundle)
     with pytest.warns(api.DesignWarning, match="only 3 of 5"):
@@ -168,7 +168,7 @@ def test_bad_values_are_one_line_exit_2(model, args, needle, tmp_path, monkeypat
 def test_reconstruct_invalid_decode_carries_an_error(tiny_bundle, monkeypatch):
     from moldesign import metrics, sampling
 
-    monkeypatch.setattr(sampling, "reconstruct", lambda bundle, smiles, batch_size=512: ["C1CC", smiles[1]])
+    monkeypatch.setattr(sampling, "reconstruct", lambda bundle, smiles, batch_size=512, **kw: ["C1CC", smiles[1]])
     t = metrics.reconstruction_table(tiny_bundle, ["CCO", "CCN", "not_a_smiles"])
     assert t["error"][0].startswith("invalid decode: ") and "C1CC" not in t["error"][0]
     assert t["error"][1] == "" and bool(t["exact"][1]) and not t["exact"][0]

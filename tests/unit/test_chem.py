@@ -86,3 +86,45 @@ def test_unknown_name_lists_close_names():
         resolve_molecule("zzzzqqq")
     with pytest.raises(UnknownMolecule, match="empty"):
         resolve_molecule("")
+
+
+# ------------------------------------------------------------------ penalized logP (issue 17)
+@pytest.mark.parametrize("smiles,logp,sa,cycle", [
+    # hand-checked: Crippen logP and Ertl SA as RDKit gives them; cycle = max(0, largest ring - 6)
+    ("CCO", -0.0014, 1.98, 0),
+    ("c1ccccc1", 1.6866, 1.00, 0),
+    ("C1CCCCCCC1", 3.1208, 1.00, 2),  # cyclooctane: one 8-ring
+    ("CC(=O)Oc1ccccc1C(=O)O", 1.3101, 1.58, 0),  # aspirin
+])
+def test_penalized_logp_hand_checked(smiles, logp, sa, cycle):
+    mol = chem.mol_from_smiles(smiles)
+    assert Crippen.MolLogP(mol) == pytest.approx(logp, abs=1e-3)
+    assert chem.sa_score(mol) == pytest.approx(sa, abs=0.02)
+    assert chem.ring_penalty(mol) == cycle
+    # JT-VAE's units: logP - SA, no ring term, no normalization
+    assert chem.plogp_raw(mol) == pytest.approx(logp - sa, abs=0.02)
+    # normalized (GCPN …): each term standardized by the ZINC250k constants of the issue
+    expected = (logp - 2.4571) / 1.4343 + (-sa + 3.0526) / 0.8335 + (-cycle + 0.0486) / 0.2860
+    assert chem.penalized_logp(mol) == pytest.approx(expected, abs=0.03)
+
+
+def test_penalized_logp_ring_term_and_exact_formula():
+    big = chem.mol_from_smiles("C1CCCCCCCCCCC1")  # 12-ring: cycle 6, about −21 normalized units from the ring alone
+    small = chem.mol_from_smiles("C1CCCCC1")
+    assert chem.ring_penalty(big) == 6 and chem.ring_penalty(small) == 0
+    assert chem.ring_penalty(chem.mol_from_smiles("CCCC")) == 0  # acyclic
+    for mol in (big, small):
+        exact = ((Crippen.MolLogP(mol) - chem.PLOGP_LOGP_MEAN) / chem.PLOGP_LOGP_STD
+                 + (-chem.sa_score(mol) - chem.PLOGP_SA_MEAN) / chem.PLOGP_SA_STD
+                 + (-chem.ring_penalty(mol) - chem.PLOGP_CYCLE_MEAN) / chem.PLOGP_CYCLE_STD)
+        assert chem.penalized_logp(mol) == pytest.approx(exact, abs=1e-9)
+    assert chem.penalized_logp(small) - chem.penalized_logp(big) > 15  # the 12-ring costs 6/0.286 ≈ 21 units
+
+
+def test_one_atom_edits():
+    assert sorted(chem.one_atom_edits(chem.mol_from_smiles("CCO"))) == sorted(["OCCl", "CCS"])  # methyl C→Cl, O→S
+    assert chem.one_atom_edits(chem.mol_from_smiles("c1ccncc1")) == ["c1ccccc1"]  # n→c
+    assert chem.one_atom_edits(chem.mol_from_smiles("c1ccccc1")) == []  # aromatic carbons have two neighbours
+    # N-methylacetamide: N→C, O→S, and each of its two methyls → Cl
+    assert sorted(chem.one_atom_edits(chem.mol_from_smiles("CNC(C)=O"))) == sorted(
+        ["CCC(C)=O", "CNC(C)=S", "CC(=O)NCl", "CNC(=O)Cl"])

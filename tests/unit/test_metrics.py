@@ -174,7 +174,7 @@ def test_unique_at_k_tops_up_until_k_valid(tiny_bundle, tiny_smiles, monkeypatch
 
     calls = []
 
-    def scripted(bundle, m, seed=0, temperature=1.0):  # one invalid string, then 20 molecules cycled
+    def scripted(bundle, m, seed=0, temperature=1.0, **kw):  # one invalid string, then 20 molecules cycled
         calls.append((m, seed, temperature))
         return ["C1CC"] + [tiny_smiles[i % 20] for i in range(m - 1)], None
 

@@ -5,11 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from rdkit import Chem
 
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_scores
-from moldesign.optimize import Objective, Space, latent_paths, seed_point
-from moldesign.sampling import DesignInputError
+from moldesign.optimize import COLUMNS, Objective, Space, latent_paths, seed_point
+from moldesign.sampling import DesignInputError, DesignWarning
 from moldesign.surrogate import TARGETS, fit_surrogate
 
 
@@ -29,24 +30,44 @@ def designer(tiny_bundle, tiny_smiles):
     (dict(targets=["hbd=1.5"]), "--target hbd must be a non-negative integer"),
     (dict(targets={"weight": 3}), "--target 'weight' is not a known property"),
     (dict(), "nothing to optimize"),
+    (dict(expression="logp *"), "--objective must be a weighted sum"),
+    (dict(expression="2 logp 3 sa"), "--objective must be a weighted sum"),
+    (dict(expression="qed - potency"), "--objective 'potency' is not a known property"),
+    (dict(maximize=["qed"], expression="0.5*qed"), "more than one objective term"),
+    (dict(targets=["plogp=1"]), "--target 'plogp' is not a known property"),
 ])
 def test_objective_parse_rejects(kwargs, message):
     with pytest.raises(DesignInputError, match=message):
         Objective.parse(**kwargs)
 
 
-def test_objective_scores_in_std_units(designer):
+def test_objective_in_natural_units(designer):
     sur = designer.bundle.surrogate
     obj = Objective.parse(maximize=["QED"], targets=["logp=3", "hbd=1"])
-    assert obj.maximize == ("qed",) and obj.targets == {"logp": 3.0, "hbd": 1.0}
-    values = np.array([sur.mean.numpy().astype(np.float64)])
-    j = [TARGETS.index(k) for k in ("logp", "hbd")]
-    values[0, j] = [3.0, 1.0]  # on target, QED at its mean → objective 0
-    assert obj.score_numpy(values, sur)[0] == pytest.approx(0.0, abs=1e-6)
-    values[0, TARGETS.index("logp")] = 3.0 + float(sur.std[TARGETS.index("logp")])  # one std off → -1
-    assert obj.score_numpy(values, sur)[0] == pytest.approx(-1.0, abs=1e-5)
-    torch_score = obj.score_torch(torch.tensor(values, dtype=torch.float32), sur)
-    assert float(torch_score[0]) == pytest.approx(-1.0, abs=1e-4)
+    assert obj.weights == {"qed": 1.0} and obj.targets == {"logp": 3.0, "hbd": 1.0}
+    std = {k: float(s) for k, s in zip(TARGETS, sur.std)}
+    cols = {k: np.array([0.7, 0.9]) for k in COLUMNS}
+    cols["logp"], cols["hbd"] = np.array([3.0, 3.0 + std["logp"]]), np.array([1.0, 1.0])
+    # on target: J is QED itself; one std off in logP costs exactly 1
+    np.testing.assert_allclose(obj.value(cols, std), [0.7, 0.9 - 1.0])
+    w = Objective.parse(expression="1.0*logp - 1.0*sa + .5 similarity").weights
+    assert w == {"logp": 1.0, "sa": -1.0, "similarity": 0.5}
+    assert Objective.parse(maximize=["plogp"], minimize=["mw"]).describe() == "max plogp, min mw"
+
+
+def test_surrogate_objective_is_the_standardized_linear_part(designer):
+    sur = designer.bundle.surrogate
+    pred = torch.tensor(np.random.default_rng(0).normal(size=(4, len(TARGETS))), dtype=torch.float32)
+    std = sur.std.numpy().astype(np.float64)
+    j_logp, j_sa = TARGETS.index("logp"), TARGETS.index("sa")
+    raw = Objective.parse(expression="logp - sa")
+    expect = (pred[:, j_logp] - pred[:, j_sa]).numpy() / np.hypot(std[j_logp], std[j_sa])
+    np.testing.assert_allclose(raw.score_torch(pred, sur).numpy(), expect, rtol=1e-5)
+    # normalized plogp: logp/1.4343 − sa/0.8335 (the ring term is not predicted), same scaling rule
+    a = np.zeros(len(TARGETS))
+    a[j_logp], a[j_sa] = 1 / 1.434324401111988, -1 / 0.8335207024513095
+    np.testing.assert_allclose(Objective.parse(maximize=["plogp"]).score_torch(pred, sur).numpy(),
+                               pred.numpy() @ a / np.linalg.norm(a * std), rtol=1e-5)
 
 
 def _starts(designer, smiles):
@@ -98,8 +119,11 @@ def test_optimize_scores_every_decode_with_rdkit(designer, seed_smiles):
         for k in TARGETS:
             assert row[k] == pytest.approx(truth[k]), k  # RDKit values, not the surrogate's
     valid = traj[traj["valid"]]
-    np.testing.assert_allclose(valid["objective"], (valid["qed"] - float(designer.bundle.surrogate.mean[5]))
-                               / float(designer.bundle.surrogate.std[5]), rtol=1e-5)
+    np.testing.assert_allclose(valid["objective"], valid["qed"], rtol=1e-12)  # --maximize qed: J is QED
+    seed_qed = mol_scores(designer.molecule(seed_smiles).mol)["qed"]
+    np.testing.assert_allclose(valid["improvement"], valid["qed"] - seed_qed, rtol=1e-9, atol=1e-12)
+    assert res.summary["seed_objective"] == pytest.approx(seed_qed, abs=1e-4)
+    assert res.summary["oracle_calls"] == int(traj["oracle_call"].sum()) == traj.loc[traj["valid"], "smiles"].nunique()
     assert (traj["pred_qed"] != traj["qed"]).any()  # predictions are a separate column
     # `new` = first appearance of each valid molecule other than the seed; ranks order them by objective
     new = traj[traj["new"]]
@@ -117,12 +141,17 @@ def test_optimize_scores_every_decode_with_rdkit(designer, seed_smiles):
 
 
 def _fake_decoder(monkeypatch, cycle):
-    """Replace the optimizer's greedy decoder: point i decodes to cycle[i % len(cycle)]."""
+    """Replace the optimizer's greedy decoder: the i-th point decoded (counted across calls, as the
+    optimizer decodes one step of all chains per call) decodes to cycle[i % len(cycle)]."""
+    import itertools
+
     import moldesign.optimize
+
+    counter = itertools.count()
 
     def fake(bundle, z, props, temperature=0.0, **kw):
         assert temperature == 0.0 and len(z) == len(props)
-        return [cycle[i % len(cycle)] for i in range(len(z))]
+        return [cycle[next(counter) % len(cycle)] for _ in range(len(z))]
 
     monkeypatch.setattr(moldesign.optimize, "decode", fake)
 
@@ -138,7 +167,7 @@ def test_optimize_ranks_new_molecules_by_rdkit_objective(designer, seed_smiles, 
     assert traj.loc[5, "smiles"] == "CCO"  # canonical
     assert traj.index[traj["new"]].tolist() == [2, 3, 5]  # first appearances only, the seed never
     qed = {s: mol_scores(mol_from_smiles(s))["qed"] for s in ["CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1", "CCO", seed_smiles]}
-    objective = {s: (q - float(sur.mean[5])) / float(sur.std[5]) for s, q in qed.items()}
+    objective = qed  # --maximize qed: the objective is QED itself (natural units)
     order = sorted(["CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1", "CCO"], key=lambda s: -objective[s])
     assert res.best["smiles"].tolist() == order[:2] and res.best["rank"].tolist() == [1, 2]
     s = res.summary
@@ -196,8 +225,139 @@ def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles
 @pytest.mark.parametrize("kwargs,message", [
     (dict(steps=0), "--steps must be at least 1"), (dict(chains=0), "--chains must be at least 1"),
     (dict(step_size=-0.1), "--step-size must be positive"), (dict(prior_weight=float("nan")), "--prior-weight"),
-    (dict(condition="target"), "--condition must be one of optimize, seed"),
+    (dict(condition="target"), "--condition must be one of optimize, seed, only"),
+    (dict(budget=0), "--budget must be a positive number of oracle calls"),
+    (dict(min_similarity=1.5), "--min-similarity must be in"), (dict(method="bayes"), "--method must be one of"),
+    (dict(sigma=0.0), "--sigma must be positive"),
 ])
 def test_optimize_rejects_bad_settings(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):
         designer.optimize(tiny_smiles[0], maximize=["qed"], **kwargs)
+
+
+# ten distinct valid molecules and one invalid string, for a decoder that always has something to find
+DISTINCT = ["CCO", "CCN", "CCCC", "CCCl", "c1ccccc1", "CC(=O)O", "CCOC", "CNC(C)=O", "COc1ccccc1", "CCS", "C1CC"]
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_budget_caps_oracle_calls(designer, seed_smiles, method, monkeypatch):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    _fake_decoder(monkeypatch, DISTINCT)
+    kw = dict(maximize=["qed"], steps=5, chains=4, method=method)
+    free = designer.optimize(seed_smiles, **kw)
+    assert free.summary["oracle_calls"] == 10 and free.summary["decodes"] >= 20  # every distinct molecule once
+    res = designer.optimize(seed_smiles, budget=4, **kw)
+    traj = res.trajectory
+    assert res.summary["oracle_calls"] == 4 == int(traj["oracle_call"].sum())
+    assert traj.loc[traj["valid"], "smiles"].nunique() == 4  # no molecule was scored beyond the cap
+    assert res.summary["decodes"] < free.summary["decodes"] and res.summary["seconds"] >= 0
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_min_similarity_is_a_constraint(designer, seed_smiles, method, monkeypatch):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    near = ["C" + seed_smiles, "CC" + seed_smiles, "N" + seed_smiles, "O" + seed_smiles]  # the seed plus an atom or two
+    cycle = near + DISTINCT
+    _fake_decoder(monkeypatch, cycle)
+    from moldesign.chem import tanimoto_to
+
+    sims = tanimoto_to(designer.molecule(seed_smiles).mol, [Chem.MolFromSmiles(m) for m in cycle])
+    s = float(np.nanmedian(sims))
+    assert np.nanmax(sims) >= s > np.nanmin(sims)  # some proposals pass, some do not
+    res = designer.optimize(seed_smiles, maximize=["qed"], steps=5, chains=4, method=method, min_similarity=s)
+    traj = res.trajectory
+    np.testing.assert_array_equal(traj["feasible"], traj["valid"] & (traj["similarity"] >= s))
+    assert traj["feasible"].any() and (traj["valid"] & ~traj["feasible"]).any()
+    assert (res.best["similarity"] >= s).all() and len(res.best) == res.summary["feasible"] > 0
+    assert res.summary["feasible"] == int((traj["new"] & traj["feasible"]).sum())
+    assert res.summary["best_similarity"] >= round(s, 4) - 1e-4  # the summary rounds to 4 decimals
+
+
+def test_cmaes_scores_with_rdkit_and_needs_no_surrogate(tiny_bundle, seed_smiles, monkeypatch):
+    pytest.importorskip("cma")
+    _fake_decoder(monkeypatch, DISTINCT)
+    res = Designer(tiny_bundle).optimize(seed_smiles, objective="1.0*logp - 1.0*sa", method="cmaes",
+                                         steps=4, chains=6, sigma=0.5)
+    traj = res.trajectory
+    assert len(traj) == 4 * 6 and res.summary["method"] == "cmaes"
+    valid = traj[traj["valid"]]
+    assert len(valid) == 4 * 6 - traj["smiles"].eq("C1CC").sum() > 0
+    np.testing.assert_allclose(valid["objective"], valid["logp"] - valid["sa"], rtol=1e-9)
+    np.testing.assert_allclose(valid["plogp_raw"], valid["logp"] - valid["sa"], rtol=1e-9)
+    assert traj["pred_qed"].isna().all()  # no surrogate in this model: no predictions
+    best = max(DISTINCT[:10], key=lambda m: (lambda x: mol_scores(x)["logp"] - mol_scores(x)["sa"])(mol_from_smiles(m)))
+    seen = set(traj["smiles"])
+    if Chem.CanonSmiles(best) in seen:
+        assert res.best["smiles"].iloc[0] == Chem.CanonSmiles(best)  # ranked by the RDKit objective
+
+
+def test_start_outside_training_range_warns(designer, tiny_smiles):
+    bundle = copy.copy(designer.bundle)
+    seed = designer.molecule(tiny_smiles[0])
+    stats = {k: list(v) if k in ("min", "max") else v for k, v in bundle.property_stats.items()}
+    stats["max"][0] = float(seed.props[0]) - 10.0  # the seed's MW is now above the training range
+    bundle.property_stats = stats
+    with pytest.warns(DesignWarning, match="mw outside the model's training range"):
+        res = Designer(bundle).optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+    assert res.trajectory.loc[0, "mw_condition"] == pytest.approx(stats["max"][0], rel=1e-4)  # clipped, and said so
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DesignWarning)  # inside the range: no warning
+        designer.optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+
+
+def test_batch_of_three_starts_keeps_every_start(designer, tiny_smiles, monkeypatch):
+    _fake_decoder(monkeypatch, DISTINCT)
+    starts = pd.DataFrame({"start_id": ["a", "b", "c"], "smiles": [tiny_smiles[0], "C1CC", tiny_smiles[2]]})
+    out = list(designer.optimize_batch(starts, maximize=["qed"], steps=4, chains=4, step_size=0.6, budget=10, top_k=3))
+    assert [sid for sid, _, _ in out] == ["a", "b", "c"]
+    rows = pd.concat([r for _, r, _ in out], ignore_index=True)
+    assert list(rows.columns[:3]) == ["start_id", "start_input", "start_smiles"] and "improvement" in rows
+    assert rows.loc[rows["start_id"] != "b", "valid"].all()  # the fake decoder always has something to find
+    bad = rows[rows["start_id"] == "b"]
+    assert len(bad) == 1 and not bad["valid"].iloc[0] and "invalid SMILES: 'C1CC'" in bad["error"].iloc[0]
+    for sid, smi in (("a", tiny_smiles[0]), ("c", tiny_smiles[2])):
+        r = rows[rows["start_id"] == sid]
+        assert 1 <= len(r) <= 3 and (r["start_smiles"] == designer.molecule(smi).smiles).all()
+        assert (r["oracle_calls"] <= 10).all() and (r["decodes"] > 0).all()
+        ok = r[r["valid"]]
+        np.testing.assert_allclose(ok["improvement"], ok["objective"] - ok["seed_objective"], atol=1e-4)
+        for row in ok.to_dict("records"):
+            m = mol_from_smiles(row["smiles"])
+            assert row["qed"] == pytest.approx(mol_scores(m)["qed"])
+            from moldesign.chem import tanimoto_to
+            assert row["similarity"] == pytest.approx(tanimoto_to(designer.molecule(smi).mol, [m])[0])
+    done = list(designer.optimize_batch(starts, done={"a", "b"}, maximize=["qed"], steps=2, chains=2))
+    assert [sid for sid, _, _ in done] == ["c"]  # resume skips finished ids
+
+
+def test_condition_only_holds_z_at_the_seed(designer, tiny_smiles):
+    res = designer.optimize(tiny_smiles[0], maximize=["logp"], steps=5, chains=3, condition="only", step_size=0.5)
+    u0 = seed_point(designer.bundle, designer.molecule(tiny_smiles[0]))
+    cond = res.trajectory[[f"{k}_condition" for k in ("mw", "logp", "hbd", "hba", "tpsa")]].to_numpy(float)
+    assert np.abs(cond - designer.molecule(tiny_smiles[0]).props).max() > 0.01  # the condition moved
+    # ... and z did not: every point's distance from u₀ is its distance in the condition alone
+    c = designer.bundle.scaler.transform(cond)
+    np.testing.assert_allclose(res.trajectory["distance"], np.linalg.norm(c - u0[None, 16:], axis=1), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_maximize_similarity(designer, tiny_smiles, monkeypatch):
+    obj = Objective.parse(maximize=["similarity"], minimize=["sa"])
+    assert obj.gradient_ready()
+    sur = designer.bundle.surrogate
+    pred = torch.zeros(2, len(TARGETS))
+    u0 = torch.zeros(1, 21)
+    u = torch.zeros(2, 21)
+    u[1, 0] = 2.0  # two units away from the start
+    j = obj.score_torch(pred, sur, u, u0)
+    assert float(j[0] - j[1]) == pytest.approx(2.0, abs=1e-5)  # the similarity proxy: −‖u − u0‖
+    _fake_decoder(monkeypatch, ["C" + tiny_smiles[0]] + DISTINCT)
+    res = designer.optimize(tiny_smiles[0], maximize=["similarity"], minimize=["sa"], steps=3, chains=3, step_size=0.4)
+    valid = res.trajectory[res.trajectory["valid"]]
+    assert len(valid) >= 10
+    np.testing.assert_allclose(valid["objective"], valid["similarity"] - valid["sa"], rtol=1e-9)
+    assert res.summary["seed_similarity"] == pytest.approx(1.0)  # summary: each weighted column at start and best

@@ -1,0 +1,368 @@
+"""The Streamlit app driven tab by tab with Streamlit's AppTest on the tiny test model.
+
+Every assertion recomputes what the page shows from RDKit or from the API, so it holds whatever
+the tiny model happens to decode on this machine.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+pytest.importorskip("streamlit", reason="the web app needs the [app] extra (pip install 'moldesign[app]')")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from moldesign.api import GENERATE_COLUMNS  # noqa: E402
+from moldesign.chem import PROPERTIES, mol_from_smiles, mol_scores, tanimoto_to  # noqa: E402
+
+from ..cli.common import one_line_error, runner  # noqa: E402
+
+SCORES = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
+TIMEOUT = 180  # seconds per script run: the suite shares 2 CPU cores with other jobs
+
+
+def _script(model: str) -> None:
+    from moldesign.webapp import main
+
+    main(["--model", model])
+
+
+def start(model) -> AppTest:
+    at = AppTest.from_function(_script, args=(str(model),), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+TABS = ("Generate", "Interpolate", "Optimize", "Screen", "Model")
+
+
+def tab(at: AppTest, name: str):
+    t = at.tabs[TABS.index(name)]
+    assert t.label == name
+    return t
+
+
+def table_with(at: AppTest, name: str, *columns: str) -> pd.DataFrame:
+    """The one dataframe in tab `name` that has all of `columns`."""
+    found = [df.value for df in tab(at, name).dataframe if set(columns) <= set(df.value.columns)]
+    assert len(found) == 1, [list(df.value.columns) for df in tab(at, name).dataframe]
+    return found[0]
+
+
+def errors(at: AppTest, name: str | None = None) -> list[str]:
+    """Error lines in tab `name` (the whole page when None); never a traceback anywhere."""
+    assert not at.exception, at.exception
+    return [e.value for e in (tab(at, name) if name else at).error]
+
+
+def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None, similarity: str = "similarity"):
+    seed_mol = mol_from_smiles(seed) if seed else None
+    for row in df.to_dict("records"):
+        mol = mol_from_smiles(row["smiles"])
+        truth = mol_scores(mol)
+        for k in SCORES:
+            assert row[k] == pytest.approx(truth[k], rel=1e-6, abs=1e-9), (row["smiles"], k)
+        if seed_mol is not None:
+            assert row[similarity] == pytest.approx(tanimoto_to(seed_mol, [mol])[0])
+
+
+@pytest.fixture(scope="module")
+def seed(tiny_smiles):
+    return tiny_smiles[0]  # a training molecule of the tiny model: encodable
+
+
+@pytest.fixture(scope="module")
+def surrogate_model(tmp_path_factory, tiny_model_path, tiny_smiles):
+    import moldesign
+
+    d = moldesign.load(tiny_model_path, "cpu")
+    d.fit_surrogate(tiny_smiles, hidden=(32, 32), epochs=40, workers=1, seed=0)
+    path = tmp_path_factory.mktemp("app_sur") / "tiny_sur.pt"
+    d.save(path)
+    return path
+
+
+# ------------------------------------------------------------------ Generate
+def test_generate_tab_draws_the_seed_and_tables_rdkit_true_molecules(tiny_model_path, tiny_bundle, seed):
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed).run()
+    # the seed is drawn beside its RDKit properties, and they prefill the (unticked) targets
+    seed_props = table_with(at, "Generate", "MW", "LogP", "QED")
+    assert seed_props.iloc[0]["MW"] == pytest.approx(mol_scores(mol_from_smiles(seed))["mw"], abs=1e-3)
+    hbd_input = [w for w in at.number_input if w.key.startswith("gen_hbd_")][0]
+    assert hbd_input.value == int(mol_scores(mol_from_smiles(seed))["hbd"])
+    lo, hi = tiny_bundle.property_stats["min"][2], tiny_bundle.property_stats["max"][2]
+    assert (hbd_input.min, hbd_input.max) == (min(lo, hbd_input.value), max(hi, hbd_input.value))
+    at.number_input(key="gen_n").set_value(4)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.checkbox(key="gen_set_logp").check().run()  # ticking enables the input
+    [w for w in at.number_input if w.key.startswith("gen_logp_")][0].set_value(3.0)
+    at.button(key="gen_go").click().run()
+    assert errors(at, "Generate") == []
+    df = table_with(at, "Generate", *GENERATE_COLUMNS)
+    assert list(df.columns) == GENERATE_COLUMNS and len(df) == 4
+    assert df["smiles"].is_unique and seed not in set(df["smiles"])
+    assert_rdkit_values(df, seed)
+    assert (df["logp"] - 3.0).abs().is_monotonic_increasing  # the LogP request sorts the table
+    assert tab(at, "Generate").success[0].value.startswith(f"4 molecules around {seed} from ")
+
+
+def test_generate_filters_flag_rows_like_screen(tiny_model_path, seed):
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed)
+    at.number_input(key="gen_n").set_value(6)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.text_input(key="gen_filters").set_value("qed>=0.6, pains==0")
+    at.button(key="gen_go").click().run()
+    assert errors(at, "Generate") == []
+    at.checkbox(key="gen_only_passing").uncheck().run()
+    full = table_with(at, "Generate", "passes", "failed_filters", "qed")
+    assert len(full) == 6
+    assert f"; {int(full['passes'].sum())} pass the filters" in tab(at, "Generate").success[0].value
+    assert " decodes (validity " in tab(at, "Generate").success[0].value
+    np.testing.assert_array_equal(full["passes"].to_numpy(bool),
+                                  ((full["qed"] >= 0.6) & (full["pains"] == "")).to_numpy())
+    at.checkbox(key="gen_only_passing").check().run()
+    shown = table_with(at, "Generate", "passes", "failed_filters", "qed")
+    assert list(shown["smiles"]) == list(full.loc[full["passes"], "smiles"])
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("gen_seed", "C1CC", "error: 'C1CC' is neither a known molecule name nor a valid SMILES"),
+    ("gen_seed", "tamiflux", "did you mean tamiflu"),
+    ("gen_filters", "potency<3", "error: "),
+])
+def test_generate_bad_input_is_the_cli_line(tiny_model_path, field, value, needle):
+    at = start(tiny_model_path)
+    at.text_input(key=field).set_value(value).run()
+    if field == "gen_filters":
+        at.button(key="gen_go").click().run()
+    errs = errors(at, "Generate")
+    assert len(errs) == 1 and needle in errs[0] and "\n" not in errs[0]
+    assert not [df for df in tab(at, "Generate").dataframe if "similarity" in df.value.columns]
+
+
+def test_nothing_valid_is_one_line_and_clears_the_last_result(tiny_model_path, seed):
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed)
+    at.number_input(key="gen_n").set_value(2)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.button(key="gen_go").click().run()
+    assert len(table_with(at, "Generate", *GENERATE_COLUMNS)) == 2
+    at.number_input(key="gen_radius").set_value(0.0)  # radius 0 decodes only the seed, never returned
+    at.button(key="gen_go").click().run()
+    errs = errors(at, "Generate")
+    assert len(errs) == 1 and errs[0].startswith("error: no valid new molecule in")
+    assert not [df for df in tab(at, "Generate").dataframe if "similarity" in df.value.columns]
+
+
+# ------------------------------------------------------------------ Interpolate
+def test_interpolate_tab_labels_each_step(tiny_model_path, tiny_smiles):
+    a, b = tiny_smiles[0], tiny_smiles[1]
+    at = start(tiny_model_path)
+    at.text_input(key="int_a").set_value(a)
+    at.text_input(key="int_b").set_value(b)
+    at.number_input(key="int_steps").set_value(5)
+    at.button(key="int_go").click().run()
+    assert errors(at, "Interpolate") == []
+    df = table_with(at, "Interpolate", "step", "alpha", "valid", "duplicate")
+    assert list(df["step"]) == list(range(5))
+    np.testing.assert_allclose(df["alpha"], np.linspace(0, 1, 5))
+    for s, v in zip(df["smiles"], df["valid"]):
+        m = Chem.MolFromSmiles(s) if isinstance(s, str) else None
+        assert v == (m is not None and m.GetNumAtoms() > 0)
+    valid = df[df["valid"]]
+    assert_rdkit_values(valid, a, similarity="similarity_a")
+    captions = [c.value for c in tab(at, "Interpolate").caption]
+    for alpha, v in zip(df["alpha"], df["valid"]):  # every step labelled by α, invalid ones marked
+        assert any(c.startswith(f"α={alpha:.2f}") and (("invalid" in c) == (not v)) for c in captions), captions
+
+
+def test_interpolate_unknown_molecule_is_one_line(tiny_model_path):
+    at = start(tiny_model_path)
+    at.text_input(key="int_b").set_value("not_a_molecule").run()
+    errs = errors(at, "Interpolate")
+    assert len(errs) == 1 and "'not_a_molecule' is neither" in errs[0]
+    assert at.button(key="int_go").disabled
+
+
+# ------------------------------------------------------------------ Optimize
+def test_optimize_without_surrogate_says_how_to_fit_one(tiny_model_path, seed):
+    at = start(tiny_model_path)
+    at.text_input(key="opt_start").set_value(seed)
+    at.button(key="opt_go").click().run()
+    errs = errors(at, "Optimize")
+    assert len(errs) == 1 and "moldesign surrogate fit" in errs[0]
+
+
+def test_optimize_tab_shows_rdkit_beside_the_surrogate(surrogate_model, seed):
+    at = start(surrogate_model)
+    at.text_input(key="opt_start").set_value(seed)
+    at.multiselect(key="opt_max").set_value(["qed"])
+    at.text_input(key="opt_targets").set_value("logp=3.0")
+    at.number_input(key="opt_steps").set_value(4)
+    at.number_input(key="opt_chains").set_value(3)
+    at.button(key="opt_go").click().run()
+    assert errors(at, "Optimize") == []
+    traj = table_with(at, "Optimize", "chain", "step", "pred_objective", "new")
+    assert len(traj) == 3 * 5
+    distinct = traj[traj["valid"] & traj["new"]]
+    if len(distinct):  # the best table lists them, RDKit values beside the surrogate's
+        best = table_with(at, "Optimize", "rank", "pred_objective", "pred_qed")
+        assert len(best) == min(10, len(distinct))
+        assert [c for c in best.columns if c in SCORES or c.startswith("pred_")][:4] == ["mw", "pred_mw", "logp", "pred_logp"]
+        assert best["objective"].is_monotonic_decreasing and list(best["rank"]) == list(range(1, len(best) + 1))
+        assert_rdkit_values(best, seed)
+    else:  # every decode was invalid or the start itself: said so, no empty table
+        assert any("no valid molecule other than the start" in w.value for w in tab(at, "Optimize").warning)
+    assert tab(at, "Optimize").metric[0].value  # the seed's RDKit objective is shown
+
+
+def test_optimize_bad_objective_is_the_cli_line(surrogate_model, seed):
+    at = start(surrogate_model)
+    at.text_input(key="opt_start").set_value(seed)
+    at.text_input(key="opt_targets").set_value("tpsa=-5")
+    at.button(key="opt_go").click().run()
+    errs = errors(at, "Optimize")
+    assert errs == ["error: --target tpsa must be > 0, got '-5'"]
+
+
+# ------------------------------------------------------------------ Screen
+def test_screen_tab_keeps_and_flags_every_uploaded_row(tiny_model_path):
+    rows = ["CC(=O)Oc1ccccc1C(=O)O", "not_a_smiles", "CC(=O)[O-].[Na+]", "c1ccccc1CCN"]
+    csv = pd.DataFrame({"name": list("abcd"), "smiles": rows}).to_csv(index=False).encode()
+    at = start(tiny_model_path)
+    at.file_uploader(key="scr_file").set_value(("mols.csv", csv, "text/csv"))
+    at.text_input(key="scr_filters").set_value("mw<150")
+    at.run()
+    at.button(key="scr_go").click().run()
+    assert errors(at, "Screen") == []
+    df = table_with(at, "Screen", "row", "input", "valid", "error", "passes")
+    assert list(df["input"]) == rows and list(df["name"]) == list("abcd")
+    assert list(df["valid"]) == [True, False, True, True]
+    assert df.loc[1, "error"]  # the bad row is kept and says why
+    for r in df[df["valid"]].to_dict("records"):
+        truth = mol_scores(mol_from_smiles(r["smiles"]))
+        assert r["mw"] == pytest.approx(truth["mw"]) and r["qed"] == pytest.approx(truth["qed"])
+        assert r["passes"] == (truth["mw"] < 150)
+    assert df.loc[2, "smiles"] == "CC(=O)O"  # the salt is scored as its neutral parent
+    assert tab(at, "Screen").success[0].value.startswith("4 rows: 3 valid, 1 invalid")
+
+
+def test_screen_tab_pasted_smiles_and_bad_filter(tiny_model_path):
+    at = start(tiny_model_path)
+    at.text_area(key="scr_text").set_value("CCO\nC1CC\n").run()  # enables the button
+    at.button(key="scr_go").click().run()
+    df = table_with(at, "Screen", "row", "input", "valid", "error")
+    assert list(df["valid"]) == [True, False]
+    at.text_input(key="scr_filters").set_value("logp<<3")
+    at.button(key="scr_go").click().run()
+    errs = errors(at, "Screen")
+    assert len(errs) == 1 and errs[0].startswith("error: ") and "logp<<3" in errs[0]
+
+
+# ------------------------------------------------------------------ Model
+def test_model_tab_shows_training_ranges_and_info(tiny_model_path, tiny_bundle):
+    at = start(tiny_model_path)
+    ranges = table_with(at, "Model", "min", "mean", "std", "max")
+    stats = tiny_bundle.property_stats
+    np.testing.assert_allclose(ranges["min"], np.round(stats["min"], 3))
+    np.testing.assert_allclose(ranges["max"], np.round(stats["max"], 3))
+    assert len(ranges) == len(PROPERTIES)
+    info = table_with(at, "Model", "value")
+    assert info.loc["n_train", "value"] == str(tiny_bundle.train_info["n_train"])
+
+
+def test_missing_model_is_one_line(tmp_path):
+    at = start(tmp_path / "nope.pt")
+    errs = errors(at)
+    assert len(errs) == 1 and errs[0].startswith("error: model file not found")
+    assert not at.tabs
+
+
+# ------------------------------------------------------------------ downloads and the command
+def test_downloads_are_the_cli_file_formats(tmp_path):
+    from moldesign.webapp import table_bytes
+
+    df = pd.DataFrame({"smiles": ["CCO", "c1ccccc1"], "mw": [46.069, 78.114]})
+    assert pd.read_csv(io.BytesIO(table_bytes(df, ".csv")))["smiles"].tolist() == ["CCO", "c1ccccc1"]
+    path = tmp_path / "x.sdf"
+    path.write_bytes(table_bytes(df, ".sdf"))
+    mols = list(Chem.SDMolSupplier(str(path)))
+    assert [Chem.MolToSmiles(m) for m in mols] == ["CCO", "c1ccccc1"] and mols[1].GetProp("mw") == "78.114"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--port", "0"], "--port must be between 1 and 65535, got 0"),
+    (["--port", "70000"], "--port must be between 1 and 65535"),
+    (["--host", "no.such.host.invalid"], "--host 'no.such.host.invalid' is not a known host"),
+])
+def test_app_command_bad_input_is_one_line(args, needle, tiny_model_path):
+    from moldesign.cli import app
+
+    res = runner.invoke(app, ["app", "--model", str(tiny_model_path), *args])
+    assert needle in one_line_error(res)
+
+
+def test_app_command_missing_model_and_busy_port(tmp_path, tiny_model_path):
+    import socket
+
+    from moldesign.cli import app
+
+    res = runner.invoke(app, ["app", "--model", str(tmp_path / "nope.pt"), "--port", "8599"])
+    assert "model file not found" in one_line_error(res)
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = runner.invoke(app, ["app", "--model", str(tiny_model_path), "--port", str(port)])
+    assert f"--port {port} is already in use on localhost" in one_line_error(res)
+
+
+def test_app_command_serves_the_page_and_health_within_30_s(tiny_model_path, tmp_path):
+    from .browser import free_port, get, running_app
+
+    with running_app(tiny_model_path, free_port(), tmp_path / "app.log", startup_s=30) as (url, startup):
+        assert startup < 30
+        status, page = get(f"{url}/")
+        assert status == 200 and "<html" in page.lower()
+        assert get(f"{url}/_stcore/health") == (200, "ok")
+
+
+def test_screen_tab_reads_an_uploaded_sdf(tiny_model_path):
+    from rdkit.Chem import SDWriter
+
+    sio = io.StringIO()
+    w = SDWriter(sio)
+    for smi, name in (("CCO", "ethanol"), ("c1ccccc1O", "phenol")):
+        m = Chem.MolFromSmiles(smi)
+        m.SetProp("_Name", name)
+        w.write(m)
+    w.close()
+    at = start(tiny_model_path)
+    at.file_uploader(key="scr_file").set_value(("two.sdf", sio.getvalue().encode(), "chemical/x-mdl-sdfile")).run()
+    at.button(key="scr_go").click().run()
+    assert errors(at, "Screen") == []
+    df = table_with(at, "Screen", "row", "valid", "smiles", "mw")
+    assert list(df["smiles"]) == ["CCO", "Oc1ccccc1"] and df["valid"].all()
+    assert df["mw"].tolist() == pytest.approx([mol_scores(Chem.MolFromSmiles(s))["mw"] for s in df["smiles"]])
+
+
+def test_a_seed_note_is_shown_once_per_tab(tiny_model_path, tiny_bundle, seed):
+    """A seed outside the training ranges is warned about beside the seed, not again by the run."""
+    from moldesign.sampling import prepare_molecule
+
+    big = "C" * 40  # MW 563: above any MOSES molecule, so outside the tiny model's training ranges
+    notes = prepare_molecule(tiny_bundle, big).notes
+    assert notes and "outside the model's training ranges" in notes[-1]
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(big)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.number_input(key="gen_n").set_value(2)
+    at.button(key="gen_go").click().run()
+    warned = [w.value for w in tab(at, "Generate").warning]
+    assert all(warned.count(f"warning: {n}") == 1 for n in notes), warned
