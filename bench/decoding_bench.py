@@ -105,6 +105,14 @@ def main() -> None:
     out["cost_ratio_T1"] = round(out["T1_constrained"]["seconds"] / out["T1_unconstrained"]["seconds"], 2)
     out["cost_ratio_T0"] = round(out["T0_constrained"]["seconds"] / out["T0_unconstrained"]["seconds"], 2)
     out["mask_cache_entries"] = len(g._cache)
+    # greedy is deterministic: per latent, does the mask break a row the free decoder got right,
+    # and are the rows it leaves invalid ones the free decoder got wrong too?
+    pairs = collections.Counter(
+        ("constrained_valid" if rdkit_valid(c) else "constrained_invalid")
+        + ("/unconstrained_valid" if rdkit_valid(u) else "/unconstrained_invalid") + ("/same" if c == u else "/different")
+        for c, u in zip(samples["T0_constrained"], samples["T0_unconstrained"]))
+    out["T0_per_latent"] = {k: v / n for k, v in sorted(pairs.items())}
+    print(json.dumps({"T0_per_latent": out["T0_per_latent"]}), flush=True)
     if args.backtrack_n:
         m = min(args.backtrack_n, n)
         res = {}
