@@ -15,10 +15,12 @@ training range) go through Python's `warnings` as DesignWarning.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import warnings
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,8 @@ from .screening import FilterError
 DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
 MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
+RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
+RAW_CHUNK = 10_000  # decodes per streamed chunk (and per resumable part file) of `generate --raw`
 # per-proposal columns of an optimize batch (after start_id … seed_objective, rank, smiles, valid)
 OPTIMIZE_BATCH_COLUMNS = [*TARGETS, "plogp", "plogp_raw", "similarity", "objective", "improvement"]
 BATCH_COLUMNS = ["start_id", "start_input", "start_smiles", "method", "decodes", "oracle_calls", "seconds",
@@ -114,10 +118,25 @@ class Designer:
     def _checked_conditions(self, values: Mapping[str, float | None]) -> dict[str, float]:
         given = {k: check_property_value(k, v) for k, v in values.items() if v is not None}
         for k, v in given.items():
+            self._reject_far_outside(k, v)
             msg = training_range_warning(self.bundle, k, v)
             if msg:
                 warnings.warn(msg, DesignWarning, stacklevel=3)
         return given
+
+    def _reject_far_outside(self, name: str, value: float) -> None:
+        """A requested condition more than one training-range width beyond the training range
+        ([min - w, max + w], w = max - min) is an input error, not a long run of invalid decodes.
+        Inside that band, outside [min, max], the caller only warns (training_range_warning)."""
+        stats = self.bundle.property_stats
+        if name not in PROPERTIES or "min" not in stats:
+            return
+        j = PROPERTIES.index(name)
+        lo, hi = float(stats["min"][j]), float(stats["max"][j])
+        w = hi - lo
+        if not lo - w <= value <= hi + w:
+            raise DesignInputError(f"--{name} {value:g} is far outside this model's training range [{lo:.4g}, {hi:.4g}]; "
+                                   f"accepted: [{lo - w:.4g}, {hi + w:.4g}]")
 
     def decode(self, z, conditions: Mapping[str, float] | np.ndarray | None = None, temperature: float = 0.0,
                seed: int = 0, constrained: bool = True, beam: int = 0) -> pd.DataFrame:
@@ -184,9 +203,18 @@ class Designer:
         rules (moldesign.grammar); `beam` K > 1 decodes the seed by beam search, which needs
         `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
         """
-        _check_beam(beam)
-        if beam > 1 and (like is None or radius is None or float(radius) != 0.0):
-            raise DesignInputError(f"--beam {beam} needs --like and --radius 0 (beam search decodes the seed's own point)")
+        if raw:  # every decoded string, in order, as decoded (for measuring validity): generate_raw_chunks
+            if min_similarity is not None:
+                raise DesignInputError("--min-similarity does not apply to --raw (every decode is written, unfiltered)")
+            self._molecule_filter(keep, filters, sanity)  # unused by --raw, but a bad value is still an error
+            setup = self._raw_setup(like, n, dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa), radius,
+                                    temperature, RAW_CHUNK, beam)
+            df = pd.concat(list(self._raw_chunks(*setup, n, seed, RAW_CHUNK, 0, constrained, beam)), ignore_index=True)
+            df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
+                                   "unique_valid": int(df["canonical"].nunique())}
+            df.attrs.update(requested=setup[2], seed=setup[0])
+            return df
+        self._check_beam_seed(beam, like, radius)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if temperature is None:
@@ -236,19 +264,6 @@ class Designer:
                 z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
             strings = _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained, beam=beam)
             return (strings, z) if with_z else strings
-
-        if raw:  # every decoded string, in order, as decoded (for measuring validity)
-            strings: list[str] = []
-            while len(strings) < n:
-                strings += batch(min(1000, n - len(strings)))
-            df = self._table(strings, sd)
-            df["canonical"] = df["smiles"].where(df["valid"])
-            df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
-            df = df[["smiles", "valid", "canonical", *TARGETS, "similarity"]]
-            df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
-                                   "unique_valid": int(df["canonical"].nunique())}
-            df.attrs.update(requested=given, seed=sd)
-            return df
 
         found: dict[str, dict] = {}  # canonical SMILES → its row (RDKit scores, similarity), in order of discovery
         seen: set[str] = set() if sd is None else {sd.smiles}  # every canonical SMILES judged (kept or not)
@@ -312,6 +327,135 @@ class Designer:
         df = self._sort(df, given, sd is not None)
         df.attrs.update(summary=summary, requested=given, seed=sd)
         return df[GENERATE_COLUMNS]
+
+    def generate_raw_chunks(self, like: str | None = None, n: int = 50, *, mw=None, logp=None, hbd=None, hba=None,
+                            tpsa=None, radius: float | None = None, temperature: float | None = None, seed: int = 0,
+                            chunk_size: int = RAW_CHUNK, start_chunk: int = 0, constrained: bool = True,
+                            beam: int = 0) -> Iterator[pd.DataFrame]:
+        """`generate(raw=True)` as a stream: `n` decodes in chunks of `chunk_size` rows (columns
+        RAW_COLUMNS), memory flat in n. Chunk k draws from its own generators, seeded by (seed, k)
+        (chunk 0 by seed itself, so n <= chunk_size gives what one batch always gave): chunks can be
+        skipped (`start_chunk`, to resume) or produced anywhere without changing the others.
+        The arguments are checked now; the decoding happens as the caller iterates."""
+        setup = self._raw_setup(like, n, dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa), radius, temperature,
+                                chunk_size, beam)
+        return self._raw_chunks(*setup, n, seed, chunk_size, start_chunk, constrained, beam)
+
+    def _raw_setup(self, like: str | None, n: int, conditions: dict, radius: float | None,
+                   temperature: float | None, chunk_size: int, beam: int) -> tuple:
+        """Checked arguments of a raw stream → (seed, its μ (1, Z) or None, conditions, radius, temperature)."""
+        temperature = 0.0 if temperature is None else temperature
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+        self._check_beam_seed(beam, like, radius)
+        if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise DesignInputError(f"chunk size must be a positive integer, got {chunk_size!r}")
+        if not np.isfinite(temperature) or temperature < 0:
+            raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
+        if radius is not None and (not np.isfinite(radius) or radius < 0):
+            raise DesignInputError(f"--radius must be >= 0, got {radius}")
+        if radius is not None and like is None:
+            raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        given = self._checked_conditions(conditions)
+        radius = DEFAULT_RADIUS if radius is None else float(radius)
+        sd = self.molecule(like) if like is not None else None
+        mu = _encode(self.bundle, [sd.smiles], sd.props[None, :])[0] if sd is not None else None  # (1, Z), own properties
+        return sd, mu, given, radius, temperature
+
+    def _raw_chunks(self, sd: Seed | None, mu, given: dict, radius: float, temperature: float, n: int, seed: int,
+                    chunk_size: int, start_chunk: int, constrained: bool, beam: int) -> Iterator[pd.DataFrame]:
+        Z = self.bundle.config.latent_dim
+        for k in range(start_chunk, -(-n // chunk_size)):
+            m_chunk = min(chunk_size, n - k * chunk_size)
+            rng, gen = self._generators(seed if k == 0 else
+                                        int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+            strings: list[str] = []
+            while len(strings) < m_chunk:
+                m = min(1000, m_chunk - len(strings))  # decoder batch: (m, Z) latents
+                if sd is not None:
+                    z, cond = sample_around(mu[0], m, radius, rng), self._conditions(m, given, rng, sd.props)
+                else:
+                    cond = self._conditions(m, given, rng)
+                    z = draw_latents(self.bundle, m, rng)  # the checkpoint's GMM prior when it has one
+                strings += _decode(self.bundle, z, cond, temperature, generator=gen, constrained=constrained,
+                                   beam=beam)
+            df = self._table(strings, sd)
+            df["canonical"] = df["smiles"].where(df["valid"])
+            df = df.drop(columns=["smiles"]).rename(columns={"decoded": "smiles"})
+            yield df[RAW_COLUMNS]
+
+    def generate_raw_to(self, out: str | Path | None, like: str | None = None, n: int = 50, *, seed: int = 0,
+                        chunk_size: int = RAW_CHUNK, float_format: str | None = None, progress: bool = False,
+                        log: Callable[[str], None] = lambda m: None, **kwargs) -> dict:
+        """Stream `generate(raw=True)` to a file with flat memory, resumably.
+
+        Each chunk is written as its own parquet part in `<out>.parts/` (atomically: a part that
+        exists is complete), beside a manifest of the arguments; a rerun with the same arguments
+        skips the parts already there, a rerun with others is refused. When all parts exist they
+        are copied, one at a time, into `out` (any output suffix) and the folder is removed.
+        out=None: chunks go straight to stdout as CSV (nothing to resume). kwargs: as
+        generate_raw_chunks (mw, logp, hbd, hba, tpsa, radius, temperature). Returns attempts,
+        valid (fraction) and parts (written now, reused)."""
+        import pyarrow.parquet as pq
+        from tqdm import tqdm
+
+        from .data import ChunkWriter, DataError, atomic_path, file_sha256
+
+        chunks = self.generate_raw_chunks(like, n, seed=seed, chunk_size=chunk_size, **kwargs)  # checks the arguments
+        n_chunks = -(-n // chunk_size)
+        bar = tqdm(total=n, desc="generate", unit="mol", disable=not progress, mininterval=1.0)
+        n_valid = reused = 0
+        try:
+            if out is None:
+                with ChunkWriter(None, float_format) as writer:
+                    for df in chunks:
+                        writer.write(df)
+                        n_valid += int(df["valid"].sum())
+                        bar.update(len(df))
+                return {"attempts": n, "valid": n_valid / n, "parts": 0, "reused": 0}
+            out = Path(out)
+            parts = out.with_name(out.name + ".parts")
+            manifest = {"format": 1, "n": int(n), "seed": int(seed), "chunk_size": int(chunk_size), "like": like,
+                        **{k: (None if v is None else str(v)) for k, v in sorted(kwargs.items())},
+                        "model_sha256": file_sha256(self.path) if self.path is not None else None}
+            if (parts / "manifest.json").exists():
+                previous = json.loads((parts / "manifest.json").read_text())
+                if previous != manifest:
+                    differ = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
+                    raise DataError(f"{parts} holds the parts of another run (different {', '.join(differ)}); "
+                                    f"delete it or choose another -o")
+            else:
+                parts.mkdir(parents=True, exist_ok=True)
+                with atomic_path(parts / "manifest.json") as tmp:
+                    Path(tmp).write_text(json.dumps(manifest, indent=1))
+            name = lambda k: parts / f"part-{k:06d}.parquet"  # noqa: E731
+            done = 0  # parts are written in order: the first missing one is where to resume
+            while done < n_chunks and name(done).exists():
+                done += 1
+            reused = done
+            if done:
+                log(f"resuming: {done} of {n_chunks} parts already in {parts}")
+                bar.update(min(n, done * chunk_size))
+            for k, df in enumerate(self.generate_raw_chunks(like, n, seed=seed, chunk_size=chunk_size,
+                                                            start_chunk=done, **kwargs), start=done):
+                with atomic_path(name(k)) as tmp:
+                    df.to_parquet(tmp, index=False)
+                bar.update(len(df))
+            with ChunkWriter(out, float_format) as writer:  # part by part: flat memory
+                for k in range(n_chunks):
+                    df = pq.read_table(name(k)).to_pandas()
+                    n_valid += int(df["valid"].sum())
+                    writer.write(df)
+            shutil.rmtree(parts)
+            return {"attempts": n, "valid": n_valid / n, "parts": n_chunks - reused, "reused": reused}
+        finally:
+            bar.close()
+
+    @staticmethod
+    def _check_beam_seed(beam: int, like: str | None, radius: float | None) -> None:
+        _check_beam(beam)
+        if beam > 1 and (like is None or radius is None or float(radius) != 0.0):
+            raise DesignInputError(f"--beam {beam} needs --like and --radius 0 (beam search decodes the seed's own point)")
 
     def _molecule_filter(self, keep, filters, sanity, min_similarity=None) -> MoleculeFilter:
         """The filters of generate / interpolate from user values (DesignInputError naming a bad one)."""

@@ -93,31 +93,98 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
             f"{path} has checkpoint format {ckpt.get('format_version')!r}; this moldesign reads {FORMAT_VERSION}"
         )
     try:
-        cfg = from_dict(ModelConfig, ckpt["model_config"], "model_config")
+        cfg = from_dict(ModelConfig, _block(ckpt, "model_config", dict, path), "model_config").validate()
+        vocab = Vocabulary.from_dict(_block(ckpt, "vocab", dict, path))
+        scaler = PropertyScaler.from_dict(_block(ckpt, "scaler", dict, path))
+        _check_shapes(cfg, vocab, scaler, ckpt.get("property_stats"), path)
         model = CVAE(cfg)
-        model.load_state_dict(ckpt["state_dict"])
-        vocab = Vocabulary.from_dict(ckpt["vocab"])
-        scaler = PropertyScaler.from_dict(ckpt["scaler"])
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path} is damaged: {str(e).splitlines()[0]}") from None
+        model.load_state_dict(_block(ckpt, "state_dict", dict, path))
+    except CheckpointError:
+        raise
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{path} is damaged: {type(e).__name__} {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip()) from None
     model.to(device).eval()
-    surrogate = None
-    if "surrogate_state_dict" in ckpt:
-        from .surrogate import SURROGATE_VERSION, Surrogate  # local import: surrogate depends on this module's Bundle
-
-        if ckpt["surrogate_config"].get("version") == SURROGATE_VERSION:
-            surrogate = Surrogate.from_state(ckpt["surrogate_config"], ckpt["surrogate_state_dict"]).to(device).eval()
-        else:  # an older surrogate is left out, not fatal: the VAE itself is fine; optimize asks for a refit
-            warnings.warn(f"{path}: surrogate format {ckpt['surrogate_config'].get('version')!r} is outdated and was "
-                          f"not loaded; refit it with `moldesign surrogate fit`", stacklevel=2)
+    surrogate = _load_surrogate(ckpt, cfg, path, device)
     prior = None
     if "prior" in ckpt:
         from .prior import GaussianMixturePrior
 
         try:
+            if not isinstance(ckpt["prior"], dict):
+                raise ValueError(f"'prior' is a {type(ckpt['prior']).__name__}, not a dict")
             prior = GaussianMixturePrior.from_dict(ckpt["prior"])
-        except (KeyError, ValueError, np.linalg.LinAlgError) as e:  # optional block: the VAE still works
+            if prior.means.shape[1] != cfg.latent_dim:
+                raise ValueError(f"prior means have {prior.means.shape[1]} dimensions, the latent {cfg.latent_dim}")
+        except (KeyError, ValueError, TypeError, np.linalg.LinAlgError) as e:  # optional block: the VAE still works
+            prior = None
             warnings.warn(f"{path}: its GMM prior is damaged ({str(e).splitlines()[0]}) and was not loaded; "
                           f"sampling uses N(0, I)", stacklevel=2)
     return Bundle(model, vocab, scaler, ckpt.get("property_stats", {}), ckpt.get("train_info", {}),
                   surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"), prior)
+
+
+def _block(ckpt: dict, key: str, kind: type, path: Path):
+    if key not in ckpt:
+        raise CheckpointError(f"{path} is damaged: key {key!r} is missing")
+    if not isinstance(ckpt[key], kind):
+        raise CheckpointError(f"{path} is damaged: {key!r} is a {type(ckpt[key]).__name__}, not a {kind.__name__}")
+    return ckpt[key]
+
+
+def _check_shapes(cfg: ModelConfig, vocab: Vocabulary, scaler: PropertyScaler, stats, path: Path) -> None:
+    """The blocks must agree with each other: vocabulary vs embedding/output rows, scaler and
+    property statistics vs the condition size. One line naming the first key that does not."""
+    from .config import PROPERTIES
+
+    def bad(key: str, what: str):
+        raise CheckpointError(f"{path} is damaged: {key} {what}")
+
+    if len(vocab) != cfg.vocab_size:  # the embedding and output layers have cfg.vocab_size rows
+        bad("vocab", f"has {len(vocab)} tokens but the embedding/output layers have {cfg.vocab_size} "
+                     f"(model_config.vocab_size)")
+    p = cfg.n_props
+    if list(scaler.names) != list(PROPERTIES)[:p] or len(scaler.names) != p:
+        bad("scaler.names", f"is {list(scaler.names)}, expected {list(PROPERTIES)[:p]}")
+    for name, arr in (("scaler.mean", scaler.mean), ("scaler.std", scaler.std)):
+        if arr.shape != (p,) or not np.isfinite(arr).all():
+            bad(name, f"must be {p} finite numbers, got shape {arr.shape}")
+    if (scaler.std <= 0).any():
+        bad("scaler.std", "must be positive")
+    if not isinstance(stats, dict):
+        bad("property_stats", "is missing")
+    try:
+        sample = np.asarray(stats.get("sample"), dtype=np.float64)
+        lo, hi = (np.asarray(stats.get(k), dtype=np.float64) for k in ("min", "max"))
+    except (TypeError, ValueError):
+        bad("property_stats", "holds non-numeric values")
+    if sample.ndim != 2 or sample.shape[1] != p or len(sample) == 0 or not np.isfinite(sample).all():
+        bad("property_stats.sample", f"must be a non-empty (n, {p}) table of finite numbers, got shape {sample.shape}")
+    for key, arr in (("property_stats.min", lo), ("property_stats.max", hi)):
+        if arr.shape != (p,) or not np.isfinite(arr).all():
+            bad(key, f"must be {p} finite numbers, got shape {arr.shape}")
+
+
+def _load_surrogate(ckpt: dict, cfg: ModelConfig, path: Path, device):
+    """The optional surrogate block: a damaged or outdated one is left out with a warning (the
+    VAE itself is fine; optimize asks for a refit)."""
+    if "surrogate_state_dict" not in ckpt and "surrogate_config" not in ckpt:
+        return None
+    from .surrogate import SURROGATE_VERSION, Surrogate  # local import: surrogate depends on this module's Bundle
+
+    conf = ckpt.get("surrogate_config")
+    try:
+        if not isinstance(conf, dict) or not isinstance(ckpt.get("surrogate_state_dict"), dict):
+            raise ValueError("surrogate_config or surrogate_state_dict is missing")
+        if conf.get("version") != SURROGATE_VERSION:
+            warnings.warn(f"{path}: surrogate format {conf.get('version')!r} is outdated and was not loaded; "
+                          f"refit it with `moldesign surrogate fit`", stacklevel=3)
+            return None
+        if conf.get("latent_dim") != cfg.latent_dim or conf.get("cond_dim") != cfg.n_props:
+            raise ValueError(f"surrogate_config sizes ({conf.get('latent_dim')}, {conf.get('cond_dim')}) do not match "
+                             f"the model ({cfg.latent_dim}, {cfg.n_props})")
+        return Surrogate.from_state(conf, ckpt["surrogate_state_dict"]).to(device).eval()
+    except Exception as e:  # any damage to the optional block: keep the model, drop the surrogate
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        warnings.warn(f"{path}: the surrogate block is damaged ({msg}) and was not loaded; refit it with "
+                      f"`moldesign surrogate fit`", stacklevel=3)
+        return None

@@ -6,14 +6,52 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import signal
+import sys
+import threading
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
+
+# This typer vendors its own click: take the exception classes from typer's, not `import click`.
+_click_exceptions = sys.modules[typer.BadParameter.__module__]
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click prints a usage error as three lines (usage, hint, error); the CLI contract is one
+    `error: …` line naming the bad value, exit 2. Everything else is click's standalone mode."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_exceptions.NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _click_exceptions.UsageError as e:
+            where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            got = ""
+            with contextlib.suppress(Exception):  # typer's coercion keeps the rejected text in the cause
+                got = f", got {e.__cause__.errors()[0]['input']!r}"
+            typer.echo(f"error: {e.format_message()}{got}{where}", err=True)
+            sys.exit(e.exit_code)
+        except _click_exceptions.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -28,14 +66,73 @@ DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "m
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
 
 
+SEED_MAX = 2**32 - 1  # numpy's seed range
+# Upper bounds on user-given sizes: each keeps one run within about an hour and a few GB on a CPU
+# (a decode is ~1 ms per molecule per token batch; memory grows with n x max_len).
+MAX_GENERATE = 100_000  # generate -n
+MAX_DECODES = 2_000_000  # generate --max-attempts
+MAX_PATH_STEPS = 1_000  # interpolate --steps
+MAX_OPT_STEPS = 10_000  # optimize --steps
+MAX_CHAINS = 1_024  # optimize --chains
+MAX_OPT_DECODES = 100_000  # optimize: chains x steps decodes, scored in one pass
+MAX_EVALUATE = 1_000_000  # evaluate -n
+MAX_WORKERS = 1_024
+
+
+def _reject(param, message: str):
+    """A bad option value, found while parsing: one `error:` line naming it, exit 2 (click's own
+    usage errors print three lines)."""
+    name = max(param.opts, key=len) if param is not None and param.opts else "value"
+    typer.echo(f"error: {name} {message}", err=True)
+    raise typer.Exit(2)
+
+
+def finite(lo: Optional[float] = None, hi: Optional[float] = None):
+    """Callback for float options: NaN, ±inf and values outside [lo, hi] are rejected before any
+    work is done, one line naming the value (exit 2)."""
+
+    def check(param: typer.CallbackParam, value: Optional[float]):
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            _reject(param, f"must be a finite number, got {value}")
+        if lo is not None and value < lo:
+            _reject(param, f"must be >= {lo:g}, got {value:g}")
+        if hi is not None and value > hi:
+            _reject(param, f"must be <= {hi:g}, got {value:g}")
+        return value
+
+    return check
+
+
+def bounded(lo: Optional[int] = None, hi: Optional[int] = None):
+    """Callback for integer options: outside [lo, hi] → one line naming the value (exit 2)."""
+
+    def check(param: typer.CallbackParam, value: Optional[int]):
+        if value is None:
+            return value
+        if lo is not None and value < lo:
+            _reject(param, f"must be >= {lo:,}, got {value:,}")
+        if hi is not None and value > hi:
+            _reject(param, f"must be at most {hi:,}, got {value:,}")
+        return value
+
+    return check
+
+
 # Shared options, so every subcommand spells them the same way.
-SeedOpt = typer.Option(0, "--seed", help="Random seed (same seed, same output).")
+SeedOpt = typer.Option(0, "--seed", callback=bounded(0, SEED_MAX), help="Random seed, 0 to 2^32-1 (same seed, same output).")
 DeviceOpt = typer.Option(Device.auto, "--device", help="auto, cpu or cuda.")
 ModelOpt = typer.Option(None, "--model", help="Checkpoint file (default: the shipped model).")
 OutOpt = typer.Option(None, "-o", "--out", help="Output file: .csv .parquet .sdf .smi (default: CSV on stdout).")
@@ -50,14 +147,39 @@ class RunFailure(Exception):
     """The command ran but produced nothing usable: one line, exit code 1."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception, so `finally` blocks remove temp files as on Ctrl-C."""
+
+
+DEBUG = bool(os.environ.get("MOLDESIGN_DEBUG"))
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an unexpected error.")) -> None:
+    global DEBUG
+    DEBUG = DEBUG or debug
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Errors that mean the user's input (option, file, checkpoint) is bad: exit 2."""
+    import gzip
+    import zipfile
+    import zlib
+
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
     from .prior import PriorError
     from .tokenizer import TokenizeError, UnknownTokenError
 
-    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError)
+    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
+             EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
+    try:  # unreadable input files that a reader did not already turn into a DataError
+        import pandas as pd
+
+        types += (pd.errors.ParserError, pd.errors.EmptyDataError)
+    except ImportError:  # pragma: no cover
+        pass
     try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
         from .chem import InvalidSmiles
         from .known_molecules import UnknownMolecule
@@ -66,28 +188,95 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     return types + (InvalidSmiles, UnknownMolecule)
 
 
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _silence_stdout() -> None:
+    """After a failed write to stdout (/dev/full, closed pipe) the interpreter would fail again
+    flushing it at exit (a second message, exit 120): point fd 1 at /dev/null."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn the package's input errors into one-line messages and exit codes (no traceback)."""
+    """The CLI's one error path: the package's typed errors → one `error: …` line and an exit code
+    (2 bad input, 1 runtime failure such as I/O or nothing valid); Ctrl-C / SIGTERM → what was
+    interrupted, exit 130 / 143 (temp files are removed by the writers' `finally`); anything
+    unexpected → one line and a pointer to --debug (which shows the traceback)."""
+    import warnings
+
+    from .data import OutputError
+
     try:
         from rdkit import RDLogger
 
         RDLogger.DisableLog("rdApp.*")  # the CLI, not the library, mutes RDKit's parser warnings
     except ImportError:  # `train` from a pack on a machine without RDKit
         pass
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigterm(signum, frame):
+            raise Terminated()
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    show_before = warnings.showwarning
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        typer.echo(f"warning: {message}", err=True)  # not the two-line file:line form
+
+    warnings.showwarning = one_line_warning
     try:
         yield
     except typer.Exit:
         raise
+    except KeyboardInterrupt as e:
+        ctx = None
+        with contextlib.suppress(Exception):
+            import importlib
+
+            ctx = importlib.import_module(_click_exceptions.__name__.rsplit(".", 1)[0] + ".globals") \
+                .get_current_context(silent=True)
+        what = str(e) or f"{ctx.info_name if ctx else 'moldesign'} stopped before finishing; no output written"
+        code = 143 if isinstance(e, Terminated) else 130
+        typer.echo(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): {what}", err=True)
+        raise typer.Exit(code)
     except _bad_input_types() as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_one_line(e)}", err=True)
         raise typer.Exit(2)
     except RunFailure as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_one_line(e)}", err=True)
         raise typer.Exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130)
+    except OutputError as e:
+        _silence_stdout()
+        typer.echo(f"error: {_one_line(e)}; nothing was written", err=True)
+        raise typer.Exit(1)
+    except OSError as e:
+        _silence_stdout()
+        where = f" ({e.filename})" if e.filename else ""
+        typer.echo(f"error: {e.strerror or _one_line(e)}{where}", err=True)
+        raise typer.Exit(1)
+    except MemoryError:
+        typer.echo("error: out of memory; ask for less (-n, --steps, --chains, --chunk-size)", err=True)
+        raise typer.Exit(1)
+    except Exception as e:
+        if DEBUG:
+            raise
+        typer.echo(f"error: unexpected {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
+                   err=True)
+        raise typer.Exit(1)
+    finally:
+        warnings.showwarning = show_before
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def info(msg: str, quiet: bool) -> None:
@@ -106,12 +295,32 @@ def load_bundle(model: Optional[Path], device: Device):
     return checkpoint.load(model or DEFAULT_MODEL, dev)
 
 
-def check_out_path(out: Optional[Path]) -> None:
-    """Validate the output suffix before any work is done."""
-    from .data import OUTPUT_SUFFIXES
+def check_out_path(out: Optional[Path], what: str = "--out", suffixes: Optional[tuple[str, ...]] = None,
+                   create_parent: bool = False) -> None:
+    """Validate an output path before any work is done: its suffix, and that a file can be
+    created there (data.check_output_path: not a directory, folder exists and is writable)."""
+    from .data import OUTPUT_SUFFIXES, check_output_path
 
-    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UserError(f"unsupported output type {out.suffix or out.name!r}; use {' '.join(OUTPUT_SUFFIXES)}")
+    if out is None:
+        return
+    suffixes = suffixes or OUTPUT_SUFFIXES
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"unsupported {'output' if what == '--out' else what} type {out.suffix or out.name!r}; use {' '.join(suffixes)}")
+    check_output_path(out, what, create_parent=create_parent)
+
+
+def check_data_dir(path: Path) -> Path:
+    """--data-dir: a folder that exists or can be made, and where files can be written (exit 2 if not)."""
+    from .data import check_output_path
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--data-dir {str(path)!r} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--data-dir {str(path)!r} cannot be created ({e.strerror or e})") from None
+    check_output_path(path / "probe.parquet", "--data-dir")
+    return path
 
 
 def write_table(df, out: Optional[Path]) -> None:
@@ -126,7 +335,7 @@ def write_table(df, out: Optional[Path]) -> None:
 @data_app.command("moses")
 def data_moses(
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the parquet tables go (default data/moses)."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default: all cores)."),
     quiet: bool = QuietOpt,
 ) -> None:
     """Download MOSES (train/test/test_scaffolds) from the molsets wheel, canonicalize, compute
@@ -139,7 +348,7 @@ def data_moses(
         if workers < 0:
             raise UserError(f"--workers must be >= 0, got {workers}")
         t0 = time.time()
-        report = prepare_moses(data_dir or DEFAULT_DATA_DIR, workers=workers or None, progress=not quiet,
+        report = prepare_moses(check_data_dir(data_dir or DEFAULT_DATA_DIR), workers=workers or None, progress=not quiet,
                                log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
@@ -160,6 +369,7 @@ def data_pack(
     with cli_errors():
         if out.suffix != ".npz":
             raise UserError(f"--out must end in .npz, got {str(out)!r}")
+        check_out_path(out, suffixes=(".npz",))
         model_cfg, cfg = load_toml(config)
         prev = None
         if resume is not None:
@@ -176,7 +386,7 @@ def data_pack(
 def data_zinc250k(
     source: Optional[str] = typer.Option(None, "--from", help="A folder with train/test .smi(.gz)/.csv(.gz), or a URL; default: the commit-pinned public copy."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the parquet tables go (default data/zinc250k)."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default: all cores)."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the SMILES checksum of each split."),
     quiet: bool = QuietOpt,
 ) -> None:
@@ -191,7 +401,7 @@ def data_zinc250k(
         if workers < 0:
             raise UserError(f"--workers must be >= 0, got {workers}")
         t0 = time.time()
-        report = prepare_zinc250k(source, data_dir or ZINC_DIR, workers=workers or None, progress=not quiet,
+        report = prepare_zinc250k(source, check_data_dir(data_dir or ZINC_DIR), workers=workers or None, progress=not quiet,
                                   verify=verify, log=lambda m: info(m, quiet))
         info(f"done in {time.time() - t0:.1f} s", quiet)
         typer.echo(json.dumps(report, indent=2))
@@ -204,33 +414,63 @@ def train(
     data: Optional[str] = typer.Option(None, "--data", help="'moses' or a .smi/.csv/.tsv/.parquet file (overrides config)."),
     out: Path = typer.Option(Path("runs/model.pt"), "--out", "-o", help="Checkpoint to write (.pt)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from this checkpoint (optimizer state included)."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="Override train.epochs."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Stop after this many minutes (saved)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override train.seed."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", callback=finite(0, 10_000), help="Override train.epochs."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", callback=finite(0), help="Stop after this many minutes (saved)."),
+    seed: Optional[int] = typer.Option(None, "--seed", callback=bounded(0, SEED_MAX), help="Override train.seed."),
+    distributed: bool = typer.Option(False, "--distributed", help="Require a torchrun launch (DistributedDataParallel; gloo on CPU, nccl on CUDA). Under torchrun with more than one process DDP is used even without this flag."),
     device: Device = DeviceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint."""
+    """Train the conditional VAE (or resume a run) and write one self-describing checkpoint.
+
+    Several processes or machines: torchrun --nproc_per_node N [--nnodes M --node_rank R
+    --rdzv_backend c10d --rdzv_endpoint HOST:PORT] -m moldesign.cli train ... (batch_size is the
+    global batch, split across the processes; rank 0 writes the checkpoint and metrics)."""
     import dataclasses
 
+    import shlex
+
     from .config import ModelConfig, TrainConfig, load_toml
+    from .sampling import resolve_device
+    from .training import TrainingInterrupted, torchrun_env
     from .training import train as run_training
 
     with cli_errors():
+        try:
+            env = torchrun_env(required=distributed)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        quiet = quiet or not env.is_main  # one rank speaks
         if out.suffix != ".pt":
             raise UserError(f"--out must end in .pt, got {str(out)!r}")
-        if resume is not None and not resume.exists():
+        if resume is not None and not resume.is_file():
             raise UserError(f"--resume file not found: {resume}")
+        check_out_path(out, suffixes=(".pt",), create_parent=True)
         model_cfg, train_cfg = load_toml(config) if config else (ModelConfig(), TrainConfig())
         overrides = {"data": data, "epochs": epochs, "time_limit_minutes": time_limit, "seed": seed,
                      "device": device.value if device != Device.auto else None}
         train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
         if train_cfg.epochs <= 0:
             raise UserError(f"epochs must be positive, got {train_cfg.epochs}")
-        bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
-                              progress=not quiet)
-        keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity", "active_units")
-        typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
+        train_cfg.validate()
+        try:
+            resolve_device(train_cfg.device)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        try:
+            bundle = run_training(model_cfg, train_cfg, out, resume=resume, log=lambda m: info(m, quiet),
+                                  progress=not quiet, distributed=True if distributed else None)
+        except TrainingInterrupted as e:  # saved: say so, and how to go on (exit 130 / 143, not 0)
+            again = ["moldesign", "train", "--resume", str(e.out), "--out", str(e.out)]
+            again += ["--config", str(config)] if config else []
+            again += ["--data", data] if data else []
+            again += ["--epochs", f"{epochs:g}"] if epochs is not None else []
+            msg = f"{e}; resume with: {' '.join(shlex.quote(a) for a in again)}"
+            raise (Terminated(msg) if e.signum == signal.SIGTERM else KeyboardInterrupt(msg)) from None
+        if env.is_main:
+            keys = ("epochs", "molecules_seen", "wall_seconds", "val_reconstruction", "val_prior_validity",
+                    "active_units", "world_size")
+            typer.echo(json.dumps({"out": str(out), **{k: bundle.train_info.get(k) for k in keys}}))
 
 
 # ------------------------------------------------------------- design: generate / interpolate / optimize
@@ -278,24 +518,25 @@ def _designer(model: Optional[Path], device: Device):
     return Designer(load_bundle(model, device), model or DEFAULT_MODEL)
 
 
-def _check_grid(grid: Optional[Path]) -> None:
-    if grid is not None:
-        from .drawing import check_grid_path
+def _check_image_path(path: Optional[Path], kind: str = "grid") -> None:
+    """--grid / --plot: the suffix and folder are checked before any work (one-line exit 2)."""
+    if path is not None:
+        from . import drawing
 
         try:
-            check_grid_path(grid)
+            (drawing.check_grid_path if kind == "grid" else drawing.check_plot_path)(path)
         except ValueError as e:
             raise UserError(str(e)) from None
+        check_out_path(path, f"--{kind}", (".png", ".svg"))
+        check_out_path(grid, "--grid", (".png", ".svg"))
+
+
+def _check_grid(grid: Optional[Path]) -> None:
+    _check_image_path(grid, "grid")
 
 
 def _check_plot(plot: Optional[Path]) -> None:
-    if plot is not None:
-        from .drawing import check_plot_path
-
-        try:
-            check_plot_path(plot)
-        except ValueError as e:
-            raise UserError(str(e)) from None
+    _check_image_path(plot, "plot")
 
 
 @app.command()
@@ -306,12 +547,12 @@ def generate(
     hbd: Optional[str] = typer.Option(None, "--hbd", help="Requested H-bond donors (integer >= 0)."),
     hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
-    n: int = typer.Option(50, "-n", help="Number of valid, unique molecules (with --raw: number of decodes)."),
-    radius: Optional[float] = typer.Option(None, "--radius", help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
-    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity)."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Decode budget (default max(1000, 20·n))."),
-    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
+    n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
+    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
+    raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
+    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
     keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
     filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen: --filter 'qed>=0.5' --filter 'similarity>0.4'. PROPERTY: mw logp hbd hba tpsa qed sa similarity pains brenk."),
     sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Default sanity filter: drop strained small rings with heteroatoms (α-lactones, aziridinones, dioxetanes), N-CF3, rings > 8 atoms and SA > 6; the count removed is reported."),
@@ -340,6 +581,26 @@ def generate(
             raise UserError("--raw takes one --like molecule, not a seed file")
         seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2
         d = _designer(model, device)
+        if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
+            if min_similarity is not None or keep is not None or filters:
+                raise UserError("--raw writes every decode unfiltered: --min-similarity, --keep and --filter do not apply")
+            conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
+                              constrained=not unconstrained, beam=beam)
+            s = d.generate_raw_to(out, like, n, seed=seed, float_format=CSV_FLOAT_FORMAT, progress=not quiet,
+                                  log=lambda m: info(m, quiet), **conditions)
+            info(f"{n} rows; {n} decodes, validity {s['valid']:.3f}"
+                 + (f"; {s['reused']} of {s['reused'] + s['parts']} parts reused" if s["reused"] else ""), quiet)
+            if grid is not None or plot is not None:  # from the first decodes (chunk 0 is seeded by --seed)
+                from .api import generate_grid, generate_plot
+
+                df = d.generate(like, min(n, 1000), raw=True, seed=seed, **conditions)
+                if grid is not None:
+                    drawn = generate_grid(df[df["valid"]].assign(smiles=df["canonical"]), grid,
+                                          d.molecule(like) if like else None)
+                    info(f"grid of {drawn} molecules -> {grid}", quiet)
+                if plot is not None:
+                    info(f"plot -> {generate_plot(df, plot)} (first {len(df)} decodes)", quiet)
+            return
         options = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
                        seed=seed, max_attempts=max_attempts, min_similarity=min_similarity, keep=keep,
                        filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam)
@@ -380,7 +641,7 @@ def generate(
 def interpolate(
     mol_a: str = typer.Argument(..., metavar="MOL_A", help="Start molecule (SMILES or name)."),
     mol_b: str = typer.Argument(..., metavar="MOL_B", help="End molecule (SMILES or name)."),
-    steps: int = typer.Option(10, "--steps", help="Points on the path, both ends included (>= 2)."),
+    steps: int = typer.Option(10, "--steps", callback=bounded(None, MAX_PATH_STEPS), help=f"Points on the path, both ends included (2 to {MAX_PATH_STEPS:,})."),
     method: InterpMethod = typer.Option(InterpMethod.slerp, "--method", help="slerp (stays at prior radius) or linear."),
     keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure a step must contain to pass."),
     filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen (similarity = to MOL_A). Marks steps in passes / failed_filters; every step is kept."),
@@ -439,16 +700,16 @@ def optimize(
     objective: Optional[str] = typer.Option(None, "--objective", help="Weighted sum of columns in natural units, e.g. '1.0*logp - 1.0*sa' or 'qed + 0.5*similarity'."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
     method: str = typer.Option("gradient", "--method", help="gradient (surrogate ascent on [z, c]) or cmaes (CMA-ES with RDKit scoring, needs the `cma` package)."),
-    min_similarity: float = typer.Option(0.0, "--min-similarity", help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
+    min_similarity: float = typer.Option(0.0, "--min-similarity", callback=finite(0, 1), help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Cap on RDKit oracle calls per start (one per distinct valid decoded molecule)."),
-    steps: int = typer.Option(30, "--steps", help="Gradient steps per chain (cmaes: generations)."),
-    chains: int = typer.Option(8, "--chains", help="Chains: one from the seed's own point, the rest from its neighbourhood (cmaes: population size)."),
-    step_size: float = typer.Option(0.2, "--step-size", help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
-    sigma: float = typer.Option(0.1, "--sigma", help="Spread of z around the start (prior std units): cmaes's initial step per z coordinate, the gradient chains' starting noise."),
-    condition_sigma: float = typer.Option(0.6, "--condition-sigma", help="cmaes: initial step per condition coordinate (standardized units)."),
-    prior_weight: float = typer.Option(0.1, "--prior-weight", help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
+    steps: int = typer.Option(30, "--steps", callback=bounded(1, MAX_OPT_STEPS), help=f"Gradient steps per chain (cmaes: generations; at most {MAX_OPT_STEPS:,}; steps x chains at most {MAX_OPT_DECODES:,})."),
+    chains: int = typer.Option(8, "--chains", callback=bounded(1, MAX_CHAINS), help="Chains: one from the seed's own point, the rest from its neighbourhood (cmaes: population size)."),
+    step_size: float = typer.Option(0.2, "--step-size", callback=finite(0, 100), help="Distance moved per step in [z, scaled condition] (normalized gradient)."),
+    sigma: float = typer.Option(0.1, "--sigma", callback=finite(0, 100), help="Spread of z around the start (prior std units): cmaes's initial step per z coordinate, the gradient chains' starting noise."),
+    condition_sigma: float = typer.Option(0.6, "--condition-sigma", callback=finite(0, 100), help="cmaes: initial step per condition coordinate (standardized units)."),
+    prior_weight: float = typer.Option(0.1, "--prior-weight", callback=finite(0, 1e6), help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
     condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moves with z), seed (held at the seed's properties; z moves alone) or only (z held at the seed's μ; the condition moves alone)."),
-    top: int = typer.Option(10, "--top", help="How many best distinct molecules to list/draw (batch: rows per start)."),
+    top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw (batch: rows per start)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Single start: draw the seed and best molecules to FILE.png or FILE.svg."),
@@ -472,10 +733,12 @@ def optimize(
     """
     with cli_errors(), _design_errors():
         check_out_path(out)
-        check_out_path(best)
+        check_out_path(best, "--best")
         _check_grid(grid)
         if top < 1:
             raise UserError(f"--top must be at least 1, got {top}")
+        if steps * chains > MAX_OPT_DECODES:
+            raise UserError(f"--steps x --chains = {steps * chains:,} decodes; at most {MAX_OPT_DECODES:,} per run")
         settings = dict(steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight, top_k=top,
                         condition=condition, method=method, budget=budget, min_similarity=min_similarity,
                         sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained)
@@ -573,10 +836,10 @@ def _optimize_batch(path: Path, out: Optional[Path], settings: dict, terms: dict
 @surrogate_app.command("fit")
 def surrogate_fit(
     data: str = typer.Option("moses", "--data", help="'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
-    n: int = typer.Option(20000, "-n", help="Molecules to encode and fit on (10% held out for R²)."),
-    epochs: int = typer.Option(60, "--epochs", help="Passes over the fitting set."),
+    n: int = typer.Option(20000, "-n", callback=bounded(None, 2_000_000), help="Molecules to encode and fit on (10% held out for R²; at most 2,000,000)."),
+    epochs: int = typer.Option(60, "--epochs", callback=bounded(None, 10_000), help="Passes over the fitting set (at most 10,000)."),
     hidden: str = typer.Option("256,256", "--hidden", help="Hidden layer sizes, comma-separated."),
-    workers: int = typer.Option(0, "--workers", help="Processes for RDKit targets (default: all cores)."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Processes for RDKit targets (default: all cores)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
 ) -> None:
@@ -592,10 +855,13 @@ def surrogate_fit(
             sizes = tuple(int(h) for h in hidden.split(","))
         except ValueError:
             raise UserError(f"--hidden must be comma-separated integers, got {hidden!r}") from None
-        if not sizes or min(sizes) < 1:
-            raise UserError(f"--hidden sizes must be positive, got {hidden!r}")
+        if not sizes or min(sizes) < 1 or max(sizes) > 65_536:
+            raise UserError(f"--hidden sizes must be in 1..65536, got {hidden!r}")
+        check_out_path(Path(target_path), suffixes=(".pt",))
         if epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {epochs}")
+        if workers < 0:
+            raise UserError(f"--workers must be >= 0, got {workers}")
         d = _designer(model, device)
         smiles = surrogate_training_smiles(data, n, seed)
         report = d.fit_surrogate(smiles, seed=seed, workers=workers or (os.cpu_count() or 1), progress=not quiet,
@@ -612,7 +878,7 @@ app.add_typer(prior_app, name="prior")
 @prior_app.command("fit")
 def prior_fit(
     data: str = typer.Option("zinc250k", "--data", help="'zinc250k' / 'moses' (prepared train split) or a .smi/.csv/.tsv/.parquet file."),
-    n: int = typer.Option(50000, "-n", help="Training molecules to encode."),
+    n: int = typer.Option(50000, "-n", callback=bounded(None, 2_000_000), help="Training molecules to encode (at most 2,000,000)."),
     components: int = typer.Option(16, "--components", help="Gaussian mixture components (full covariance)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (.pt; default: overwrite --model in place)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, quiet: bool = QuietOpt,
@@ -627,6 +893,7 @@ def prior_fit(
             raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
         if not 1 <= components <= 256:
             raise UserError(f"--components must be in 1..256, got {components}")
+        check_out_path(Path(target_path), suffixes=(".pt",))
         d = _designer(model, device)
         smiles = surrogate_training_smiles(data, n, seed)
         from .sampling import encodable
@@ -713,8 +980,12 @@ def screen(
     reference_cache: bool = typer.Option(True, "--reference-cache/--no-reference-cache", help="Cache the --reference keys on disk ($MOLDESIGN_CACHE or ~/.cache/moldesign), keyed by the file's SHA-256, so later runs skip re-standardizing it."),
     standardize: bool = typer.Option(True, "--standardize/--as-is", help="Score the largest organic fragment, neutralized where possible (default), or the input exactly as given."),
     max_atoms: int = typer.Option(1000, "--max-atoms", help="Rows with more heavy atoms are flagged and not scored."),
-    workers: int = typer.Option(0, "--workers", help="Worker processes (default 0: all cores)."),
-    chunk_size: int = typer.Option(1000, "--chunk-size", help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size."),
+    workers: int = typer.Option(0, "--workers", callback=bounded(None, MAX_WORKERS), help="Worker processes (default 0: all cores)."),
+    chunk_size: int = typer.Option(1000, "--chunk-size", callback=bounded(None, 1_000_000), help="Rows per chunk; memory stays about workers x 2 chunks whatever the input size (at most 1,000,000)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted screen into the same -o from its last finished chunk (same input and options)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (process pool on this machine) or dask (a Dask cluster; pip install 'moldesign[dask]'). Same output either way; with dask a .parquet output is a partitioned dataset folder."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: address of a running dask-scheduler (tcp://host:8786); default: start a LocalCluster of --workers processes."),
+    partitions: int = typer.Option(0, "--partitions", callback=bounded(0, 1_000_000), help="With --engine dask: number of input partitions (default 0: 4 per worker, or one per 16 MB if more)."),
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -735,6 +1006,12 @@ def screen(
         if workers < 0 or chunk_size < 1 or max_atoms < 1:
             bad = ("--workers", workers) if workers < 0 else ("--chunk-size", chunk_size) if chunk_size < 1 else ("--max-atoms", max_atoms)
             raise UserError(f"{bad[0]} must be {'>= 0' if bad[0] == '--workers' else '>= 1'}, got {bad[1]}")
+        if engine != Engine.dask and (scheduler is not None or partitions):
+            raise UserError(f"{'--scheduler' if scheduler is not None else '--partitions'} needs --engine dask")
+        if partitions < 0:
+            raise UserError(f"--partitions must be >= 0, got {partitions}")
+        if engine == Engine.dask and dedupe:
+            raise UserError("--dedupe needs --engine local (a duplicate is found only by reading every earlier row in order)")
         if out is not None and out.exists() and input_path.exists() and out.resolve() == input_path.resolve():
             raise UserError(f"--out {out} would overwrite the input file")
         try:
@@ -752,8 +1029,19 @@ def screen(
                                  cache=reference_cache, progress=not quiet)
         opts = ScreenOptions(filters=parsed, drop=drop, dedupe=dedupe, reference=ref, standardize=standardize,
                              max_atoms=max_atoms)
-        summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
-                              chunk_size=chunk_size, progress=not quiet)
+        if resume and out is None:
+            raise UserError("--resume needs -o FILE (a screen to stdout cannot be resumed)")
+        if engine == Engine.dask:
+            if resume:
+                raise UserError("--resume is for --engine local (a Dask run writes its partitions in one go)")
+            from .screening_dask import screen_file_dask
+
+            summary = screen_file_dask(input_path, out, opts, smiles_col=smiles_col, scheduler=scheduler,
+                                       workers=n_workers, partitions=partitions, progress=not quiet,
+                                       log=lambda m: info(m, quiet))
+        else:
+            summary = screen_file(input_path, out, opts, smiles_col=smiles_col, workers=n_workers,
+                                  chunk_size=chunk_size, progress=not quiet, resume=resume, log=lambda m: info(m, quiet))
         info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
         if summary["rows"] and not summary["valid"]:
             raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
@@ -796,21 +1084,22 @@ def reconstruct(
         bundle = load_bundle(model, device)
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
         table = reconstruction_table(bundle, smiles, constrained=not unconstrained, beam=beam)
-        write_table(table, out)
         n_ok = int(table["canonical"].notna().sum())
+        if not n_ok:  # before writing: a failed run leaves no output file
+            why = table["error"].iloc[0] if len(table) == 1 else f"e.g. {table['error'].iloc[0]}"
+            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model ({why})")
+        write_table(table, out)
         n_bad_decode = int(table["error"].str.startswith("invalid decode").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
              f"{len(table) - n_ok} not encodable; {n_bad_decode} invalid decodes" + (f" -> {out}" if out else ""), quiet)
-        if not n_ok:
-            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model")
 
 
 @app.command()
 def evaluate(
-    n: int = typer.Option(10000, "-n", help="Molecules to sample (unique@10000 is over the first 10,000 valid; more are drawn if needed)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    n_reconstruct: int = typer.Option(1000, "--reconstruct-n", help="Test molecules for reconstruction accuracy (0: skip)."),
-    n_per_target: int = typer.Option(1000, "--target-n", help="Samples under each of three fixed conditions (training quantiles 0.25/0.5/0.75) for conditioning_targets (0: skip)."),
+    n: int = typer.Option(10000, "-n", callback=bounded(None, MAX_EVALUATE), help=f"Molecules to sample (unique@10000 is over the first 10,000 valid; more are drawn if needed; at most {MAX_EVALUATE:,})."),
+    temperature: float = typer.Option(1.0, "--temperature", callback=finite(0, 100), help="Sampling temperature."),
+    n_reconstruct: int = typer.Option(1000, "--reconstruct-n", callback=bounded(None, MAX_EVALUATE), help="Test molecules for reconstruction accuracy (0: skip)."),
+    n_per_target: int = typer.Option(1000, "--target-n", callback=bounded(None, MAX_EVALUATE), help="Samples under each of three fixed conditions (training quantiles 0.25/0.5/0.75) for conditioning_targets (0: skip)."),
     reference_dir: Optional[Path] = typer.Option(None, "--reference-dir", help="Folder with test/test_scaffolds/train.parquet from `moldesign data moses` (default data/moses); reference statistics are cached there."),
     test: Optional[Path] = typer.Option(None, "--test", help="SMILES file used instead of MOSES test (FCD, SNN, Frag, Scaf, reconstruction)."),
     test_scaffolds: Optional[Path] = typer.Option(None, "--test-scaffolds", help="SMILES file used instead of MOSES test_scaffolds (*_scaf keys)."),
@@ -838,6 +1127,7 @@ def evaluate(
     with cli_errors():
         if out is not None and out.suffix.lower() != ".json":
             raise UserError(f"--out must end in .json, got {str(out)!r}")
+        check_out_path(out, suffixes=(".json",))
         if n < 1 or n_reconstruct < 0 or n_per_target < 0 or temperature < 0:
             raise UserError(f"need -n >= 1, --reconstruct-n >= 0, --target-n >= 0, --temperature >= 0; "
                             f"got {n}, {n_reconstruct}, {n_per_target}, {temperature}")
@@ -875,3 +1165,7 @@ def evaluate(
                 Path(tmp).write_text(text + "\n")
         if not result["n_valid"]:
             raise RunFailure(f"none of the {n} sampled molecules is valid")
+
+
+if __name__ == "__main__":  # `python -m moldesign.cli ...` (what torchrun runs: torchrun -m moldesign.cli train ...)
+    app()

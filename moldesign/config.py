@@ -45,6 +45,13 @@ class ModelConfig:
             raise ConfigError(f"model.dec_layers must be >= 2, got {self.dec_layers}")
         if not 0 <= self.dec_dropout < 1:
             raise ConfigError(f"model.dec_dropout must be in [0, 1), got {self.dec_dropout}")
+        if self.max_len < MIN_MAX_LEN:
+            raise ConfigError(f"model.max_len must be >= {MIN_MAX_LEN} (<bos>, a few atoms, <eos>), got {self.max_len}")
+        if self.vocab_size < 0 or min(self.conv_channels) < 1 or min(self.conv_kernels) < 1:
+            raise ConfigError(f"model.conv_channels/conv_kernels/vocab_size must be positive, got "
+                              f"{self.conv_channels}/{self.conv_kernels}/{self.vocab_size}")
+        if max(self.conv_kernels) > self.max_len:  # a kernel wider than the padded sequence sees only padding
+            raise ConfigError(f"model.conv_kernels {self.conv_kernels} must be <= model.max_len {self.max_len}")
         return self
 
 
@@ -74,7 +81,30 @@ class TrainConfig:
     stop_after_steps: int = 0  # stop (after saving) after this many steps in this invocation; 0 = no limit
     device: str = "auto"
 
+    def validate(self) -> "TrainConfig":
+        """Every number finite and in range, one line naming the first bad key (train.<key>)."""
+        import math
 
+        ranges = {  # key: (lowest, lowest inclusive?, highest)
+            "epochs": (0, False, 10_000), "batch_size": (1, True, 1_000_000), "lr": (0, False, 10.0),
+            "lr_final": (0, True, 10.0), "weight_decay": (0, True, 10.0), "grad_clip": (0, False, 1e6),
+            "kl_max": (0, True, 1e3), "kl_warmup": (0, True, 1.0), "free_bits": (0, True, 100.0),
+            "word_dropout": (0, True, 0.99), "val_size": (1, True, 1_000_000), "num_threads": (0, True, 1024),
+            "max_train": (0, True, 10**9), "val_every_minutes": (0, False, 1e6),
+            "checkpoint_every_minutes": (0, False, 1e6), "time_limit_minutes": (0, True, 1e7),
+            "stop_after_steps": (0, True, 10**12), "seed": (0, True, 2**32 - 1),
+        }
+        for key, (lo, inclusive, hi) in ranges.items():
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < lo or (v == lo and not inclusive) or v > hi:
+                raise ConfigError(f"train.{key} must be a finite number in {'[' if inclusive else '('}{lo:g}, {hi:g}], got {v!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+        return self
+
+
+MIN_MAX_LEN = 8
 CONFIG_CLASSES = {"model": ModelConfig, "train": TrainConfig}
 
 
@@ -115,17 +145,19 @@ def from_dict(cls, d: dict, section: str):
 
 def load_toml(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}" if not path.exists() else f"config is not a file: {path}")
     try:
         raw = tomllib.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML ({e})") from None
     unknown = sorted(set(raw) - set(CONFIG_CLASSES))
     if unknown:
         raise ConfigError(f"unknown section(s) in {path}: {', '.join(unknown)}; allowed: model, train")
     model = from_dict(ModelConfig, raw.get("model", {}), "model").validate()
-    train = from_dict(TrainConfig, raw.get("train", {}), "train")
+    train = from_dict(TrainConfig, raw.get("train", {}), "train").validate()
     return model, train
 
 

@@ -13,10 +13,12 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -54,8 +56,12 @@ def find_or_download_molsets_wheel(cache_dir: Path) -> Path:
 
 
 def read_wheel_member(wheel: Path, member: str) -> bytes:
-    with zipfile.ZipFile(wheel) as zf:
-        return zf.read(member)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            return zf.read(member)
+    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as e:  # truncated / damaged download
+        raise DataError(f"{wheel} is damaged ({type(e).__name__}: {str(e).strip()[:80]}); delete it to download "
+                        f"it again") from None
 
 
 def read_moses_split_raw(wheel: Path, split: str) -> list[str]:
@@ -91,7 +97,11 @@ def prepare_moses(
             raise DataError(f"unknown MOSES split {split!r}; choose from {', '.join(MOSES_SPLITS)}")
         out = moses_table_path(split, data_dir)
         if out.exists():
-            n = pd.read_parquet(out, columns=["smiles"]).shape[0]
+            try:
+                n = pd.read_parquet(out, columns=["smiles"]).shape[0]
+            except Exception as e:  # a damaged cache must not pass for a prepared split
+                raise DataError(f"{out} is not a readable parquet table ({type(e).__name__}); delete it and "
+                                f"rerun `moldesign data moses`") from None
             report[split] = {"path": str(out), "n": n, "n_invalid": 0, "skipped": True}
             log(f"{split}: {out} exists ({n} molecules), skipped")
             continue
@@ -296,6 +306,8 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
     from .chem import compute_table
 
     df = read_smiles_file(path, smiles_col)
+    if not len(df):
+        raise DataError(f"{path} has no rows")
     table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)
     bad = table[~table["valid"]]
     if len(bad):
@@ -399,17 +411,100 @@ def iter_batches(data: EncodedSet, batch_size: int, rng: np.random.Generator,
         yield data.ids[idx, :L], data.lengths[idx], data.cond[idx]
 
 
+class OutputError(OSError):
+    """An output could not be written completely (full disk, unwritable place): one line, exit 1."""
+
+
+def check_output_path(path: str | Path, what: str = "--out", create_parent: bool = False) -> Path:
+    """Fail early, before any work, when `path` cannot be written: a directory, a missing or
+    non-directory parent, or a place where no file can be created (read-only, /proc). Probes by
+    creating and deleting a temp file beside it, exactly what atomic_path will do later.
+    Raises DataError (bad input: exit 2) naming the path."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a directory, not a file")
+    if create_parent and not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"{what} {str(path)!r}: cannot create folder {str(parent)!r} ({e.strerror or e})") from None
+    if not parent.exists():
+        raise DataError(f"{what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise DataError(f"{what} {str(path)!r}: {str(parent)!r} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DataError(f"{what} {str(path)!r}: cannot write in {str(parent)!r} ({e.strerror or e})") from None
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete temp files left beside `path` by a run that was killed (SIGKILL, power loss): names
+    `.<name>.<pid>.<random><suffix>` whose pid is no longer running. Returns what was removed."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|npz)$")
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def fsync_file(path: str | Path) -> int:
+    """Flush a closed file's data to the device (so a full disk shows up now, not after the rename)
+    and return its size in bytes."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[str]:
+def atomic_path(path: str | Path, suffix: str = ".tmp", min_size: int = 1) -> Iterator[str]:
     """Yield a temporary file name beside `path` (same filesystem); rename it to `path` when the
     block succeeds, delete it when the block raises. Every file moldesign writes goes through this,
-    so an interrupted run never leaves a half file that looks complete. `suffix`: for writers that
-    append their own extension to names lacking it (numpy's savez wants `.npz`)."""
+    so an interrupted run never leaves a half file that looks complete. Before the rename the temp
+    is fsynced and must hold at least `min_size` bytes (a writer that swallowed a full-disk error
+    leaves less), else OutputError. Temps of killed runs on the same path are removed first.
+    `suffix`: for writers that append their own extension to names lacking it (numpy's savez wants
+    `.npz`)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=suffix)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=suffix)
     os.close(fd)
     try:
         yield tmp
+        try:
+            size = fsync_file(tmp)
+        except OSError as e:
+            raise OutputError(f"could not write {path}: {e.strerror or e}") from None
+        if size < min_size:
+            raise OutputError(f"could not write {path}: only {size} bytes reached the disk (disk full?)")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the user's file gets the usual mode
@@ -464,8 +559,9 @@ def sdf_title(row: dict) -> str:
 
 
 class ChunkWriter:
-    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit rename it to
-    `out`, on any exception (KeyboardInterrupt included) delete it. out=None: CSV on stdout.
+    """Append DataFrame chunks to a temporary file beside `out`; on a clean exit verify it (fsync,
+    byte count for text formats, row count for parquet) and rename it to `out`, on any exception
+    (KeyboardInterrupt included) delete it. out=None: CSV on stdout.
     `float_format` applies to CSV/TSV text (e.g. "%.8g")."""
 
     def __init__(self, out: Path | None, float_format: str | None = None):
@@ -474,12 +570,24 @@ class ChunkWriter:
         self.suffix = ".csv" if out is None else out.suffix.lower()
         if self.suffix not in OUTPUT_SUFFIXES:
             raise DataError(f"unsupported output type {self.suffix or str(out)!r}; use {' '.join(OUTPUT_SUFFIXES)}")
-        self._atomic = atomic_path(out) if out is not None else None
+        self._atomic = atomic_path(out, min_size=0) if out is not None else None
+        self.bytes = 0  # text formats: bytes handed to the file, checked against its size at the end
+        self.rows = 0
 
     def __enter__(self) -> "ChunkWriter":
         if self._atomic is not None:
             self.tmp = self._atomic.__enter__()
         return self
+
+    def _text(self, text: str) -> None:
+        if self.out is None:
+            sys.stdout.write(text)
+            return
+        if self._handle is None:  # binary: we encode, so the byte count matches the file exactly
+            self._handle = open(self.tmp, "wb")
+        data = text.encode("utf-8")
+        self._handle.write(data)
+        self.bytes += len(data)
 
     def write(self, df: pd.DataFrame) -> None:
         df = export_frame(df)
@@ -495,8 +603,10 @@ class ChunkWriter:
         elif self.suffix == ".sdf":
             from rdkit import Chem
 
-            if self._handle is None:
-                self._handle = Chem.SDWriter(self.tmp)
+            # RDKit's SDWriter on a file ignores write errors (a full disk gave a truncated file and
+            # exit 0): it writes into memory here and Python writes the bytes, so errors raise.
+            buf = io.StringIO()
+            sdw = Chem.SDWriter(buf)
             for row in df.to_dict("records"):  # rows that do not parse: empty structure, fields kept
                 smi = row.get("smiles")
                 mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) else None
@@ -504,16 +614,33 @@ class ChunkWriter:
                 mol.SetProp("_Name", sdf_title(row))
                 for k, v in row.items():
                     mol.SetProp(str(k), "" if v is None or v is pd.NA or v != v else str(v))
-                self._handle.write(mol)
+                sdw.write(mol)
+            sdw.close()
+            self._text(buf.getvalue())
+        elif self.suffix == ".smi":
+            self._text("".join(f"{s}\n" for s in df["smiles"].fillna("")))
         else:
-            if self._handle is None:
-                self._handle = sys.stdout if self.out is None else open(self.tmp, "w", newline="")
-            if self.suffix == ".smi":
-                self._handle.writelines(f"{s}\n" for s in df["smiles"].fillna(""))
-            else:
-                df.to_csv(self._handle, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",",
-                          float_format=self.float_format)
+            self._text(df.to_csv(None, header=self.first, index=False, sep="\t" if self.suffix == ".tsv" else ",",
+                                 float_format=self.float_format, lineterminator="\n"))
+        self.rows += len(df)
         self.first = False
+
+    def _verify(self) -> None:
+        """After close, before the rename: the temp must hold everything that was written."""
+        size = fsync_file(self.tmp)
+        if self.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:  # nothing written: an empty table, not an empty (invalid) file
+                return
+            try:
+                got = pq.ParquetFile(self.tmp).metadata.num_rows
+            except Exception as e:  # a truncated file has no footer
+                raise OutputError(f"could not write {self.out}: the file on disk is not readable back ({type(e).__name__})") from None
+            if got != self.rows:
+                raise OutputError(f"could not write {self.out}: {got} of {self.rows} rows reached the disk")
+        elif size != self.bytes:
+            raise OutputError(f"could not write {self.out}: {size} of {self.bytes} bytes reached the disk (disk full?)")
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.out is None:
@@ -524,8 +651,14 @@ class ChunkWriter:
                 self._parquet.close()
             elif self._handle is not None:
                 self._handle.close()
-        finally:
-            self._atomic.__exit__(exc_type, exc, tb)  # rename on success, delete on failure
+            if exc_type is None:
+                self._verify()
+        except BaseException as e:
+            self._atomic.__exit__(type(e), e, e.__traceback__)  # deletes the temp
+            if isinstance(e, OSError) and not isinstance(e, OutputError):
+                raise OutputError(f"could not write {self.out}: {e.strerror or e}") from None
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)  # rename on success, delete on failure
         return False
 
 

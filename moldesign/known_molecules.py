@@ -86,6 +86,9 @@ def resolve_molecule(text: str) -> tuple[str, str]:
     smiles = lookup_name(text)
     if smiles is not None:
         return text.strip().lower(), canonicalize(smiles)
+    if len(text.strip().split()) > 1:  # RDKit would read up to the first blank and drop the rest silently
+        raise UnknownMolecule(f"{text!r} contains whitespace: give one SMILES without spaces or tabs "
+                              f"(names after a blank and CXSMILES extensions are not read)")
     try:
         return text.strip(), canonicalize(text)
     except InvalidSmiles:

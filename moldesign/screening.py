@@ -330,7 +330,8 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
         yield from chunks
     except DataError:
         raise
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException, SystemError) as e:
+        # SystemError: how RDKit's SD reader surfaces the EOFError of a truncated .gz stream
         raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[-1]}") from None
 
 
@@ -412,84 +413,127 @@ class ScreenOptions:
             raise FilterError(f"max_atoms must be >= 1, got {self.max_atoms}")
 
 
+COUNT_KEYS = ("rows", "valid", "invalid", "standardized", "written", "passing", "dropped", "duplicates", "novel")
+
+
+def empty_counts(opts: ScreenOptions) -> dict[str, int]:
+    """The summary counters a run with these options reports (optional ones only when they apply)."""
+    counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
+    optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
+                "novel": opts.reference is not None}
+    counts.update({k: 0 for k, on in optional.items() if on})
+    return counts
+
+
+def finish_chunk(chunk: pd.DataFrame, scored: dict[str, list], opts: ScreenOptions, first_row: int,
+                 duplicate_of: Sequence | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Join worker scores to the input rows of one chunk: novelty, filters, drop. Pure: the output
+    depends only on the arguments, so any engine that knows a chunk's first row number (1-based)
+    gets the same rows. `duplicate_of` (first row of an earlier copy, or None, per row) comes from
+    the caller because de-duplication spans chunks. Returns (output rows, this chunk's counts)."""
+    o, n = opts, len(chunk)
+    counts = empty_counts(o)
+    s = pd.DataFrame(scored, index=chunk.index)
+    valid = s["valid"].to_numpy(dtype=bool)
+    out = pd.DataFrame({"row": np.arange(first_row, first_row + n, dtype=np.int64)}, index=chunk.index)
+    out["input"] = chunk["input"]
+    produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
+    for c in chunk.columns.drop("input"):
+        if c.lower() in RECOMPUTED:  # e.g. a `generate` table's mw: screen's own value replaces it
+            continue
+        name = c
+        while name in produced or name in out.columns:  # never overwrite a user's column
+            name = f"input_{name}"
+        out[name] = chunk[c]
+    out["valid"] = valid
+    for c in TEXT_COLUMNS:
+        out[c] = s[c].astype("string")
+    for c in SCORES:
+        out[c] = s[c].astype(np.float64)
+    for c in ("lipinski", "veber"):
+        out[c] = s[c].astype("boolean")
+    if o.reference is not None:
+        out["novel"] = pd.array([k not in o.reference if v else None for k, v in zip(s["_key"], valid)],
+                                dtype="boolean")
+        counts["novel"] += int(out["novel"].sum())
+    # what filters test, as floats with NaN for "not computed" (which fails every filter)
+    values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+              for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
+    values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
+    if any(f.key == "similarity" for f in o.filters):
+        if "similarity" not in out.columns:
+            raise DataError("filter on 'similarity' needs a `similarity` column in the input "
+                            "(e.g. a `generate --like` table)")
+        values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    passes = valid.copy()
+    failed = [[] for _ in range(n)]
+    if o.dedupe:
+        dup = list(duplicate_of) if duplicate_of is not None else [None] * n
+        for i, d in enumerate(dup):
+            if d is not None:
+                failed[i].append("duplicate")
+        out["duplicate_of"] = pd.array(dup, dtype="Int64")
+        passes &= out["duplicate_of"].isna().to_numpy()
+        counts["duplicates"] += int(out["duplicate_of"].notna().sum())
+    for f in o.filters:
+        ok = f.apply(values[f.key])
+        passes &= ok
+        for i in np.flatnonzero(~ok & valid):
+            failed[i].append(f.text)
+    counts["rows"] += n
+    counts["valid"] += int(valid.sum())
+    counts["invalid"] += int((~valid).sum())
+    counts["standardized"] += int((out["standardization"].fillna("") != "").sum())
+    if o.filters or o.dedupe:
+        out["passes"] = passes
+        out["failed_filters"] = pd.array(["; ".join(f) for f in failed], dtype="string")
+        counts["passing"] += int(passes.sum())
+    if o.drop:  # with nothing to filter on, passes == valid
+        counts["dropped"] += int((~passes).sum())
+        out = out[passes]
+    counts["written"] += len(out)
+    return out.reset_index(drop=True), counts
+
+
+def score_partition(chunk: pd.DataFrame, opts: ScreenOptions, first_row: int) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score one partition end to end (worker scores + finish_chunk): what a Dask task runs. The
+    local engine runs the same two steps, split between its worker pool and the main process."""
+    scored = score_smiles((chunk["input"].tolist(), opts.standardize, opts.max_atoms))
+    return finish_chunk(chunk, scored, opts, first_row)
+
+
+def add_counts(total: dict[str, int], part: dict[str, int]) -> None:
+    for k, v in part.items():
+        total[k] = total.get(k, 0) + v
+
+
 class _Screener:
-    """Main-process side: joins scores to input rows, applies novelty, dedupe and filters, and
-    keeps the counts for the summary. Holds state across chunks (row counter, seen SMILES)."""
+    """Main-process side of the local engine: numbers rows across chunks, de-duplicates (state:
+    the SMILES seen so far), calls finish_chunk, and sums the counts for the summary."""
 
     def __init__(self, opts: ScreenOptions):
         self.opts = opts
         self.seen: dict[str, int] = {}
+        self.new_seen: list[tuple[str, int]] = []  # (smiles, row) first seen in the last chunk
         self.row = 0
-        self.counts = dict(rows=0, valid=0, invalid=0, standardized=0, written=0)
-        optional = {"passing": opts.filters or opts.dedupe, "dropped": opts.drop, "duplicates": opts.dedupe,
-                    "novel": opts.reference is not None}
-        self.counts.update({k: 0 for k, on in optional.items() if on})
+        self.counts = empty_counts(opts)
 
     def finish(self, chunk: pd.DataFrame, scored: dict[str, list]) -> pd.DataFrame:
-        o, n = self.opts, len(chunk)
-        s = pd.DataFrame(scored, index=chunk.index)
-        valid = s["valid"].to_numpy(dtype=bool)
-        out = pd.DataFrame({"row": np.arange(self.row + 1, self.row + n + 1, dtype=np.int64)}, index=chunk.index)
-        self.row += n
-        out["input"] = chunk["input"]
-        produced = set(_WORKER_COLUMNS) | {"row", "input", "novel", "duplicate_of", "passes", "failed_filters"}
-        for c in chunk.columns.drop("input"):
-            if c.lower() in RECOMPUTED:  # e.g. a `generate` table's mw: screen's own value replaces it
-                continue
-            name = c
-            while name in produced or name in out.columns:  # never overwrite a user's column
-                name = f"input_{name}"
-            out[name] = chunk[c]
-        out["valid"] = valid
-        for c in TEXT_COLUMNS:
-            out[c] = s[c].astype("string")
-        for c in SCORES:
-            out[c] = s[c].astype(np.float64)
-        for c in ("lipinski", "veber"):
-            out[c] = s[c].astype("boolean")
-        if o.reference is not None:
-            out["novel"] = pd.array([k not in o.reference if v else None for k, v in zip(s["_key"], valid)],
-                                    dtype="boolean")
-            self.counts["novel"] += int(out["novel"].sum())
-        # what filters test, as floats with NaN for "not computed" (which fails every filter)
-        values = {k: out[k].astype("Float64").to_numpy(np.float64, na_value=np.nan)
-                  for k in SCORES + ("lipinski", "veber") + (("novel",) if o.reference is not None else ())}
-        values.update(pains=s["_n_pains"].to_numpy(np.float64), brenk=s["_n_brenk"].to_numpy(np.float64))
-        if any(f.key == "similarity" for f in o.filters):
-            if "similarity" not in out.columns:
-                raise DataError("filter on 'similarity' needs a `similarity` column in the input "
-                                "(e.g. a `generate --like` table)")
-            values["similarity"] = pd.to_numeric(out["similarity"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        passes = valid.copy()
-        failed = [[] for _ in range(n)]
-        if o.dedupe:
+        first = self.row + 1
+        dup = None
+        self.new_seen = []  # (smiles, row) first seen in this chunk: what screen --resume must restore
+        if self.opts.dedupe:
             dup = []
-            for i, smi in enumerate(s["smiles"]):
-                first = self.seen.setdefault(smi, int(out["row"].iat[i])) if valid[i] else None
-                dup.append(first if first is not None and first != out["row"].iat[i] else None)
-                if dup[-1] is not None:
-                    failed[i].append("duplicate")
-            out["duplicate_of"] = pd.array(dup, dtype="Int64")
-            passes &= out["duplicate_of"].isna().to_numpy()
-            self.counts["duplicates"] += int(out["duplicate_of"].notna().sum())
-        for f in o.filters:
-            ok = f.apply(values[f.key])
-            passes &= ok
-            for i in np.flatnonzero(~ok & valid):
-                failed[i].append(f.text)
-        self.counts["rows"] += n
-        self.counts["valid"] += int(valid.sum())
-        self.counts["invalid"] += int((~valid).sum())
-        self.counts["standardized"] += int((out["standardization"].fillna("") != "").sum())
-        if o.filters or o.dedupe:
-            out["passes"] = passes
-            out["failed_filters"] = pd.array(["; ".join(f) for f in failed], dtype="string")
-            self.counts["passing"] += int(passes.sum())
-        if o.drop:  # with nothing to filter on, passes == valid
-            self.counts["dropped"] += int((~passes).sum())
-            out = out[passes]
-        self.counts["written"] += len(out)
-        return out.reset_index(drop=True)
+            for i, (smi, ok) in enumerate(zip(scored["smiles"], scored["valid"])):
+                row = first + i
+                if ok and smi not in self.seen:
+                    self.new_seen.append((smi, row))
+                seen = self.seen.setdefault(smi, row) if ok else None
+                dup.append(seen if seen is not None and seen != row else None)
+        self.row += len(chunk)
+        out, counts = finish_chunk(chunk, scored, self.opts, first, dup)
+        add_counts(self.counts, counts)
+        return out
 
 
 def screen_chunks(chunks: Iterable[pd.DataFrame], opts: ScreenOptions, workers: int = 1
@@ -521,25 +565,171 @@ def screen_smiles(smiles: Sequence[str], opts: ScreenOptions | None = None, work
     return pd.concat(list(results), ignore_index=True)
 
 
+class ResumeError(DataError):
+    """`screen --resume` onto parts that belong to another input or other options (exit 2)."""
+
+
+MANIFEST_VERSION = 1
+
+
+def parts_dir(out: Path) -> Path:
+    """Where a screen into `out` keeps its finished chunks until the end: `.<name>.parts/` beside it."""
+    return out.parent / f".{out.name}.parts"
+
+
+def _fingerprint(path: Path, opts: ScreenOptions, smiles_col: str | None, chunk_size: int, out: Path) -> dict:
+    """What must not change between an interrupted screen and its --resume: the input file (size,
+    mtime), every option that changes rows, the chunk size (chunk boundaries) and the output type."""
+    import hashlib
+
+    st = path.stat()
+    ref = None
+    if opts.reference is not None:
+        ref = hashlib.sha256("\n".join(sorted(opts.reference)).encode()).hexdigest()[:16]
+    return {"input": str(path.resolve()), "input_size": st.st_size, "input_mtime_ns": st.st_mtime_ns,
+            "smiles_col": smiles_col, "chunk_size": chunk_size, "output_type": out.suffix.lower(),
+            "filters": [f.text for f in opts.filters], "drop": opts.drop, "dedupe": opts.dedupe,
+            "standardize": opts.standardize, "max_atoms": opts.max_atoms, "reference": ref}
+
+
+def _write_json(path: Path, obj) -> None:
+    import json
+
+    from .data import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj))
+
+
+def _assemble(parts: list[Path], out: Path) -> None:
+    """Concatenate finished parts into `out` atomically (text formats: bytes; parquet: row groups
+    under the first part's schema), verifying what reached the disk before the rename."""
+    import shutil
+
+    from .data import OutputError, atomic_path, fsync_file
+
+    with atomic_path(out, min_size=0) as tmp:
+        if out.suffix.lower() == ".parquet" and parts:
+            import pyarrow.parquet as pq
+
+            first = pq.read_table(parts[0])
+            with pq.ParquetWriter(tmp, first.schema) as w:
+                rows = 0
+                for p in parts:
+                    t = first if p == parts[0] else pq.read_table(p).cast(first.schema)
+                    w.write_table(t)
+                    rows += t.num_rows
+            if pq.ParquetFile(tmp).metadata.num_rows != rows:
+                raise OutputError(f"could not write {out}: not every row reached the disk")
+        else:
+            with open(tmp, "wb") as f:
+                for p in parts:
+                    with open(p, "rb") as src:
+                        shutil.copyfileobj(src, f)
+            expected = sum(p.stat().st_size for p in parts)
+            if fsync_file(tmp) != expected:
+                raise OutputError(f"could not write {out}: {fsync_file(tmp)} of {expected} bytes reached the disk")
+
+
 def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOptions | None = None,
                 smiles_col: str | None = None, workers: int = 1, chunk_size: int = 1000,
-                progress: bool = False) -> dict:
+                progress: bool = False, resume: bool = False, log: Callable = lambda m: None) -> dict:
     """Screen a file chunk by chunk into `out` (.csv .tsv .parquet .sdf .smi; CSV on stdout when
-    None). The output is a temporary file renamed at the end, so an interrupted or failed run leaves
-    no file that looks complete. Returns the summary counts (rows, valid, invalid, ...)."""
+    None). Returns the summary counts (rows, valid, invalid, ...).
+
+    With a file `out`, each finished chunk is written as a part in `.<out>.parts/` with a small
+    manifest (input fingerprint, screener state); at the end the parts are joined into `out` (temp
+    file + rename) and the folder removed. An interrupted or killed run leaves no `out`, only the
+    parts: `resume=True` continues after the last finished part and yields exactly the rows an
+    uninterrupted run would. Without `resume`, parts of an earlier run are discarded."""
+    import json
+    import shutil
+
     from tqdm import tqdm
 
     t0 = time.time()
     opts = opts or ScreenOptions()
-    screener, results = screen_chunks(iter_input_chunks(path, smiles_col, chunk_size), opts, workers)
-    bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+    path = Path(path)
+    chunks = iter_input_chunks(path, smiles_col, chunk_size)  # checks the input before parts are touched
+    if out is None:
+        if resume:
+            raise DataError("--resume needs an output file (-o): stdout cannot be resumed")
+        screener, results = screen_chunks(chunks, opts, workers)
+        bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr)
+        try:
+            with ChunkWriter(None) as writer:
+                for chunk in results:
+                    writer.write(chunk)
+                    bar.update(screener.counts["rows"] - bar.n)
+        finally:
+            bar.close()  # ends the progress line, so an error message starts on its own line
+        return _summary(screener, t0)
+
+    out = Path(out)
+    pdir = parts_dir(out)
+    manifest_path = pdir / "manifest.json"
+    fp = _fingerprint(path, opts, smiles_col, chunk_size, out)
+    done, state = 0, None
+    if resume and manifest_path.exists():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        if manifest.get("version") != MANIFEST_VERSION or manifest.get("fingerprint") != fp:
+            old = manifest.get("fingerprint") or {}
+            diff = sorted(k for k in fp if old.get(k) != fp[k]) or ["manifest"]
+            raise ResumeError(f"cannot resume into {out}: {', '.join(diff)} differ(s) from the interrupted run; "
+                              f"run without --resume to start over")
+        done, state = int(manifest["done"]), manifest["state"]
+        log(f"resuming {out}: {done} chunks ({state['row']} rows) already screened")
+    else:
+        if pdir.exists():  # an earlier run's parts: without --resume the user asked for a fresh run
+            log(f"discarding the parts of an earlier interrupted run in {pdir} (--resume continues it)")
+            shutil.rmtree(pdir)
+        if resume:
+            log(f"nothing to resume for {out}; starting from the first row")
+    pdir.mkdir(exist_ok=True)
+    if state is None:
+        _write_json(manifest_path, {"version": MANIFEST_VERSION, "fingerprint": fp, "done": 0, "state": None})
+    screener, results = screen_chunks(itertools.islice(chunks, done, None), opts, workers)
+    if state is not None:  # the screener continues where the finished parts end
+        screener.row, screener.counts = state["row"], state["counts"]
+        for i in range(done):
+            seen_file = pdir / f"part-{i:06d}.seen.json"
+            if seen_file.exists():
+                screener.seen.update((k, r) for k, r in json.loads(seen_file.read_text()))
+    part = lambda i: pdir / f"part-{i:06d}{out.suffix.lower()}"  # noqa: E731
+    bar = tqdm(desc="screen", unit="mol", disable=not progress, mininterval=1.0, file=sys.stderr,
+               initial=screener.counts["rows"])
+    i = done
     try:
-        with ChunkWriter(Path(out) if out is not None else None) as writer:
-            for chunk in results:
+        for chunk in results:
+            with ChunkWriter(part(i)) as writer:
+                writer.first = i == 0  # CSV header in the first part only: parts concatenate to one file
                 writer.write(chunk)
-                bar.update(screener.counts["rows"] - bar.n)
+            if opts.dedupe:
+                _write_json(pdir / f"part-{i:06d}.seen.json", screener.new_seen)
+            i += 1
+            _write_json(manifest_path, {"version": MANIFEST_VERSION, "fingerprint": fp, "done": i,
+                                        "state": {"row": screener.row, "counts": screener.counts}})
+            bar.update(screener.counts["rows"] - bar.n)
+    except KeyboardInterrupt as e:  # Ctrl-C / SIGTERM: the parts stay for --resume
+        bar.close()
+        raise type(e)(f"screen of {path} stopped after {screener.counts['rows']} rows ({i} chunks saved in "
+                      f"{pdir}); run the same command with --resume to continue") from None
+    except Exception:  # an error (bad row deep in the input, full disk): fail clean, nothing left behind
+        shutil.rmtree(pdir, ignore_errors=True)
+        raise
     finally:
-        bar.close()  # ends the progress line, so an error message starts on its own line
+        bar.close()
+    try:
+        _assemble([part(k) for k in range(i)], out)
+    finally:  # joined or failed to join (full disk): the parts go either way
+        shutil.rmtree(pdir, ignore_errors=True)
+    return _summary(screener, t0)
+
+
+def _summary(screener: _Screener, t0: float) -> dict:
     seconds = time.time() - t0
     return {**screener.counts, "seconds": round(seconds, 3),
             "rows_per_s": round(screener.counts["rows"] / seconds, 1) if seconds > 0 else None}

@@ -6,12 +6,23 @@ Loss per molecule = Σ_t CE(token_t) + β(step) · Σ_d max(KL_d, free_bits)
   free bits keep each latent unit from being pushed all the way to the prior (posterior collapse,
   which turns a SMILES VAE into a plain character RNN with an unused latent);
   word dropout replaces decoder inputs by <unk> so the decoder must read z.
+
+Distributed data parallel (torchrun): `torchrun --nproc_per_node N -m moldesign.cli train ...`
+runs N copies; each finds RANK/WORLD_SIZE/LOCAL_RANK in its environment, joins a process group
+(gloo on CPU, nccl on CUDA) and wraps the network in DistributedDataParallel. Every rank draws
+the same bucketed batch list from the per-epoch seed and takes its own slice of each global batch
+(batch_size stays the global batch, so steps, schedules, `--resume` positions and checkpoints
+mean the same as in a single-process run); gradients are all-reduced, so the ranks hold the same
+parameters after every step. Rank 0 alone validates and writes metrics, config and checkpoints;
+the time-based decisions (validate, checkpoint, stop) are all-reduced so every rank takes them
+at the same step. The single-process path does none of this and is unchanged.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import math
+import os
 import signal
 import threading
 import time
@@ -26,12 +37,61 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
 from .config import PROPERTIES, ModelConfig, TrainConfig, to_toml
-from .data import EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
+from .data import DataError, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
 from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
 from .sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
 from .tokenizer import Vocabulary
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension with mean KL above this is "active"
+
+
+MIN_MOLECULES = 4  # a user file: at least one validation molecule and a few to train on
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits in a torchrun job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def torchrun_env(required: bool = False) -> DistEnv:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE). Without it:
+    a single process, or a ValueError when `required` (the --distributed flag outside torchrun)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        if required:
+            raise ValueError("--distributed needs torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR, "
+                             "MASTER_PORT): launch with `torchrun --nproc_per_node N -m moldesign.cli train ...`")
+        return DistEnv()
+    try:
+        world = int(os.environ["WORLD_SIZE"])
+        return DistEnv(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", 0)),
+                       int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    except ValueError:
+        raise ValueError(f"torchrun environment is not numeric: RANK={os.environ['RANK']!r}, "
+                         f"WORLD_SIZE={os.environ['WORLD_SIZE']!r}") from None
+
+
+def shard(idx: np.ndarray, env: DistEnv) -> np.ndarray:
+    """This rank's part of a global batch: contiguous near-equal slices (a bucketed batch is sorted
+    by length, so each slice pads to about the same length). A batch smaller than the world size
+    (the last one of an epoch, at most) is given whole to the ranks left empty: every rank must
+    take part in each gradient all-reduce."""
+    if not env.active:
+        return idx
+    part = np.array_split(idx, env.world_size)[env.rank]
+    return part if len(part) else idx
 
 
 @dataclass
@@ -133,6 +193,8 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
         source = "ZINC250k train (DD-VAE split; standardized: largest fragment, uncharged, no stereo)"
     else:
         table = load_training_table(cfg.data, log=log)
+        if len(table) < MIN_MOLECULES:
+            raise DataError(f"{cfg.data}: {len(table)} valid molecules; training needs at least {MIN_MOLECULES}")
         n_val = min(cfg.val_size, max(1, len(table) // 20))
         perm = rng.permutation(len(table))
         val_table, train_table = table.iloc[perm[:n_val]], table.iloc[perm[n_val:]]
@@ -146,6 +208,16 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
     if (~keep).sum():
         log(f"left out {(~keep).sum()} training molecules longer than max_len={model_cfg.max_len} tokens")
     train_table = train_table[keep].reset_index(drop=True)
+    if not len(train_table):
+        raise DataError(f"{cfg.data}: no training molecule fits this model (longer than max_len="
+                        f"{model_cfg.max_len} tokens, or tokens outside the vocabulary)")
+    # validation molecules the vocabulary cannot encode (resume onto new data) are left out
+    _, val_keep = encode_table(val_table, vocab, scaler, model_cfg.max_len)
+    if (~val_keep).sum():
+        log(f"left out {(~val_keep).sum()} validation molecules this model cannot encode")
+    val_table = val_table[val_keep]
+    if not len(val_table):
+        raise DataError(f"{cfg.data}: no validation molecule can be encoded by this model")
     stats = property_stats(train_table, np.random.default_rng(cfg.seed))
     return Datasets(train_table, val_table.reset_index(drop=True), train, vocab, scaler, source, stats)
 
@@ -239,16 +311,53 @@ def warm_start(model: CVAE, prev: ckpt_io.Bundle, vocab: Vocabulary, log: Callab
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
-          log: Callable = print, progress: bool = True) -> ckpt_io.Bundle:
+          log: Callable = print, progress: bool = True, distributed: bool | None = None,
+          on_step: Callable[[int, torch.nn.Module, float], None] | None = None) -> ckpt_io.Bundle:
     """Train (or resume) and write the checkpoint to `out`; metrics.csv and the resolved config
-    (`<out>.toml`) go beside it. Returns the final bundle."""
+    (`<out>.toml`) go beside it. Returns the final bundle.
+
+    distributed: None = DDP when torchrun's environment says WORLD_SIZE > 1; True = require it.
+    A process group the caller already initialised is used (and left open); otherwise one is
+    initialised here and destroyed at the end. on_step(step, module, loss): called on every rank
+    after each optimizer step (tests, monitoring)."""
+    env = torchrun_env(required=bool(distributed)) if distributed is not False else DistEnv()
+    if not env.active:
+        return _train(model_cfg, cfg, out, resume, log, progress, DistEnv(), on_step)
+    import torch.distributed as dist
+
+    device = resolve_device(cfg.device)
+    own_group = not dist.is_initialized()
+    if own_group:
+        if device.type == "cuda":
+            torch.cuda.set_device(env.local_rank)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train(model_cfg, cfg, out, resume, log if env.is_main else (lambda m: None),
+                      progress and env.is_main, env, on_step)
+    finally:
+        if own_group:
+            dist.destroy_process_group()
+
+
+def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str | Path | None,
+           log: Callable, progress: bool, env: DistEnv, on_step) -> ckpt_io.Bundle:
     from tqdm import tqdm
 
     out = Path(out)
+    cfg.validate()
+    model_cfg.validate()
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
+    if env.active:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda":
+            device = torch.device("cuda", env.local_rank)
+        elif not cfg.num_threads:  # N processes on one machine share its cores instead of each taking all
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world_size))
 
     prev = ckpt_io.load(resume, device) if resume else None
     if prev is not None:
@@ -259,6 +368,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
     if prev is None and cfg.init_from:
         warm_start(model, ckpt_io.load(cfg.init_from), ds.vocab, log)
     model.to(device).train()
+    # DDP broadcasts rank 0's parameters now, so every rank starts from the same weights
+    net = DistributedDataParallel(model, device_ids=[env.local_rank] if device.type == "cuda" else None) \
+        if env.active else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "molecules_seen": 0, "wall_seconds": 0.0}
     if prev is not None:
@@ -269,16 +381,21 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             opt.load_state_dict(prev.optimizer_state)
         else:  # shipped checkpoints leave the moments out to stay small; they rebuild in a few hundred steps
             log("resume: checkpoint has no optimizer state; AdamW moments start fresh")
+    if env.active:  # word dropout and z noise differ per rank, reproducibly (also on resume)
+        torch.manual_seed(int(np.random.SeedSequence([cfg.seed, state["step"], env.rank]).generate_state(1)[0]))
     n_train = len(ds.train)
     total_steps = math.ceil(cfg.epochs * math.ceil(n_train / cfg.batch_size))  # whole epochs end on an epoch
     info = dict(prev.train_info) if prev else {}
+    if not env.active:  # a single-process run continuing a DDP checkpoint is no longer distributed
+        info.pop("world_size", None), info.pop("backend", None)
     stats = prev.property_stats if prev else ds.stats
     bundle = ckpt_io.Bundle(model, ds.vocab, ds.scaler, stats, info)
     log(f"data: {ds.source}, {n_train} train molecules, vocab {len(ds.vocab)}; model {count_parameters(model):,} "
         f"parameters; {total_steps} steps of {cfg.batch_size} planned on {device}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Path(str(out) + ".toml").write_text(to_toml(model_cfg, cfg))
+    if env.is_main:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Path(str(out) + ".toml").write_text(to_toml(model_cfg, cfg))
     metrics_path = out.parent / "metrics.csv"
 
     def snapshot(last_val: dict) -> None:
@@ -291,6 +408,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             "device": str(device), "torch_threads": torch.get_num_threads(),
             "train_config": dataclasses.asdict(cfg), **last_val,
         }
+        if env.active:
+            bundle.train_info.update(world_size=env.world_size, backend=dist.get_backend())
         ckpt_io.save(bundle, out, include_optimizer=cfg.save_optimizer)
 
     run_start = t_last = t_ckpt = t_val = time.time()
@@ -305,19 +424,22 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
         rng = np.random.default_rng([cfg.seed, state["epoch"]])  # same batch order on resume
         batches = bucket_batches(ds.train.lengths, cfg.batch_size, rng, cfg.bucketed)
         for idx in batches[state["batch_in_epoch"]:]:
-            L = int(ds.train.lengths[idx].max())
-            ids = torch.from_numpy(ds.train.ids[idx, :L]).to(device)  # (B, L)
-            cond = torch.from_numpy(ds.train.cond[idx]).to(device)  # (B, P)
+            mine = shard(idx, env)  # idx itself in a single process
+            L = int(ds.train.lengths[mine].max())
+            ids = torch.from_numpy(ds.train.ids[mine, :L]).to(device)  # (B, L); B = this rank's share
+            cond = torch.from_numpy(ds.train.cond[mine]).to(device)  # (B, P)
             lr, beta = lr_at(cfg, state["step"], total_steps), beta_at(cfg, state["step"], total_steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            recon, kl_dims, acc = elbo_terms(model, ids, cond, cfg.word_dropout)
+            recon, kl_dims, acc = elbo_terms(net, ids, cond, cfg.word_dropout)
             kl_fb = torch.clamp(kl_dims, min=cfg.free_bits).sum()
             loss = recon + beta * kl_fb
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            if on_step is not None:
+                on_step(state["step"] + 1, model, loss.item())
 
             now = time.time()
             state["wall_seconds"] += now - t_last
@@ -336,26 +458,42 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             time_up = (cfg.time_limit_minutes > 0 and now - run_start >= cfg.time_limit_minutes * 60) or (
                 cfg.stop_after_steps > 0 and state["step"] - first_step >= cfg.stop_after_steps) or stop_signal.raised
             done = state["step"] >= total_steps
-            if now - t_val >= cfg.val_every_minutes * 60 or done or time_up:
-                model.eval()
-                last_val = validate(bundle, ds.val_table, seed=cfg.seed)
-                model.train()
-                t_val = time.time()
-                t_last = t_val  # validation time is not training time
-                kl_mean = kl_acc / max(1, sums["n"])
-                row = {"step": state["step"], "epoch": round(state["molecules_seen"] / n_train, 4),
-                       "molecules_seen": state["molecules_seen"], "wall_seconds": round(state["wall_seconds"], 1),
-                       "lr": lr, "beta": beta, **{k: sums[k] / max(1, sums["n"]) for k in ("loss", "recon", "kl", "acc")},
-                       "active_units": int((kl_mean > ACTIVE_UNIT_NATS).sum()), **last_val}
-                _append_csv(metrics_path, row)
-                log(f"step {row['step']}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                        for k, v in row.items() if k != "step"))
-                last_val["active_units"] = row["active_units"]
-                last_val["kl_per_dim"] = [round(float(x), 4) for x in kl_mean]
+            val_due, ckpt_due = now - t_val >= cfg.val_every_minutes * 60, now - t_ckpt >= cfg.checkpoint_every_minutes * 60
+            if env.active:  # one decision for all ranks (clocks and signals differ): any rank's flag counts
+                flags = torch.tensor([val_due, ckpt_due, time_up], dtype=torch.int32, device=device)  # nccl: on GPU
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                val_due, ckpt_due, time_up = (bool(f) for f in flags)
+            if val_due or done or time_up:
+                if env.active:  # the logged training averages are over all ranks' shares
+                    packed = torch.tensor([sums[k] for k in ("loss", "recon", "kl", "acc")] + kl_acc.tolist(),
+                                          dtype=torch.float64, device=device)
+                    dist.all_reduce(packed)
+                    packed = (packed / env.world_size).cpu()
+                    sums.update(zip(("loss", "recon", "kl", "acc"), packed[:4].tolist()))
+                    kl_acc = packed[4:].float()
+                if env.is_main:
+                    model.eval()
+                    last_val = validate(bundle, ds.val_table, seed=cfg.seed)
+                    model.train()
+                    t_val = time.time()
+                    t_last = t_val  # validation time is not training time
+                    kl_mean = kl_acc / max(1, sums["n"])
+                    row = {"step": state["step"], "epoch": round(state["molecules_seen"] / n_train, 4),
+                           "molecules_seen": state["molecules_seen"], "wall_seconds": round(state["wall_seconds"], 1),
+                           "lr": lr, "beta": beta, **{k: sums[k] / max(1, sums["n"]) for k in ("loss", "recon", "kl", "acc")},
+                           "active_units": int((kl_mean > ACTIVE_UNIT_NATS).sum()), **last_val}
+                    _append_csv(metrics_path, row)
+                    log(f"step {row['step']}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                            for k, v in row.items() if k != "step"))
+                    last_val["active_units"] = row["active_units"]
+                    last_val["kl_per_dim"] = [round(float(x), 4) for x in kl_mean]
+                else:
+                    t_val = t_last = time.time()
                 sums = {k: 0.0 for k in sums} | {"n": 0}
                 kl_acc.zero_()
-            if now - t_ckpt >= cfg.checkpoint_every_minutes * 60 or done or time_up:
-                snapshot(last_val)
+            if ckpt_due or done or time_up:
+                if env.is_main:
+                    snapshot(last_val)
                 t_ckpt = time.time()
             if done or time_up:
                 stop = True
@@ -365,9 +503,22 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: str
             state["batch_in_epoch"] = 0
     bar.close()
     stop_signal.restore()
-    snapshot(last_val)
+    if env.is_main:
+        snapshot(last_val)
+    if env.active:
+        dist.barrier()  # the other ranks return once the final checkpoint is on disk
     bundle.model.eval()
+    if stop_signal.raised:  # saved; the caller must not mistake this for a finished run
+        raise TrainingInterrupted(state["step"], total_steps, out, stop_signal.signum)
     return bundle
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM during `train`: the checkpoint at `out` was saved at `step`; resume from it."""
+
+    def __init__(self, step: int, total: int, out: Path, signum: int | None):
+        super().__init__(f"interrupted at step {step} of {total}; checkpoint saved to {out}")
+        self.step, self.total, self.out, self.signum = step, total, out, signum
 
 
 class _StopOnSignal:
@@ -377,6 +528,7 @@ class _StopOnSignal:
 
     def __init__(self) -> None:
         self.raised = False
+        self.signum: int | None = None
         self.previous = {}
         if threading.current_thread() is threading.main_thread():  # handlers only in the main thread
             for sig in self.SIGNALS:
@@ -384,6 +536,7 @@ class _StopOnSignal:
 
     def _handle(self, signum, frame) -> None:
         self.raised = True
+        self.signum = signum
 
     def restore(self) -> None:
         for sig, handler in self.previous.items():

@@ -5,7 +5,6 @@ model every CLI and design test runs against, so the suite needs no download and
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,26 @@
 """Helpers shared by the CLI tests."""
+import io
+
+import pandas as pd
 from typer.testing import CliRunner
 
+from moldesign.cli import app
+
 runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def ok(result):
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def table(result) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(ok(result).stdout))
 
 
 def one_line_error(result, code=2):

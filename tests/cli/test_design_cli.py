@@ -8,26 +8,11 @@ import pytest
 from rdkit import Chem
 
 from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
-from moldesign.cli import app
 from moldesign.sampling import DEFAULT_RADIUS
 
-from .common import one_line_error, runner
+from .common import ok, one_line_error, run, table
 
 SCORE_COLUMNS = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def table(result) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(ok(result).stdout))
 
 
 def assert_rdkit_values(df: pd.DataFrame, seed: str | None = None):
@@ -289,3 +274,16 @@ def test_optimize_cli_defaults_match_the_api():
     assert defaults["condition"] == opt.CONDITIONS[0]
     assert (defaults["method"], defaults["sigma"], defaults["condition_sigma"]) == (
         opt.METHODS[0], opt.DEFAULT_SIGMA, opt.DEFAULT_CONDITION_SIGMA)
+
+
+def test_generate_raw_streams_to_a_file_and_cleans_up(model, seed_smiles, tmp_path):
+    out = tmp_path / "raw.parquet"
+    result = ok(run("generate", "--model", model, "--like", seed_smiles, "-n", 25, "--radius", 2.0, "--raw",
+                    "-o", out))
+    df = pd.read_parquet(out)
+    assert len(df) == 25 and not (tmp_path / "raw.parquet.parts").exists()
+    assert f"validity {df['valid'].mean():.3f}" in result.stderr
+    (tmp_path / "raw.parquet.parts").mkdir()  # parts of another run: refused in one line
+    (tmp_path / "raw.parquet.parts" / "manifest.json").write_text('{"n": 7}')
+    assert "holds the parts of another run" in one_line_error(run("generate", "--model", model, "-n", 25, "--raw",
+                                                                   "-o", out, "-q"))

@@ -8,23 +8,8 @@ from PIL import Image
 from rdkit import Chem
 
 from moldesign.chem import mol_from_smiles, tanimoto_to
-from moldesign.cli import app
 
-from .common import one_line_error, runner
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def table(result) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(ok(result).stdout))
+from .common import ok, one_line_error, run, table
 
 
 @pytest.fixture(scope="module")

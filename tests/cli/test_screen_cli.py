@@ -121,3 +121,25 @@ def test_bad_input_one_line_exit_2(args, message, smi, tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --engine dask"),
+    (["--partitions", "3"], "--partitions needs --engine dask"),
+    (["--engine", "dask", "--partitions", "-1"], "--partitions must be >= 0, got -1"),
+    (["--engine", "dask", "--dedupe"], "--dedupe needs --engine local"),
+])
+def test_screen_engine_options_are_checked(smi, args, message):
+    result = runner.invoke(app, ["screen", str(smi), "-q", *args])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_screen_engine_dask_writes_what_local_writes(smi, tmp_path):
+    pytest.importorskip("distributed")
+    local, dask = tmp_path / "local.csv", tmp_path / "dask.csv"
+    assert runner.invoke(app, ["screen", str(smi), "-q", "--workers", "1", "-o", str(local)]).exit_code == 0
+    result = runner.invoke(app, ["screen", str(smi), "--engine", "dask", "--workers", "2", "--partitions", "2",
+                                 "-o", str(dask)])
+    assert result.exit_code == 0, result.output
+    assert dask.read_text() == local.read_text()
+    assert "5 rows: 3 valid, 2 invalid" in result.output

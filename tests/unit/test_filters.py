@@ -1,5 +1,4 @@
 """moldesign.filters: the default sanity filter, --keep and the design filter language."""
-import numpy as np
 import pytest
 from rdkit import Chem
 

@@ -162,7 +162,7 @@ def test_optimize_ranks_new_molecules_by_rdkit_objective(designer, seed_smiles, 
     other = ["CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1", "OCC"]  # aspirin, benzene, ethanol (as "OCC")
     _fake_decoder(monkeypatch, [seed_smiles, "C1CC", other[0], other[1], other[0], other[2], seed_smiles])
     res = designer.optimize(seed_smiles, maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=2)
-    traj, sur = res.trajectory, designer.bundle.surrogate
+    traj = res.trajectory
     assert traj["valid"].tolist() == [True, False, True, True, True, True, True] * 3
     assert traj.loc[5, "smiles"] == "CCO"  # canonical
     assert traj.index[traj["new"]].tolist() == [2, 3, 5]  # first appearances only, the seed never

@@ -228,7 +228,9 @@ def test_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(screening, "score_smiles", flaky)
     with pytest.raises(KeyboardInterrupt):
         screen_file(src, out, chunk_size=10)
-    assert list(tmp_path.iterdir()) == [src]  # neither out.parquet nor its temporary file
+    # neither out.parquet nor a temporary file; only the finished parts, kept for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.parquet.parts", "in.smi"]
+    assert not [p for p in screening.parts_dir(out).iterdir() if p.name.endswith(".tmp")]
     out.write_text("previous result")
     with pytest.raises(KeyboardInterrupt):
         calls.clear()
