@@ -528,7 +528,6 @@ def _check_image_path(path: Optional[Path], kind: str = "grid") -> None:
         except ValueError as e:
             raise UserError(str(e)) from None
         check_out_path(path, f"--{kind}", (".png", ".svg"))
-        check_out_path(grid, "--grid", (".png", ".svg"))
 
 
 def _check_grid(grid: Optional[Path]) -> None:
