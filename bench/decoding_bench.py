@@ -8,7 +8,11 @@
    what remains invalid: per decode status (eos / dead_end / max_len) and, for finished strings
    RDKit rejects, a partialsmiles diagnosis (kekulization, unclosed ring, branch, valence);
 2. exact reconstruction of n test molecules: greedy vs beam 3/5/10 (constrained), with wall time;
-3. SNN (and FCD with --fcd) of the valid T = 1 samples against the test molecules, both ways.
+3. SNN (and FCD with --fcd) of the valid T = 1 samples against the test molecules, both ways;
+4. (--backtrack-n) the first N latents at T = 1 constrained, without and with bounded backtracking:
+   validity, time, rows that backtracked and backtracking steps.
+Lazy checks are reported as calls and refusals per check (lookahead, partial, kekulize, eos), and
+the constrained dead ends by whether the row ended near max_len (the model wandered) or earlier.
 """
 from __future__ import annotations
 
@@ -48,6 +52,9 @@ def main() -> None:
     ap.add_argument("--beams", default="3,5,10")
     ap.add_argument("--fcd", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backtrack-n", type=int, default=300,
+                    help="also decode the first N latents at T = 1 with bounded backtracking (0: skip)")
+    ap.add_argument("--backtrack-depth", type=int, default=8)
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -57,6 +64,7 @@ def main() -> None:
     from moldesign.metrics import canonical_valid, chemnet_stats, fcd_available, fingerprints, frechet_distance, \
         reconstruction_table, snn, valid_mols
     from moldesign.sampling import draw_conditions, grammar_for, scale
+    from moldesign.tokenizer import tokenize
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
     bundle.model.eval()
@@ -70,7 +78,7 @@ def main() -> None:
     samples = {}
     for T in (1.0, 0.0):
         for constrained in (False, True):
-            calls0 = dict(g.verify_calls)
+            calls0, rej0 = dict(g.verify_calls), dict(g.verify_rejects)
             gen = torch.Generator().manual_seed(args.seed)
             t0 = time.time()
             strings, status = [], []
@@ -86,12 +94,38 @@ def main() -> None:
             key = f"T{T:g}_{'constrained' if constrained else 'unconstrained'}"
             out[key] = {"valid": float(np.mean(ok)), "seconds": round(dt, 2), "decodes_per_s": round(n / dt, 1),
                         "invalid_breakdown": {k: v / n for k, v in sorted(why.items())},
-                        "lazy_checks": {k: g.verify_calls[k] - calls0[k] for k in calls0}}
+                        "lazy_checks": {k: g.verify_calls[k] - calls0[k] for k in calls0},
+                        "lazy_rejects": {k: g.verify_rejects[k] - rej0[k] for k in rej0}}
+            if constrained:  # where the dead ends are: at the length budget (the model wandered) or not
+                ends = [len(tokenize(s)) for s, st in zip(strings, status) if st != "eos"]
+                long = sum(x >= bundle.config.max_len - 6 for x in ends)
+                out[key]["dead_end_rows"] = {"near_max_len": long / n, "shorter": (len(ends) - long) / n}
             samples[key] = strings
             print(json.dumps({key: out[key]}), flush=True)
     out["cost_ratio_T1"] = round(out["T1_constrained"]["seconds"] / out["T1_unconstrained"]["seconds"], 2)
     out["cost_ratio_T0"] = round(out["T0_constrained"]["seconds"] / out["T0_unconstrained"]["seconds"], 2)
     out["mask_cache_entries"] = len(g._cache)
+    # greedy is deterministic: per latent, does the mask break a row the free decoder got right,
+    # and are the rows it leaves invalid ones the free decoder got wrong too?
+    pairs = collections.Counter(
+        ("constrained_valid" if rdkit_valid(c) else "constrained_invalid")
+        + ("/unconstrained_valid" if rdkit_valid(u) else "/unconstrained_invalid") + ("/same" if c == u else "/different")
+        for c, u in zip(samples["T0_constrained"], samples["T0_unconstrained"]))
+    out["T0_per_latent"] = {k: v / n for k, v in sorted(pairs.items())}
+    print(json.dumps({"T0_per_latent": out["T0_per_latent"]}), flush=True)
+    if args.backtrack_n:
+        m = min(args.backtrack_n, n)
+        res = {}
+        for depth in (0, args.backtrack_depth):
+            gen = torch.Generator().manual_seed(args.seed)
+            t0 = time.time()
+            d = sample(bundle.model.decoder, z[:m], cond[:m], bundle.config.max_len, 1.0, 0, g, gen, backtrack=depth)
+            dt = time.time() - t0
+            res[f"depth{depth}"] = {"valid": float(np.mean([rdkit_valid(bundle.vocab.decode(r)) for r in d.ids])),
+                                    "seconds": round(dt, 2), "rows_backtracked": sum(b > 0 for b in d.backtracks) / m,
+                                    "backtrack_steps": sum(d.backtracks)}
+        out["T1_constrained_backtracking"] = {"n": m, **res}
+        print(json.dumps({"T1_constrained_backtracking": out["T1_constrained_backtracking"]}), flush=True)
 
     test = pd.read_parquet(args.test)["smiles"].astype(str).tolist()
     ref = [test[i] for i in np.random.default_rng(args.seed).choice(len(test), min(len(test), 5000), replace=False)]

@@ -13,12 +13,22 @@ tokens allowed next. The mask covers, exactly and cheaply:
   exocyclic double bond (`c=O`, pyridones) and takes no triple bond;
 * `<eos>` only when no branch, ring bond or bond symbol is open.
 
-Two checks are too costly to evaluate for every token of every row and are run lazily, only
-for the token a strategy actually picks (`Grammar.verify`): when a ring closure completes an
-aromatic system, partialsmiles (N. O'Boyle, MIT) checks that it can still be kekulized; `<eos>` is
-accepted only when RDKit parses the whole string. A rejected pick is masked and the strategy picks
-again, which is the same as masking it up front. The mask is cached per state signature, so a
-batch costs one dict look-up per row and step.
+Some checks are too costly, or depend on more than the cached signature, to evaluate for every
+token of every row; they run lazily, only for the token a strategy actually picks
+(`Grammar.verify`), and a rejected pick is masked and the strategy picks again, which is the same
+as masking it up front:
+
+* the dead-end lookahead (`completable_after`): no token may leave a ring bond open with no atom
+  left that a new atom could bond to (`C1CCO2`, `c1=1`, `C1CC(F)F`) — measured, the cause of most
+  dead ends (rows whose mask later went empty);
+* kekulization: when a ring closure completes an aromatic system, partialsmiles (N. O'Boyle, MIT)
+  checks that it can still be kekulized; on every other pick that touches an unfinished aromatic
+  system, partialsmiles' partial mode (`partial_ok`) checks it is not already unkekulizable;
+* `<eos>` is accepted only when RDKit parses the whole string.
+
+A length budget (`budget_mask`, applied by the strategies, which know the position) forbids tokens
+after which the open rings and branches can no longer be closed within max_len. The mask is cached
+per state signature, so a batch costs one dict look-up per row and step.
 
 Unsupported on purpose (never allowed): `.` (one molecule per string), `*`, `:` and `$` bonds,
 charges/stereo outside brackets.
@@ -169,7 +179,14 @@ class Grammar:
         self.info = [classify(t) for t in self.tokens]
         self.eos_id = self.tokens.index(EOS) if EOS in self.tokens else -1
         self._cache: dict[tuple, np.ndarray] = {}
-        self.verify_calls = {"eos": 0, "kekulize": 0}
+        self.verify_calls = {"eos": 0, "kekulize": 0, "lookahead": 0, "partial": 0}
+        self.verify_rejects = dict.fromkeys(self.verify_calls, 0)
+        # budget_mask: tokens still needed after each kind of token, relative to an atom's
+        # (a bond or `(` needs an atom after it; `(` also a `)`; `)` meets one; rings per state)
+        delta = {BOND: 1, OPEN: 2, CLOSE: -1}
+        self._budget_delta = np.array([delta.get(i.kind, 0) for i in self.info])
+        self._ring_ids = [t for t, i in enumerate(self.info) if i.kind == RING]
+        self._bond_ids = [t for t, i in enumerate(self.info) if i.kind == BOND]
 
     # ------------------------------------------------------------------ the mask
     def allowed(self, st: ParseState, t: int) -> bool:
@@ -223,15 +240,79 @@ class Grammar:
         """(B, V) bool: the tokens each state allows next (structural rules, cached by signature)."""
         return torch.from_numpy(np.stack([self.row_mask(s) for s in states])).to(device or "cpu")
 
+    # ------------------------------------------------------------------ length budget
+    @staticmethod
+    def need(st: ParseState) -> int:
+        """Lower bound on the tokens still needed to finish st, `<eos>` included: a ring label per
+        open ring bond, a `)` per open branch, an atom after `(` or a bond symbol (or first)."""
+        pending = st.last in (START, OPEN) or (st.last == BOND and not st.rings)  # a ring closure meets a bond
+        return len(st.rings) + len(st.stack) + pending + 1
+
+    def budget_mask(self, st: ParseState, remaining: int) -> np.ndarray | None:
+        """(V,) bool: the tokens after which the string can still finish within `remaining` more
+        tokens (<eos> included), or None when every token can (the common case, checked first).
+        A sound lower bound: it never refuses a prefix that fits, and at remaining 0 leaves only
+        <eos>. It keeps a row from opening rings and branches it has no room left to close."""
+        base = len(st.rings) + len(st.stack) + 1  # needed after an atom: closures, `)`s, <eos>
+        if base + 2 <= remaining:
+            return None
+        need_after = base + self._budget_delta  # (V,)
+        if st.rings:  # a bond symbol can be met by the ring label that closes an open ring bond
+            need_after[self._bond_ids] = base
+        for t in self._ring_ids:
+            need_after[t] = base + (-1 if self.tokens[t] in st.rings else 1)
+        ok = need_after <= remaining
+        if self.eos_id >= 0:
+            ok[self.eos_id] = True
+        return ok
+
     # ------------------------------------------------------------------ lazy checks
     def needs_verify(self, st: ParseState, t: int) -> bool:
-        """True for the picks whose structural OK is not final: `<eos>` and a ring closure that
-        completes an aromatic system (two aromatic ends, no other aromatic ring bond left open)."""
+        """True for the picks whose structural OK is not final: `<eos>`, a ring closure that
+        completes an aromatic system (two aromatic ends, no other aromatic ring bond left open),
+        and any ring label, or while a ring bond is open any atom or `)` (the dead-end lookahead)."""
+        return self._lookahead_applies(st, t) or self._needs_chem_check(st, t)
+
+    def _lookahead_applies(self, st: ParseState, t: int) -> bool:
+        k = self.info[t].kind
+        return k == RING or (bool(st.rings) and k in (ATOM, CLOSE))
+
+    def _needs_chem_check(self, st: ParseState, t: int) -> bool:
+        """`<eos>` (RDKit) and the picks that can change an aromatic system's kekulization."""
+        return self._needs_final_check(st, t) or self._needs_partial_check(st, t)
+
+    def _needs_final_check(self, st: ParseState, t: int) -> bool:
+        """`<eos>`, and the picks that complete an aromatic system (checked as complete)."""
         info = self.info[t]
         if info.kind == EOS_KIND or (st.kek_pending and info.kind in (ATOM, CLOSE)):
             return True
         if info.kind == ATOM and st.bond == 2 and st.arom[st.cur]:  # exocyclic c=O: the π count changes
             return True
+        return self._completes_aromatic(st, t)
+
+    def _needs_partial_check(self, st: ParseState, t: int) -> bool:
+        """Picks that settle part of an unfinished aromatic system, so it may already be
+        unkekulizable (partialsmiles' partial mode decides, `partial_ok`): a non-aromatic atom, a
+        bond symbol or `)` on an aromatic current atom, and a ring closure by a non-aromatic atom
+        onto an aromatic opener. Chosen by measurement (bench/decoding_bench.py, 400 samples at
+        T = 1, shipped model): checking only where a system completes let rows walk on for many
+        tokens in a system already dead, and these four kinds of pick are the ones partial mode
+        refused (54/850, 32/210, 10/214, 164/245); aromatic atoms and ring labels on aromatic
+        atoms, `)` onto an aromatic branch point, and aromatic atoms after aliphatic ones were
+        checked 6,100 times and never refused, so they are left to the final checks."""
+        info, c = self.info[t], st.cur
+        k = info.kind
+        if c < 0:
+            return False
+        if st.arom[c]:
+            return k in (BOND, CLOSE) or (k == ATOM and not info.aromatic)
+        if k == RING:
+            ring = st.rings.get(self.tokens[t])
+            return ring is not None and st.arom[ring[0]]
+        return False
+
+    def _completes_aromatic(self, st: ParseState, t: int) -> bool:
+        info = self.info[t]
         if info.kind != RING or info.label not in st.rings:
             return False
         a = st.rings[info.label][0]
@@ -239,12 +320,70 @@ class Grammar:
             return False
         return not any(st.arom[b] for lab, (b, _, _) in st.rings.items() if lab != info.label)
 
-    def verify(self, st: ParseState, t: int) -> bool:
+    def completable_after(self, st: ParseState, t: int) -> bool:
+        """Dead-end lookahead: False when token id t (structurally allowed) would leave a ring
+        bond open with no atom left that a new atom could bond to.
+
+        An open ring bond can only be closed by the current atom (a ring label needs free valence
+        there) or by a new atom, and a new atom bonds to the current atom or, after `)`, to a
+        branch point on the stack. So once the current atom and every branch point below it have
+        no free valence, no continuation closes the ring: `c1=1` on an aromatic carbon, `C(F)F`
+        with a ring still open. This was most of the measured dead ends (an empty mask later on);
+        it is exact and sound (it never refuses a prefix of a valid SMILES), and costs O(depth).
+        """
         info = self.info[t]
+        k, c = info.kind, st.cur
+        if k == CLOSE:  # the branch point becomes current; only new atoms can close rings now
+            return any(st.rem[a] >= 1 for a in st.stack)
+        if k == ATOM:
+            if st.last == START:
+                return True
+            order = st.bond or 1
+            if info.cap - _cost(info.aromatic, order) >= 1:
+                return True
+            # the current atom pays for the bond; it is on the stack right after `(`
+            paid = _cost(st.arom[c], order)
+            return any(st.rem[a] - (paid if a == c else 0) >= 1 for a in st.stack)
+        if k != RING:
+            return True
+        ring = st.rings.get(info.label)
+        if ring is None:  # opening: reserve on the current atom (never on the stack here)
+            return st.rem[c] - _cost(st.arom[c], st.bond or 1) >= 1 or any(st.rem[a] >= 1 for a in st.stack)
+        if len(st.rings) == 1:  # closing the last open ring bond
+            return True
+        a, o, reserved = ring
+        order = st.bond or o or 1
+        if st.rem[c] - _cost(st.arom[c], order) >= 1:
+            return True
+        extra = _cost(st.arom[a], order) - reserved  # the opener pays the difference (C1...=1)
+        return any(st.rem[b] - (extra if b == a else 0) >= 1 for b in st.stack)
+
+    def verify(self, st: ParseState, t: int) -> bool:
+        """The lazy checks for one structurally allowed pick (call when needs_verify). Counts
+        calls per check in `verify_calls` and refusals in `verify_rejects` (the dead-end
+        instrumentation bench/decoding_bench.py reports)."""
+        check, ok = self._verify(st, t)
+        self.verify_calls[check] += 1
+        if not ok:
+            self.verify_rejects[check] += 1
+        return ok
+
+    def _verify(self, st: ParseState, t: int) -> tuple[str, bool]:
+        info = self.info[t]
+        if self._lookahead_applies(st, t) and not self.completable_after(st, t):
+            return "lookahead", False
+        if not self._needs_final_check(st, t):
+            if not self._needs_partial_check(st, t):
+                return "lookahead", True
+            # a bond symbol is judged with a stand-in atom after it (what it bonds to does not
+            # change the ring's π count: c=C like c=O)
+            return "partial", partial_ok(st.smiles() + self.tokens[t] + ("C" if info.kind == BOND else ""))
         if info.kind == EOS_KIND:
-            self.verify_calls["eos"] += 1
-            return rdkit_valid(st.smiles())
-        self.verify_calls["kekulize"] += 1
+            return "eos", rdkit_valid(st.smiles())
+        return "kekulize", self._kekulize_check(st, t)
+
+    def _kekulize_check(self, st: ParseState, t: int) -> bool:
+        info = self.info[t]
         s = st.smiles() + self.tokens[t]
         if info.kind == RING:
             if _kekulizable_now(s):
@@ -328,6 +467,20 @@ def closure_kekulizable(prefix: str, can_take_more: bool) -> bool:
     partialsmiles syntax complaint does not count against the token."""
     variants = [prefix] + ([prefix + "(=C)", prefix + "(C)"] if can_take_more else [])
     return any(_kekulizable_now(v) for v in variants)
+
+
+def partial_ok(prefix: str) -> bool:
+    """partialsmiles (partial mode) accepts `prefix` as the start of a valid SMILES: only its
+    kekulization verdict counts (syntax and valence are the grammar's job)."""
+    import partialsmiles as ps
+
+    try:
+        ps.ParseSmiles(prefix, partial=True, rulesToIgnore=0x7F)
+    except ps.KekulizationFailure:
+        return False
+    except Exception:  # noqa: BLE001 - other complaints: not this check's call
+        return True
+    return True
 
 
 def _kekulizable_now(s: str) -> bool:

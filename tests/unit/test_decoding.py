@@ -98,3 +98,78 @@ def test_reconstruct_beam_and_unconstrained_run_through_the_api(tiny_bundle, tin
     free = reconstruct(tiny_bundle, smiles, constrained=False)
     assert len(greedy) == len(beam) == len(free) == 10
     assert reconstruct(tiny_bundle, smiles, beam=1) == greedy
+
+
+class _Scripted(torch.nn.Module):
+    """A decoder step that ignores the latent: at position i it prefers script[i] (logit 10),
+    else <eos> (3) > '1' (2) > 'C' (1) > the rest (0). The position rides in the hidden state,
+    (1, B, 1), so decoding strategies (and backtracking's replay) drive it like a GRU."""
+
+    def __init__(self, vocab, script):
+        super().__init__()
+        self.vocab, self.script = vocab, script
+        base = torch.zeros(len(vocab))
+        for tok, v in (("<eos>", 3.0), ("1", 2.0), ("C", 1.0)):
+            base[vocab.index(tok)] = v
+        self.base = base
+
+    def initial_state(self, zc):
+        return torch.zeros(1, zc.shape[0], 1)
+
+    def step(self, token, h, zc):
+        pos = h[0, :, 0].long()  # (B,) tokens fed so far, <bos> included
+        logits = self.base.repeat(token.shape[0], 1)  # (B, V)
+        for j, p in enumerate(pos.tolist()):
+            if p < len(self.script):
+                logits[j, self.vocab.index(self.script[p])] += 10.0
+        return logits, h + 1
+
+
+SCRIPT_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "C", "c", "O", "1", "2", "(", ")", "="]
+
+
+def _scripted_decode(script, max_len=20, **kw):
+    from moldesign.grammar import Grammar
+
+    vocab = SCRIPT_VOCAB
+    g = Grammar(vocab)
+    d = sample(_Scripted(vocab, script), torch.zeros(1, 2), torch.zeros(1, 1), max_len, 0.0, 0, g, **kw)
+    return g, "".join(vocab[t] for t in d.ids[0]), d
+
+
+def test_lookahead_steers_a_decoder_out_of_a_stranded_ring(monkeypatch):
+    # the script wants C1CCO2: the O would then carry two ring bonds and nothing can close them
+    free = sample(_Scripted(SCRIPT_VOCAB, list("C1CCO2")), torch.zeros(1, 2), torch.zeros(1, 1), 20, 0.0)
+    assert free.status[0] == COMPLETE and not rdkit_valid("C1CCO2")  # unmasked, it walks right in
+    g, s, d = _scripted_decode(list("C1CCO2"))
+    assert (s, d.status[0]) == ("C1CCO1", COMPLETE) and rdkit_valid(s)  # the next choice, '1', closes it
+    assert g.verify_rejects["lookahead"] >= 1
+    # without the lookahead the same decoder dead-ends after C1CCO2
+    from moldesign.grammar import Grammar
+
+    monkeypatch.setattr(Grammar, "completable_after", lambda self, st, t: True)
+    _, s, d = _scripted_decode(list("C1CCO2"))
+    assert (s, d.status[0]) == ("C1CCO2", "dead_end")
+
+
+def test_backtracking_steps_out_of_a_dead_end_the_mask_cannot_see():
+    # 'Cc' then (max_len 4: three tokens with <eos>) only <eos> fits, and RDKit refuses an aromatic
+    # atom outside a ring: every continuation fails, which no per-step rule sees coming
+    _, s, d = _scripted_decode(["C", "c"], max_len=4)
+    assert (s, d.status[0], d.backtracks[0]) == ("Cc", "dead_end", 0)
+    _, s, d = _scripted_decode(["C", "c"], max_len=4, backtrack=4)
+    # one step back, 'c' is forbidden at position 1; the model's next choice there is <eos>
+    assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 1) and rdkit_valid(s)
+    # the reported log-probability is the model's for the string it returns, not the abandoned one
+    dec = _Scripted(SCRIPT_VOCAB, ["C", "c"])
+    h, lp = dec.initial_state(torch.zeros(1, 2)), 0.0
+    for fed, nxt in ((BOS_ID, "C"), (SCRIPT_VOCAB.index("C"), "<eos>")):
+        logits, h = dec.step(torch.tensor([fed]), h, None)
+        lp += float(F.log_softmax(logits, 1)[0, SCRIPT_VOCAB.index(nxt)])
+    assert d.logp[0] == pytest.approx(lp, abs=1e-5)
+
+
+def test_backtracking_is_bounded_and_reports_what_remains():
+    # depth 0 = off; a depth that cannot reach the cause leaves the row a reported dead end
+    _, s, d = _scripted_decode(["C", "c"], max_len=4, backtrack=0)
+    assert d.status[0] == "dead_end" and d.backtracks[0] == 0

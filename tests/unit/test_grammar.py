@@ -22,7 +22,7 @@ ZINC_LIKE = [
 MUST_FORBID = {  # SMILES → index of the first forbidden token (len(tokens): <eos> at the end)
     "CC(C": 4, "C1CC": 4, "CC(C)(C)(C)(C)C": 11, "CC)C": 2, "C=#C": 2, "C1C1": 3, "F(C)C": 4, "C()C": 2,
     "N(=O)=O": 5, "c1cccc1": 7, "cc": 2, "CC(=O)(=O)": 7, "C#c": 2, "O=O=O": 3, "(C)": 0,
-    "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 9, "C=1CCC#1": 7,
+    "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 8, "C=1CCC#1": 7,
 }
 BY_POLICY = {"CC.C", "C=1CCC#1"}  # RDKit reads these; the mask refuses them (one fragment; one order per ring bond)
 
@@ -84,3 +84,63 @@ def test_bracket_atoms_take_valence_from_element_charge_and_h():
     assert classify("[NH3+]").cap == 1 and classify("[O-]").cap == 1 and classify("[n+]").cap == 3
     assert classify("[nH]").cap == 2 and classify("C").cap == 4 and classify("c").cap == 3
     assert classify("S").cap == 6 and classify("Cl").cap == 1
+
+
+# the dead-end lookahead: a ring bond left open with no atom that a new atom could bond to.
+# Each token is structurally fine on its own (free valence where it goes); the lookahead refuses
+# it because no continuation could close the ring (before it, these were refused only at <eos>).
+STRANDING = {"C1CCO2": 5, "C1CC(F)F": 7, "C1CC(F)(F)(F)": 11}
+
+
+@pytest.mark.parametrize("smiles,index", sorted(STRANDING.items()))
+def test_lookahead_refuses_tokens_that_strand_an_open_ring(smiles, index):
+    toks = tokenize(smiles)
+    g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
+    st = ParseState()
+    for tok in toks[:index]:
+        g.advance(st, g.tokens.index(tok))
+    t = g.tokens.index(toks[index])
+    assert g.allowed(st, t)  # the structural rule alone lets it through
+    assert not g.completable_after(st, t) and not g.check(st, t)
+    assert first_forbidden(smiles) == index
+
+
+def _prefix_states(g, toks):
+    st = ParseState()
+    for tok in toks:
+        yield st, g.tokens.index(tok)
+        g.advance(st, g.tokens.index(tok))
+    yield st, g.eos_id
+
+
+def test_length_budget_never_refuses_a_string_that_fits(sample):
+    """For every committed MOSES SMILES of n tokens, with exactly n + 1 slots (<eos> included),
+    the budget allows each next token: it is a lower bound on what is still needed."""
+    for s in list(sample["smiles"]) + ZINC_LIKE:
+        toks = tokenize(s)
+        g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
+        for i, (st, t) in enumerate(_prefix_states(g, toks)):
+            ok = g.budget_mask(st, len(toks) - i)  # tokens left after token i
+            assert ok is None or ok[t], (s, i)
+
+
+def test_length_budget_refuses_what_cannot_be_closed_in_time():
+    vocab = list(SPECIAL_TOKENS) + ["C", "(", ")", "1", "="]
+    g = Grammar(vocab)
+    st = ParseState()
+    for tok in tokenize("CC(C"):  # one branch open: `)` and <eos> still needed
+        g.advance(st, vocab.index(tok))
+    C, op, cl, ring, dbl, eos = (vocab.index(x) for x in ("C", "(", ")", "1", "=", "<eos>"))
+    assert g.budget_mask(st, 4) is None  # room for anything
+    ok = g.budget_mask(st, 2)  # after this token, 2 more: an atom fits (then `)` <eos>), `(` does not
+    assert ok[C] and ok[cl] and not ok[op] and not ok[ring] and not ok[dbl]
+    ok = g.budget_mask(st, 1)
+    assert ok[cl] and not ok[C] and ok[eos]
+    ok = g.budget_mask(st, 0)
+    assert ok[eos] and not ok[cl] and not ok[C]
+
+
+def test_partial_check_refuses_a_bond_that_breaks_a_closed_aromatic_ring():
+    # c1ccccc1 is benzene; an exocyclic = on its closing atom can never be kekulized
+    assert first_forbidden("c1ccccc1=O") == 8
+    assert first_forbidden("O=c1cc[nH]cc1") is None  # a pyridone's exocyclic = is fine
