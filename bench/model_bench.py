@@ -2,14 +2,17 @@
 
     python bench/model_bench.py --model models/moldesign-zinc.pt --model models/moldesign-moses.pt \
         [--n-recon 1000] [--n-prior 10000] [--n-like 30] [--zinc-test data/zinc250k/test.parquet] \
-        [--moses-test data/moses/test.parquet]
+        [--moses-test data/moses/test.parquet] [--n-beam 200]
 
 Per model:
 - `recon_zinc`, `recon_moses`: greedy exact reconstruction (decode of μ, canonical string equal)
   of the first n molecules of a fixed shuffle (seed 0) of ZINC250k test (standardized) and MOSES
   test; molecules the model cannot encode (tokens, length) count as failures (`*_encodable`);
 - `prior_validity`: RDKit validity of n prior samples at T = 1.0 with the checkpoint's default
-  prior (GMM when fitted), and with N(0, I) (`prior_validity_normal`);
+  prior (GMM when fitted) and the grammar mask (the defaults), `prior_validity_unconstrained`
+  without the mask, `prior_validity_normal` with N(0, I); `prior_unique` among the valid;
+- `recon_zinc_beam5` (with --n-beam N): beam-5 reconstruction of the first N ZINC test molecules,
+  beside greedy on the same molecules;
 - `drugs`: every known drug with MW 150-500: exact reconstruction and Tanimoto(decode, input);
 - `like`: `generate --like X -n 30` for aspirin, ibuprofen, celecoxib: mean Tanimoto to the seed;
 - `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats.
@@ -61,17 +64,27 @@ def tanimoto(a: str, b: str | None) -> float:
     return float(DataStructs.TanimotoSimilarity(morgan_fp(mol_from_smiles(a)), morgan_fp(mol_from_smiles(b))))
 
 
-def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_prior: int, n_like: int) -> dict:
+def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_prior: int, n_like: int,
+                n_beam: int = 0) -> dict:
     t0 = time.time()
     bundle = checkpoint.load(path)
     out: dict = {"model": str(path), "train_info": {k: bundle.train_info.get(k) for k in ("data_source", "epochs", "wall_seconds")},
                  "has_gmm_prior": bundle.prior is not None}
     out["recon_zinc"], out["recon_zinc_encodable"] = recon_rate(bundle, zinc[:n_recon])
     out["recon_moses"], out["recon_moses_encodable"] = recon_rate(bundle, moses)
-    for prior in ("auto", "normal"):
-        strings, _ = sample_prior(bundle, n_prior, seed=0, temperature=1.0, prior=prior)
+    for key, prior, constrained in (("prior_validity", "auto", True), ("prior_validity_unconstrained", "auto", False),
+                                    ("prior_validity_normal", "normal", True)):
+        strings, _ = sample_prior(bundle, n_prior, seed=0, temperature=1.0, prior=prior, constrained=constrained)
         canon, _ = canonical_mols(strings)
-        out["prior_validity" if prior == "auto" else "prior_validity_normal"] = float(np.mean([c is not None for c in canon]))
+        out[key] = float(np.mean([c is not None for c in canon]))
+        if key == "prior_validity":
+            valid = [c for c in canon if c is not None]
+            out["prior_unique"] = len(set(valid)) / max(1, len(valid))
+    if n_beam:
+        ok = [s for s in zinc[:n_beam] if encodable(bundle, s)]
+        dec, _ = canonical_mols(reconstruct(bundle, ok, beam=5))
+        out["recon_zinc_beam5"] = sum(a == b for a, b in zip(ok, dec)) / max(1, n_beam)
+        out["recon_zinc_greedy_same_molecules"] = recon_rate(bundle, zinc[:n_beam])[0]
     drugs = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,6 +124,7 @@ def main() -> None:
     ap.add_argument("--zinc-test", type=Path, default=REPO / "data" / "zinc250k" / "test.parquet")
     ap.add_argument("--moses-test", type=Path, default=REPO / "data" / "moses" / "test.parquet")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n-beam", type=int, default=0, help="ZINC test molecules also decoded by beam search (width 5)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -119,7 +133,7 @@ def main() -> None:
     moses = pd.read_parquet(args.moses_test)["smiles"].tolist()
     moses = [moses[i] for i in np.random.default_rng(0).permutation(len(moses))[: args.n_recon]]
     moses = [standardize(s) for s in moses]
-    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like) for p in args.model]
+    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam) for p in args.model]
     print(json.dumps({"n_recon": args.n_recon, "n_prior": args.n_prior, "threads": args.threads, "models": results}, indent=1))
 
 

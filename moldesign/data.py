@@ -308,16 +308,14 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
     reported by line, then left out of the training table (they cannot be trained on).
     cache_dir: keep the table there keyed by the file's SHA-256, so a resumed run does not
     recompute properties for a large file."""
+    df = read_smiles_file(path, smiles_col)  # first: a missing or unreadable file is a one-line DataError
     cached = None
-    if cache_dir is not None:
+    if cache_dir is not None and len(df) >= CACHE_MIN_ROWS:
         cached = Path(cache_dir) / f"{file_sha256(path)[:20]}{'-std' if standardized else ''}.parquet"
         if cached.exists():
             return pd.read_parquet(cached)
     from .chem import compute_table
 
-    df = read_smiles_file(path, smiles_col)
-    if len(df) < CACHE_MIN_ROWS:
-        cached = None
     if not len(df):
         raise DataError(f"{path} has no rows")
     table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)
