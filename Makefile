@@ -9,7 +9,7 @@ LOCK   := requirements/lock.txt
 LATEST := .venv-latest
 # torch first, pinned to the local CPU wheel: an unpinned torch would pull GBs of CUDA packages.
 TORCH  := torch==2.13.0
-EXTRAS := .[dev,fcd,app,dask]
+EXTRAS := .[dev,fcd,app,dask,cmaes]
 
 .PHONY: install run test bench lock test-latest latest-venv
 
