@@ -512,6 +512,23 @@ def _design_errors() -> Iterator[None]:
             raise RunFailure(str(e)) from None
 
 
+class PriorChoice(str, Enum):
+    auto = "auto"
+    gmm = "gmm"
+    normal = "normal"
+
+
+PriorOpt = typer.Option(PriorChoice.auto, "--prior", help="Latent prior for samples drawn without a seed: auto (the checkpoint's GMM when it has one, else N(0, I)), gmm, or normal.")
+
+
+def _use_prior(bundle, prior: "PriorChoice") -> None:
+    """--prior: `normal` sets the fitted GMM aside for this run; `gmm` requires one."""
+    if prior == PriorChoice.gmm and bundle.prior is None:
+        raise UserError("--prior gmm: this model has no fitted GMM prior (run `moldesign prior fit`)")
+    if prior == PriorChoice.normal:
+        bundle.prior = None
+
+
 def _designer(model: Optional[Path], device: Device):
     from .api import Designer
 
@@ -559,6 +576,7 @@ def generate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
+    prior: PriorChoice = PriorOpt,
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -580,6 +598,7 @@ def generate(
             raise UserError("--raw takes one --like molecule, not a seed file")
         seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2
         d = _designer(model, device)
+        _use_prior(d.bundle, prior)
         if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
             if min_similarity is not None or keep is not None or filters:
                 raise UserError("--raw writes every decode unfiltered: --min-similarity, --keep and --filter do not apply")
@@ -1106,6 +1125,7 @@ def evaluate(
     fcd: bool = typer.Option(True, "--fcd/--no-fcd", help="Compute FCD (null when the fcd package is absent)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Property distributions of the generated molecules vs the test set (2,000 of each at most) to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
+    prior: PriorChoice = PriorOpt,
     seed: int = SeedOpt,
     device: Device = DeviceOpt,
     model: Optional[Path] = ModelOpt,
@@ -1138,6 +1158,7 @@ def evaluate(
                 raise UserError(f"{opt} file not found: {path}")
         log = lambda m: info(m, quiet)  # noqa: E731
         bundle = load_bundle(model, device)
+        _use_prior(bundle, prior)
         dev = next(bundle.model.parameters()).device.type
         t0 = time.time()
         refs = metrics.load_references(reference_dir or DEFAULT_DATA_DIR, test, test_scaffolds, train_set,

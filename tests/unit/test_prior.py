@@ -91,3 +91,22 @@ def test_prior_fit_cli_writes_the_prior(tiny_model_path, tiny_smiles, tmp_path):
     bad = CliRunner().invoke(app, ["prior", "fit", "--data", str(data), "--components", "0",
                                    "--model", str(tiny_model_path), "-o", str(out)])
     assert bad.exit_code == 2 and "--components" in bad.stderr
+
+
+def test_generate_prior_option(tiny_model_path, gmm_bundle, tmp_path):
+    from typer.testing import CliRunner
+
+    from moldesign.cli import app
+
+    bundle, _ = gmm_bundle
+    with_gmm = tmp_path / "gmm.pt"
+    checkpoint.save(bundle, with_gmm)
+    runner = CliRunner()
+    no_gmm = runner.invoke(app, ["generate", "--model", str(tiny_model_path), "--prior", "gmm", "-n", "3", "--raw", "-q"])
+    assert no_gmm.exit_code == 2 and "no fitted GMM prior" in no_gmm.stderr
+    runs = {p: runner.invoke(app, ["generate", "--model", str(with_gmm), "--prior", p, "-n", "20", "--raw",
+                                   "--seed", "1", "-q"]) for p in ("auto", "gmm", "normal")}
+    assert all(r.exit_code == 0 for r in runs.values()), {p: r.output for p, r in runs.items()}
+    assert runs["auto"].stdout == runs["gmm"].stdout  # auto = the fitted GMM
+    strings, _ = sample_prior(bundle, 20, seed=1)
+    assert runs["normal"].stdout != runs["gmm"].stdout or strings == sample_prior(bundle, 20, seed=1, prior="normal")[0]
