@@ -276,6 +276,40 @@ def validate(bundle: ckpt_io.Bundle, val_table: pd.DataFrame, n_prior: int = 500
     return {**out, "val_reconstruction": exact, "val_prior_validity": validity}
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: CVAE, data: EncodedSet, n_batches: int = 20, batch_size: int = 256,
+                          seed: int = 0) -> None:
+    """Recompute the encoder's BatchNorm running statistics on random (not length-bucketed) batches.
+
+    Why: training batches are bucketed by length, and the encoder convolves the sequence padded to
+    max_len, so a batch's activation statistics depend on its length; the running averages
+    (momentum 0.1) then describe the last few buckets seen, and eval-mode encodings of molecules of
+    other lengths swing with them (validation NLL and reconstruction jumped from one validation to
+    the next). Here the statistics are reset and averaged (momentum None: cumulative) over
+    n_batches random batches of the training set, whose lengths follow the data. Training itself
+    uses batch statistics and is unaffected; no torch RNG is consumed (numpy picks the rows)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(data) == 0:
+        return
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    device = next(model.parameters()).device
+    rng = np.random.default_rng([seed, 12345])
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for _ in range(n_batches):
+        idx = rng.choice(len(data), size=min(batch_size, len(data)), replace=False)
+        L = int(data.lengths[idx].max())
+        ids = torch.from_numpy(data.ids[idx, :L]).to(device)  # (b, L)
+        cond = torch.from_numpy(data.cond[idx]).to(device)  # (b, P)
+        model.encode(ids, cond)
+    for m, mom in zip(norms, momenta):
+        m.momentum = mom
+    model.train(was_training)
+
+
 def warm_start(model: CVAE, prev: ckpt_io.Bundle, vocab: Vocabulary, log: Callable = print) -> None:
     """Initialise `model` from another checkpoint's weights where they mean the same thing.
 
@@ -400,6 +434,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
     metrics_path = out.parent / "metrics.csv"
 
     def snapshot(last_val: dict) -> None:
+        recalibrate_batchnorm(bundle.model, ds.train, seed=state["step"])  # eval-mode statistics of the saved model
         bundle.optimizer_state = opt.state_dict()
         bundle.train_state = {**state, "torch_rng": torch.get_rng_state()}
         bundle.train_info = {
@@ -473,6 +508,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
                     sums.update(zip(("loss", "recon", "kl", "acc"), packed[:4].tolist()))
                     kl_acc = packed[4:].float()
                 if env.is_main:
+                    recalibrate_batchnorm(bundle.model, ds.train, seed=state["step"])
                     model.eval()
                     last_val = validate(bundle, ds.val_table, seed=cfg.seed)
                     model.train()
