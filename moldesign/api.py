@@ -65,6 +65,16 @@ def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
     return Designer(checkpoint.load(path, dev), path)
 
 
+def _check_sampling(temperature: float, radius: float | None, like: str | None) -> None:
+    """Shared checks of generate's sampling arguments (one-line DesignInputError naming the value)."""
+    if not np.isfinite(temperature) or temperature < 0:
+        raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
+    if radius is not None and (not np.isfinite(radius) or radius < 0):
+        raise DesignInputError(f"--radius must be >= 0, got {radius}")
+    if radius is not None and like is None:
+        raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+
+
 class Designer:
     """A loaded model plus the design operations (generate, interpolate, optimize, encode, decode)."""
 
@@ -219,12 +229,7 @@ class Designer:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if temperature is None:
             temperature = MIN_SIMILARITY_TEMPERATURE if min_similarity is not None else 0.0
-        if not np.isfinite(temperature) or temperature < 0:
-            raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
-        if radius is not None and (not np.isfinite(radius) or radius < 0):
-            raise DesignInputError(f"--radius must be >= 0, got {radius}")
-        if radius is not None and like is None:
-            raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        _check_sampling(temperature, radius, like)
         if min_similarity is not None:
             if not np.isfinite(min_similarity) or not 0 < min_similarity <= 1:
                 raise DesignInputError(f"--min-similarity must be in (0, 1], got {min_similarity}")
@@ -350,12 +355,7 @@ class Designer:
         self._check_beam_seed(beam, like, radius)
         if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
             raise DesignInputError(f"chunk size must be a positive integer, got {chunk_size!r}")
-        if not np.isfinite(temperature) or temperature < 0:
-            raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
-        if radius is not None and (not np.isfinite(radius) or radius < 0):
-            raise DesignInputError(f"--radius must be >= 0, got {radius}")
-        if radius is not None and like is None:
-            raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
+        _check_sampling(temperature, radius, like)
         given = self._checked_conditions(conditions)
         radius = DEFAULT_RADIUS if radius is None else float(radius)
         sd = self.molecule(like) if like is not None else None
