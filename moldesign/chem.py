@@ -87,8 +87,7 @@ def standardize_mol(mol: Chem.Mol) -> Chem.Mol:
     trained without stereo: 63% of ZINC250k carries it, and a decoder that must also guess it
     reconstructs less). Returns a new Mol."""
     chooser, uncharger = _standardizers()
-    out = uncharger.uncharge(chooser.choose(mol))
-    out = Chem.Mol(out)
+    out = uncharger.uncharge(chooser.choose(mol))  # a new Mol: the caller's is left as it was
     Chem.RemoveStereochemistry(out)
     return out
 

@@ -866,16 +866,13 @@ def surrogate_fit(
     with cli_errors(), _design_errors():
         from .api import surrogate_training_smiles
 
-        target_path = out or model or DEFAULT_MODEL
-        if Path(target_path).suffix != ".pt":
-            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        target_path = _checkpoint_target(out, model)
         try:
             sizes = tuple(int(h) for h in hidden.split(","))
         except ValueError:
             raise UserError(f"--hidden must be comma-separated integers, got {hidden!r}") from None
         if not sizes or min(sizes) < 1 or max(sizes) > 65_536:
             raise UserError(f"--hidden sizes must be in 1..65536, got {hidden!r}")
-        check_out_path(Path(target_path), suffixes=(".pt",))
         if epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {epochs}")
         if workers < 0:
@@ -887,6 +884,16 @@ def surrogate_fit(
         d.save(target_path)
         info(f"surrogate saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))
+
+
+def _checkpoint_target(out: Optional[Path], model: Optional[Path]) -> Path:
+    """Where `surrogate fit` / `prior fit` write: --out, else --model in place (the shipped model by
+    default); a .pt path that can be written, checked before any work."""
+    target = Path(out or model or DEFAULT_MODEL)
+    if target.suffix != ".pt":
+        raise UserError(f"--out must end in .pt, got {str(target)!r}")
+    check_out_path(target, suffixes=(".pt",))
+    return target
 
 
 prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for unconditioned sampling.")
@@ -906,18 +913,11 @@ def prior_fit(
     with cli_errors(), _design_errors():
         from .api import surrogate_training_smiles
 
-        target_path = out or model or DEFAULT_MODEL
-        if Path(target_path).suffix != ".pt":
-            raise UserError(f"--out must end in .pt, got {str(target_path)!r}")
+        target_path = _checkpoint_target(out, model)
         if not 1 <= components <= 256:
             raise UserError(f"--components must be in 1..256, got {components}")
-        check_out_path(Path(target_path), suffixes=(".pt",))
         d = _designer(model, device)
-        smiles = surrogate_training_smiles(data, n, seed)
-        from .sampling import encodable
-
-        smiles = [s for s in smiles if encodable(d.bundle, s)]
-        report = d.fit_prior(smiles, components, seed)
+        report = d.fit_prior(surrogate_training_smiles(data, n, seed), components, seed)
         d.save(target_path)
         info(f"prior saved in {target_path}", quiet)
         typer.echo(json.dumps({"out": str(target_path), "data": data, **report}))

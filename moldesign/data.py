@@ -303,7 +303,7 @@ def read_smiles_file(path: str | Path, smiles_col: str | None = None) -> pd.Data
 
 
 def load_training_table(path: str | Path, smiles_col: str | None = None, workers: int = 1,
-                        log=print, standardized: bool = False, cache_dir: Path | None = None) -> pd.DataFrame:
+                        log=print, cache_dir: Path | None = None) -> pd.DataFrame:
     """A user's SMILES file → canonical SMILES + PROPERTIES. Invalid rows are counted and
     reported by line, then left out of the training table (they cannot be trained on).
     cache_dir: keep the table there keyed by the file's SHA-256, so a resumed run does not
@@ -311,14 +311,14 @@ def load_training_table(path: str | Path, smiles_col: str | None = None, workers
     df = read_smiles_file(path, smiles_col)  # first: a missing or unreadable file is a one-line DataError
     cached = None
     if cache_dir is not None and len(df) >= CACHE_MIN_ROWS:
-        cached = Path(cache_dir) / f"{file_sha256(path)[:20]}{'-std' if standardized else ''}.parquet"
+        cached = Path(cache_dir) / f"{file_sha256(path)[:20]}.parquet"
         if cached.exists():
             return pd.read_parquet(cached)
     from .chem import compute_table
 
     if not len(df):
         raise DataError(f"{path} has no rows")
-    table = compute_table(df["smiles"].tolist(), workers=workers, standardized=standardized)
+    table = compute_table(df["smiles"].tolist(), workers=workers)
     bad = table[~table["valid"]]
     if len(bad):
         shown = ", ".join(f"row {i + 1}: {s!r}" for i, s in zip(bad.index[:5], bad["input"][:5]))

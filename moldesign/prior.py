@@ -91,14 +91,16 @@ def draw_latents(bundle, n: int, rng: np.random.Generator, prior: str = "auto") 
 
 
 def fit_prior(bundle, smiles: Sequence[str], n_components: int = 16, seed: int = 0) -> tuple[GaussianMixturePrior, dict]:
-    """Encode `smiles` and fit the GMM on their μ; returns the prior and a small report."""
+    """Encode `smiles` (those the model can encode; the others are left out and counted) and fit
+    the GMM on their μ; returns the prior and a small report."""
     import time
 
-    from .sampling import encode
+    from .sampling import encodable, encode
 
     t0 = time.time()
-    mu, _ = encode(bundle, list(smiles))
+    ok = [s for s in smiles if encodable(bundle, s)]
+    mu, _ = encode(bundle, ok)
     gmm = fit_gmm(mu, n_components, seed)
-    return gmm, {"n_fit": len(mu), "components": n_components, "seconds": round(time.time() - t0, 1),
+    return gmm, {"n_fit": len(mu), "n_left_out": len(smiles) - len(ok), "components": n_components, "seconds": round(time.time() - t0, 1),
                  "mu_norm_mean": float(np.linalg.norm(mu, axis=1).mean()),
                  "normal_norm_mean": float(np.sqrt(mu.shape[1]))}

@@ -214,9 +214,10 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
     flat = Chem.MolToSmiles(standardize_mol(mol), isomericSmiles=False)
     name = label if label == flat else f"{label} ({flat})"
     notes = []
-    if Chem.MolToSmiles(mol, isomericSmiles=False) != flat:
+    as_given = Chem.MolToSmiles(mol, isomericSmiles=False)
+    if as_given != flat:
         notes.append(f"{label} standardized to {flat} (largest fragment, neutralized)")
-    if Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
+    if Chem.MolToSmiles(mol) != as_given:
         notes.append(f"{label}: stereochemistry dropped (the model has no stereo tokens)")
     try:
         bundle.vocab.encode(flat, max_len=bundle.config.max_len)

@@ -433,8 +433,16 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
         Path(str(out) + ".toml").write_text(to_toml(model_cfg, cfg))
     metrics_path = out.parent / "metrics.csv"
 
+    done_at = {"calibrated": -1, "saved": -1}  # step at which each was last done (weights unchanged since)
+
+    def calibrate() -> None:
+        """Eval-mode BatchNorm statistics for validation and the saved model, once per step."""
+        if done_at["calibrated"] != state["step"]:
+            recalibrate_batchnorm(bundle.model, ds.train, seed=state["step"])
+            done_at["calibrated"] = state["step"]
+
     def snapshot(last_val: dict) -> None:
-        recalibrate_batchnorm(bundle.model, ds.train, seed=state["step"])  # eval-mode statistics of the saved model
+        calibrate()
         bundle.optimizer_state = opt.state_dict()
         bundle.train_state = {**state, "torch_rng": torch.get_rng_state()}
         bundle.train_info = {
@@ -447,6 +455,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
         if env.active:
             bundle.train_info.update(world_size=env.world_size, backend=dist.get_backend())
         ckpt_io.save(bundle, out, include_optimizer=cfg.save_optimizer)
+        done_at["saved"] = state["step"]
 
     run_start = t_last = t_ckpt = t_val = time.time()
     first_step = state["step"]
@@ -508,7 +517,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
                     sums.update(zip(("loss", "recon", "kl", "acc"), packed[:4].tolist()))
                     kl_acc = packed[4:].float()
                 if env.is_main:
-                    recalibrate_batchnorm(bundle.model, ds.train, seed=state["step"])
+                    calibrate()
                     model.eval()
                     last_val = validate(bundle, ds.val_table, seed=cfg.seed)
                     model.train()
@@ -540,7 +549,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
             state["batch_in_epoch"] = 0
     bar.close()
     stop_signal.restore()
-    if env.is_main:
+    if env.is_main and done_at["saved"] != state["step"]:  # the loop's last step saved already
         snapshot(last_val)
     if env.active:
         dist.barrier()  # the other ranks return once the final checkpoint is on disk
