@@ -217,16 +217,32 @@ def generate_tab(d) -> None:
                              key="gen_radius", disabled=seed is None)
     temperature = c3.number_input("temperature (0 = greedy)", 0.0, 3.0, 0.0, 0.1, key="gen_temperature")
     rand = c4.number_input("random seed", 0, 2**31 - 1, st.session_state.get("default_seed", 0), key="gen_rand")
+    # the same constraints as `generate --min-similarity/--keep/--no-sanity/--unconstrained`
+    c1, c2, c3, c4 = st.columns(4)
+    min_sim = c1.number_input("min similarity to the seed (0: off)", 0.0, 1.0, 0.0, 0.05, key="gen_min_sim",
+                              disabled=seed is None,
+                              help="keep only molecules with Tanimoto ≥ this to the seed; the radius adapts")
+    keep = c2.text_input("keep substructure (SMARTS)", "", key="gen_keep",
+                         help="every result must contain it, e.g. c1ccccc1C(=O)O")
+    sanity = c3.checkbox("sanity filter", True, key="gen_sanity",
+                         help="drop strained heteroatom 3/4-rings, rings larger than 8 and SA above the limit")
+    constrained = c4.checkbox("grammar mask", True, key="gen_constrained",
+                              help="decode only tokens that can still end in a valid SMILES")
     filters = st.text_input("Filters (comma-separated, as `moldesign screen --filter`): e.g. qed>=0.5, pains==0",
                             "", key="gen_filters")
     if st.button("Generate", type="primary", key="gen_go"):
         parsed = call(parse_filters, filters)
         if parsed is not None:
             status = st.empty()
+            use_sim = seed is not None and min_sim > 0
             with st.spinner("Generating…"):
+                # temperature None lets the API pick its default for a similarity search
                 df = call(d.generate, text.strip() or None, int(n), **targets,
-                          radius=float(radius) if seed is not None else None, temperature=float(temperature),
-                          seed=int(rand), log=lambda m: status.text(m), shown=notes(seed))
+                          radius=float(radius) if seed is not None else None,
+                          temperature=None if use_sim and temperature == 0 else float(temperature),
+                          seed=int(rand), log=lambda m: status.text(m), shown=notes(seed),
+                          min_similarity=float(min_sim) if use_sim else None, keep=keep.strip() or None,
+                          sanity=bool(sanity), constrained=bool(constrained))
             status.empty()
             if df is not None and parsed:
                 df = call(screened, df, parsed)
@@ -254,9 +270,11 @@ def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> Non
     from moldesign.drawing import property_histograms
 
     summary = df.attrs.get("summary", {})
+    removed = summary.get("removed_total", 0)
     st.success(f"{len(df)} molecules {'around ' + seed.label + ' ' if seed is not None else ''}"
                f"from {summary.get('attempts', '?')} decodes "
                f"(validity {summary.get('valid', float('nan')):.2f})"
+               + (f"; {removed} removed by the sanity filter, keep or similarity" if removed else "")
                + (f"; {int(df['passes'].sum())} pass the filters" if filtered else ""))
     shown = df
     if filtered and st.checkbox("show only molecules that pass the filters", True, key="gen_only_passing"):
@@ -282,12 +300,13 @@ def interpolate_tab(d) -> None:
     with c2:
         b = st.text_input("Molecule B", "paracetamol", key="int_b")
         sb = seed_panel(d, b, "B") if b.strip() else None
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     steps = c1.number_input("steps (both ends included)", 2, 40, 8, key="int_steps")
     method = c2.radio("method", ["slerp", "linear"], horizontal=True, key="int_method")
+    beam = c3.number_input("beam width (0 or 1: greedy)", 0, 20, 0, key="int_beam")
     if st.button("Interpolate", type="primary", key="int_go", disabled=sa is None or sb is None):
         with st.spinner("Decoding the path…"):
-            df = call(d.interpolate, a, b, int(steps), method, shown=notes(sa, sb))
+            df = call(d.interpolate, a, b, int(steps), method, beam=int(beam), shown=notes(sa, sb))
         st.session_state["int_result"] = df
     df = st.session_state.get("int_result")
     if df is not None:
@@ -302,18 +321,22 @@ def interpolate_tab(d) -> None:
 
 
 def optimize_tab(d) -> None:
-    from moldesign.optimize import DEFAULT_CHAINS, DEFAULT_STEPS
-    from moldesign.surrogate import TARGETS
+    from moldesign.optimize import COLUMNS, DEFAULT_CHAINS, DEFAULT_STEPS, METHODS
 
-    st.subheader("Optimize from a start molecule (surrogate-guided, every decode checked with RDKit)")
-    if d.bundle.surrogate is None:
-        st.info("This model has no latent surrogate, which optimization needs: "
-                "`moldesign surrogate fit --model PATH` adds one.")
+    st.subheader("Optimize from a start molecule (every decode checked with RDKit)")
     text = st.text_input("Start molecule", "aspirin", key="opt_start")
     seed = seed_panel(d, text, "Start") if text.strip() else None
     c1, c2, c3 = st.columns(3)
-    maximize = c1.multiselect("maximize", list(TARGETS), ["qed"], key="opt_max")
-    minimize = c2.multiselect("minimize", list(TARGETS), [], key="opt_min")
+    method = c1.radio("method", list(METHODS), horizontal=True, key="opt_method",
+                      help="gradient: ascent on the latent surrogate; cmaes: CMA-ES in the latent, RDKit scores")
+    min_sim = c2.number_input("min similarity to the start (0: off)", 0.0, 1.0, 0.0, 0.05, key="opt_min_sim")
+    budget = c3.number_input("budget: RDKit oracle calls (0: none)", 0, 100_000, 0, 100, key="opt_budget")
+    if method == "gradient" and d.bundle.surrogate is None:
+        st.info("This model has no latent surrogate, which the gradient method needs: "
+                "`moldesign surrogate fit --model PATH` adds one, or choose cmaes.")
+    c1, c2, c3 = st.columns(3)
+    maximize = c1.multiselect("maximize", list(COLUMNS), ["qed"], key="opt_max")
+    minimize = c2.multiselect("minimize", list(COLUMNS), [], key="opt_min")
     targets = c3.text_input("targets (PROP=VALUE, comma-separated)", "", key="opt_targets")
     c1, c2, c3, c4 = st.columns(4)
     steps = c1.number_input("steps per chain", 1, 200, DEFAULT_STEPS, key="opt_steps")
@@ -325,7 +348,8 @@ def optimize_tab(d) -> None:
         target_list = [t.strip() for t in targets.split(",") if t.strip()]
         with st.spinner(f"Optimizing: {int(chains)} chains × {int(steps) + 1} decodes…"):
             res = call(d.optimize, text, maximize, minimize, target_list, steps=int(steps), chains=int(chains),
-                       seed=int(rand), condition=condition, shown=notes(seed))
+                       seed=int(rand), condition=condition, method=method, min_similarity=float(min_sim),
+                       budget=int(budget) or None, shown=notes(seed))
         st.session_state["opt_result"] = res
     res = st.session_state.get("opt_result")
     if res is not None:
@@ -342,7 +366,10 @@ def show_optimized(res) -> None:
     m[1].metric("best objective (RDKit)", fmt(s["best_objective"], ".3f"))
     m[2].metric("decodes / validity", f"{s['decodes']} / {s['valid']:.2f}")
     m[3].metric("distinct, better than seed", f"{s['distinct']}, {s['improved_on_seed']}")
-    st.caption(f"objective: {s['objective']}")
+    st.caption(f"objective: {s['objective']} · method {s.get('method', '?')} · {s['oracle_calls']} RDKit oracle calls"
+               + (f" · {s['feasible']} distinct molecules with similarity ≥ {s['min_similarity']:g}"
+                  if s.get("min_similarity") else "")
+               + f" · {s['seconds']:.1f} s")
     pyplot(trajectory_plot(res.trajectory, s["seed_objective"]))
     best = res.best
     if len(best):

@@ -131,6 +131,37 @@ def test_generate_filters_flag_rows_like_screen(tiny_model_path, seed):
     assert list(shown["smiles"]) == list(full.loc[full["passes"], "smiles"])
 
 
+def test_generate_min_similarity_and_keep_hold_on_every_row(tiny_model_path, seed):
+    """The similarity bar and the kept substructure are constraints: every row meets them, and a
+    short list says so in a warning rather than silently."""
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed)
+    at.number_input(key="gen_n").set_value(4)
+    at.number_input(key="gen_min_sim").set_value(0.3)
+    keep = "[#6]~[#6]"  # every tiny-model molecule has a C–C bond; the filter must still run
+    at.text_input(key="gen_keep").set_value(keep)
+    at.button(key="gen_go").click().run()
+    errs = errors(at, "Generate")
+    if errs:  # nothing similar enough: the CLI's one line, no table
+        assert len(errs) == 1 and errs[0].startswith("error: no valid new molecule"), errs
+        return
+    df = table_with(at, "Generate", *GENERATE_COLUMNS)
+    assert len(df) and (df["similarity"] >= 0.3).all()
+    assert_rdkit_values(df, seed)
+    pattern = Chem.MolFromSmarts(keep)
+    assert all(mol_from_smiles(s).HasSubstructMatch(pattern) for s in df["smiles"])
+    if len(df) < 4:
+        assert any(f"only {len(df)} of 4" in w.value for w in tab(at, "Generate").warning)
+
+
+def test_generate_bad_keep_smarts_is_the_cli_line(tiny_model_path, seed):
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed)
+    at.text_input(key="gen_keep").set_value("C1((")
+    at.button(key="gen_go").click().run()
+    assert errors(at, "Generate") == ["error: --keep 'C1((' is not a valid SMARTS pattern"]
+
+
 @pytest.mark.parametrize("field,value,needle", [
     ("gen_seed", "C1CC", "error: 'C1CC' is neither a known molecule name nor a valid SMILES"),
     ("gen_seed", "tamiflux", "did you mean tamiflu"),
@@ -182,6 +213,22 @@ def test_interpolate_tab_labels_each_step(tiny_model_path, tiny_smiles):
         assert any(c.startswith(f"α={alpha:.2f}") and (("invalid" in c) == (not v)) for c in captions), captions
 
 
+def test_interpolate_beam_width_ranks_candidates_like_the_api(tiny_model_path, tiny_smiles):
+    import moldesign
+
+    a, b = tiny_smiles[2], tiny_smiles[3]
+    at = start(tiny_model_path)
+    at.text_input(key="int_a").set_value(a)
+    at.text_input(key="int_b").set_value(b)
+    at.number_input(key="int_steps").set_value(4)
+    at.number_input(key="int_beam").set_value(3)
+    at.button(key="int_go").click().run()
+    assert errors(at, "Interpolate") == []
+    shown = table_with(at, "Interpolate", "step", "alpha", "valid", "duplicate")
+    api = moldesign.load(tiny_model_path, "cpu").interpolate(a, b, 4, beam=3)
+    assert list(shown["smiles"].fillna("")) == list(api["smiles"].fillna(""))
+
+
 def test_interpolate_unknown_molecule_is_one_line(tiny_model_path):
     at = start(tiny_model_path)
     at.text_input(key="int_b").set_value("not_a_molecule").run()
@@ -220,6 +267,27 @@ def test_optimize_tab_shows_rdkit_beside_the_surrogate(surrogate_model, seed):
     else:  # every decode was invalid or the start itself: said so, no empty table
         assert any("no valid molecule other than the start" in w.value for w in tab(at, "Optimize").warning)
     assert tab(at, "Optimize").metric[0].value  # the seed's RDKit objective is shown
+
+
+def test_optimize_cmaes_needs_no_surrogate_and_keeps_the_similarity_bar(tiny_model_path, seed):
+    at = start(tiny_model_path)  # no surrogate: CMA-ES scores with RDKit only
+    at.text_input(key="opt_start").set_value(seed)
+    at.radio(key="opt_method").set_value("cmaes")
+    at.multiselect(key="opt_max").set_value(["plogp"])
+    at.number_input(key="opt_min_sim").set_value(0.3)
+    at.number_input(key="opt_budget").set_value(60)
+    at.number_input(key="opt_steps").set_value(5)
+    at.number_input(key="opt_chains").set_value(6)
+    at.button(key="opt_go").click().run()
+    assert errors(at, "Optimize") == []
+    caption = [c.value for c in tab(at, "Optimize").caption if c.value.startswith("objective:")][0]
+    calls = int(caption.split(" RDKit oracle calls")[0].split("· ")[-1])
+    assert 0 < calls <= 60 and "method cmaes" in caption
+    best = [df.value for df in tab(at, "Optimize").dataframe
+            if {"rank", "similarity"} <= set(df.value.columns) and "chain" not in df.value.columns]  # not the trajectory
+    if best:  # every proposal listed meets the similarity constraint
+        assert (best[0]["similarity"] >= 0.3).all()
+        assert_rdkit_values(best[0], seed)
 
 
 def test_optimize_bad_objective_is_the_cli_line(surrogate_model, seed):
