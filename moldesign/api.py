@@ -16,7 +16,6 @@ training range) go through Python's `warnings` as DesignWarning.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -39,8 +38,8 @@ from .surrogate import TARGETS
 from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
 from .screening import FilterError
 
-# same default as the CLI (cli.DEFAULT_MODEL); repeated here so the API does not import typer
-DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
+from . import DEFAULT_MODEL  # noqa: E402,F401  (re-exported: the shipped model)
+
 MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]

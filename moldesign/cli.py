@@ -62,7 +62,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Download and prepare data set
 app.add_typer(data_app, name="data")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", REPO_ROOT / "models" / "moldesign-moses.pt"))
+from . import DEFAULT_MODEL  # noqa: E402  (the shipped model; $MOLDESIGN_MODEL overrides)
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
