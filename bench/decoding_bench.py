@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backtrack-n", type=int, default=300,
                     help="also decode the first N latents at T = 1 with bounded backtracking (0: skip)")
-    ap.add_argument("--backtrack-depth", type=int, default=8)
+    ap.add_argument("--backtrack-depth", type=int, default=32)
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -138,9 +138,13 @@ def main() -> None:
     print(json.dumps({"distribution": {k: {m: out[k].get(m) for m in ("snn", "fcd")}
                                        for k in ("T1_unconstrained", "T1_constrained")}}), flush=True)
 
+    if not args.n_recon:
+        print(json.dumps(out, indent=1))
+        return
     picked = [test[i] for i in np.random.default_rng(args.seed + 1).choice(len(test), args.n_recon, replace=False)]
     recon = {}
-    for constrained, beam in [(False, 0), (True, 0)] + [(True, int(b)) for b in args.beams.split(",")]:
+    beams = [int(b) for b in args.beams.split(",") if b.strip()]  # --beams "": greedy only
+    for constrained, beam in [(False, 0), (True, 0)] + [(True, b) for b in beams]:
         t0 = time.time()
         table = reconstruction_table(bundle, picked, constrained=constrained, beam=beam)
         key = f"{'beam' + str(beam) if beam else 'greedy'}_{'constrained' if constrained else 'unconstrained'}"
