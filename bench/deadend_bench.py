@@ -1,6 +1,7 @@
 """Why constrained rows dead-end: prints JSON (counts) and, with --show, one line per dead end.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/deadend_bench.py --n 500 [--model models/moldesign-moses.pt]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/deadend_bench.py --n 500 [--model models/moldesign-moses.pt] \
+        [--backtrack 32] [--show]
 
 Samples n prior decodes at T = 1 with the grammar (same latents and seed as bench/decoding_bench.py),
 and for every row that ends `dead_end`:
@@ -29,7 +30,7 @@ def refusals(g: Grammar, st: ParseState, remaining: int) -> collections.Counter:
     out = collections.Counter()
     budget = g.budget_mask(st, remaining)
     for t in range(len(g.tokens)):
-        if t < 4 or not g.allowed(st, t):  # specials and structural refusals are not the question
+        if (t < 4 and t != g.eos_id) or not g.allowed(st, t):  # specials and structural refusals are not the question
             continue
         if budget is not None and not budget[t]:
             out["budget"] += 1
@@ -79,9 +80,10 @@ def main() -> None:
     ap.add_argument("--model", default="models/moldesign-moses.pt")
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=400, help="search nodes per prefix")
+    ap.add_argument("--limit", type=int, default=2000, help="search nodes per prefix")
     ap.add_argument("--max-back", type=int, default=24)
     ap.add_argument("--show", action="store_true")
+    ap.add_argument("--backtrack", type=int, default=0, help="backjumping depth (decoding.sample)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -95,7 +97,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     props = draw_conditions(b, args.n, rng)
     z = torch.from_numpy(rng.standard_normal((args.n, b.config.latent_dim)).astype(np.float32))
-    d = sample(b.model.decoder, z, scale(b, props), b.config.max_len, 1.0, 0, g, torch.Generator().manual_seed(args.seed))
+    d = sample(b.model.decoder, z, scale(b, props), b.config.max_len, 1.0, 0, g, torch.Generator().manual_seed(args.seed),
+               backtrack=args.backtrack)
     # closing moves first, then the common atoms: finds a completion fast when there is one
     kinds = {EOS_KIND: 0, RING: 1, CLOSE: 2, ATOM: 3}
     order = sorted(range(4, len(g.tokens)), key=lambda t: (kinds.get(g.info[t].kind, 4), len(g.tokens[t])))

@@ -211,3 +211,21 @@ def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
     assert [_jump_to(ids, pushed, k, 32) for k in (1, 2, 3)] == [4, 3, 1]  # from the first of them
     assert _jump_to(ids, pushed, 1, 4) == 6  # outside the depth window, 5 does not count: from 7
     assert _jump_to(ids, pushed, 3, 4) == 6  # never more than depth behind the dead end
+
+
+@pytest.mark.parametrize("depth", [2, 32])
+def test_backjumping_on_the_tiny_model_keeps_scores_and_statuses_honest(tiny_bundle, depth):
+    """Rows that jumped back report the model's teacher-forced log-probability of the string they
+    return (so every restored GRU state, from the ring buffer or re-run when its slot was reused,
+    was the right one), finished rows parse, unfinished ones are reported, never replaced."""
+    z, cond = _inputs(tiny_bundle, 120, noise=2.0)
+    g = grammar_for(tiny_bundle)
+    dec = tiny_bundle.model.decoder.eval()
+    d = sample(dec, z, cond, tiny_bundle.config.max_len, 1.0, 0, g, torch.Generator().manual_seed(0), backtrack=depth)
+    jumped = [i for i, k in enumerate(d.backtracks) if k > 0]
+    assert jumped  # the scenario holds rows that jumped
+    for i in jumped:
+        s = tiny_bundle.vocab.decode(d.ids[i])
+        assert rdkit_valid(s) == (d.status[i] == COMPLETE), (s, d.status[i])
+        if d.status[i] == COMPLETE:
+            assert d.logp[i] == pytest.approx(_logp(tiny_bundle, z[i], cond[i], d.ids[i]), abs=1e-3)
