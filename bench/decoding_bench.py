@@ -9,10 +9,28 @@
    RDKit rejects, a partialsmiles diagnosis (kekulization, unclosed ring, branch, valence);
 2. exact reconstruction of n test molecules: greedy vs beam 3/5/10 (constrained), with wall time;
 3. SNN (and FCD with --fcd) of the valid T = 1 samples against the test molecules, both ways;
-4. (--backtrack-n) the first N latents at T = 1 constrained, without and with bounded backtracking:
-   validity, time, rows that backtracked and backtracking steps.
-Lazy checks are reported as calls and refusals per check (lookahead, partial, kekulize, eos), and
-the constrained dead ends by whether the row ended near max_len (the model wandered) or earlier.
+4. (--backtrack-n) the first N latents at T = 1 constrained, without and with backjumping at each
+   --backtrack-depth: validity, time, valid molecules/s, rows that jumped and jumps.
+Lazy checks are reported as calls and refusals per check (lookahead, aromatic, partial, kekulize,
+eos), and the constrained dead ends by whether the row ended near max_len (the model wandered) or
+earlier. --n-recon 0 skips 2; --beams "" runs greedy only.
+
+Measured (one thread, shared 2-core machine: timings vary ±30% between runs; the cost ratio is
+constrained / unconstrained seconds in the same run):
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/decoding_bench.py --model M --n-prior 1000 --n-recon 0 \
+        --beams "" --backtrack-n 1000 --backtrack-depth 32,64 --test T
+
+                                  moldesign-moses.pt (MOSES test)  moldesign-zinc.pt (ZINC test)
+    T=1 valid unconstrained       0.668                            0.593
+    T=1 valid constrained         0.856 (dead ends: 0.101 near     0.814 (0.123 near max_len,
+                                  max_len, 0.043 shorter)          0.063 shorter)
+    T=0 valid unc. / constrained  0.782 / 0.912                    0.734 / 0.888
+    cost ratio T=1 (two runs)     1.37, 1.70                       2.04, 2.07
+    backjumping D=32: valid       0.986 (8.3 s vs 4.4 s; 119 vs    0.930 (15.0 s vs 5.6 s; 62 vs
+      (time, valid mol/s vs off)  194 valid/s)                     144 valid/s)
+    backjumping D=64: valid       1.000 (6.8 s; 147 valid/s)       0.998 (10.5 s; 95 valid/s)
+    SNN of valid T=1 samples      0.382 unc. / 0.362 constrained   0.320 / 0.312
 """
 from __future__ import annotations
 
@@ -54,7 +72,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backtrack-n", type=int, default=300,
                     help="also decode the first N latents at T = 1 with bounded backtracking (0: skip)")
-    ap.add_argument("--backtrack-depth", type=int, default=32)
+    ap.add_argument("--backtrack-depth", default="32", help="comma-separated depths (max_len - 1 or more: the whole prefix)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -116,14 +134,15 @@ def main() -> None:
     if args.backtrack_n:
         m = min(args.backtrack_n, n)
         res = {}
-        for depth in (0, args.backtrack_depth):
+        for depth in [0] + [int(x) for x in args.backtrack_depth.split(",") if x.strip()]:
             gen = torch.Generator().manual_seed(args.seed)
             t0 = time.time()
             d = sample(bundle.model.decoder, z[:m], cond[:m], bundle.config.max_len, 1.0, 0, g, gen, backtrack=depth)
             dt = time.time() - t0
             res[f"depth{depth}"] = {"valid": float(np.mean([rdkit_valid(bundle.vocab.decode(r)) for r in d.ids])),
                                     "seconds": round(dt, 2), "rows_backtracked": sum(b > 0 for b in d.backtracks) / m,
-                                    "backtrack_steps": sum(d.backtracks)}
+                                    "backtrack_steps": sum(d.backtracks),
+                                    "valid_per_s": round(float(np.mean([rdkit_valid(bundle.vocab.decode(r)) for r in d.ids])) * m / dt, 1)}
         out["T1_constrained_backtracking"] = {"n": m, **res}
         print(json.dumps({"T1_constrained_backtracking": out["T1_constrained_backtracking"]}), flush=True)
 

@@ -21,6 +21,9 @@ as masking it up front:
 * the dead-end lookahead (`completable_after`): no token may leave a ring bond open with no atom
   left that a new atom could bond to (`C1CCO2`, `c1=1`, `C1CC(F)F`) — measured, the cause of most
   dead ends (rows whose mask later went empty);
+* the aromatic rule (`aromatic_ok_after`): no token may leave an aromatic atom unable to reach
+  two aromatic bonds (then it is in no aromatic ring: `c3c(cnc3C)o2` with N2 aliphatic,
+  `Co1cccc1`); cheap bookkeeping, no parsing;
 * kekulization: when a ring closure completes an aromatic system, partialsmiles (N. O'Boyle, MIT)
   checks that it can still be kekulized; on every other pick that touches an unfinished aromatic
   system, partialsmiles' partial mode (`partial_ok`) checks it is not already unkekulizable;
