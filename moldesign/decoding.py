@@ -27,7 +27,7 @@ COMPLETE, DEAD_END, MAX_LEN = "eos", "dead_end", "max_len"
 class Decoded:
     """Per row: token ids without <bos>/<eos>, status (eos | dead_end | max_len), the model's
     log-probability of the ids (+ <eos> when complete) under the unmasked softmax, and how many
-    times the row backtracked (0 without a grammar or with backtrack=0)."""
+    backjumps the row made (0 without a grammar or with backtrack=0)."""
 
     ids: list[list[int]]
     status: list[str]
@@ -79,8 +79,7 @@ def _jump_to(ids: list[int], pushed: list[float], k: int, depth: int) -> int:
     first position, within `depth`, where the mask pushed it off the model's choice (left it less
     than half its mass): the model's plan there needed something the grammar refuses, and what
     follows is the model improvising. So jumps count back from that position (from the dead end
-    when there is none): 1, 2, 4, … tokens (`_jump`), never more than `depth` behind the dead end
-    (the ring buffer keeps no older states)."""
+    when there is none): 1, 2, 4, … tokens (`_jump`), never more than `depth` behind the dead end."""
     n = len(ids)
     q = next((p for p in range(max(n - depth, 0), n) if pushed[p] < PUSHED), n)
     return max(q - _jump(q, k, depth), n - depth, 0)

@@ -103,7 +103,7 @@ def test_reconstruct_beam_and_unconstrained_run_through_the_api(tiny_bundle, tin
 class _Scripted(torch.nn.Module):
     """A decoder step that ignores the latent: at position i it prefers script[i] (logit 10),
     else <eos> (3) > '1' (2) > 'C' (1) > the rest (0). The position rides in the hidden state,
-    (1, B, 1), so decoding strategies (and backtracking's replay) drive it like a GRU."""
+    (1, B, 1), so decoding strategies (and backjumping's kept states) drive it like a GRU."""
 
     def __init__(self, vocab, script):
         super().__init__()
