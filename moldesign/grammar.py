@@ -21,6 +21,9 @@ as masking it up front:
 * the dead-end lookahead (`completable_after`): no token may leave a ring bond open with no atom
   left that a new atom could bond to (`C1CCO2`, `c1=1`, `C1CC(F)F`) — measured, the cause of most
   dead ends (rows whose mask later went empty);
+* the aromatic rule (`aromatic_ok_after`): no token may leave an aromatic atom unable to reach
+  two aromatic bonds (then it is in no aromatic ring: `c3c(cnc3C)o2` with N2 aliphatic,
+  `Co1cccc1`); cheap bookkeeping, no parsing;
 * kekulization: when a ring closure completes an aromatic system, partialsmiles (N. O'Boyle, MIT)
   checks that it can still be kekulized; on every other pick that touches an unfinished aromatic
   system, partialsmiles' partial mode (`partial_ok`) checks it is not already unkekulizable;
@@ -130,13 +133,14 @@ def _cost(aromatic: bool, order: int) -> int:
 class ParseState:
     """Incremental parse of one SMILES prefix. Atoms are numbered in order of appearance."""
 
-    __slots__ = ("tokens", "rem", "arom", "nbrs", "stack", "cur", "last", "bond", "bond_ring_ok", "rings",
+    __slots__ = ("tokens", "rem", "arom", "ab", "nbrs", "stack", "cur", "last", "bond", "bond_ring_ok", "rings",
                  "kek_pending", "kek_after")
 
     def __init__(self):
         self.tokens: list[str] = []
         self.rem: list[int] = []  # free valence units per atom
         self.arom: list[bool] = []
+        self.ab: list[int] = []  # aromatic bonds per atom (no bond symbol between two aromatic atoms)
         self.nbrs: list[set[int]] = []
         self.stack: list[int] = []  # branch points
         self.cur = -1  # atom the next bond attaches to
@@ -151,7 +155,7 @@ class ParseState:
 
     def copy(self) -> "ParseState":
         s = ParseState.__new__(ParseState)
-        s.tokens, s.rem, s.arom = self.tokens[:], self.rem[:], self.arom[:]
+        s.tokens, s.rem, s.arom, s.ab = self.tokens[:], self.rem[:], self.arom[:], self.ab[:]
         s.nbrs = [set(n) for n in self.nbrs]
         s.stack, s.cur, s.last, s.bond, s.bond_ring_ok = self.stack[:], self.cur, self.last, self.bond, self.bond_ring_ok
         s.rings = dict(self.rings)
@@ -179,7 +183,7 @@ class Grammar:
         self.info = [classify(t) for t in self.tokens]
         self.eos_id = self.tokens.index(EOS) if EOS in self.tokens else -1
         self._cache: dict[tuple, np.ndarray] = {}
-        self.verify_calls = {"eos": 0, "kekulize": 0, "lookahead": 0, "partial": 0}
+        self.verify_calls = {"aromatic": 0, "eos": 0, "kekulize": 0, "lookahead": 0, "partial": 0}
         self.verify_rejects = dict.fromkeys(self.verify_calls, 0)
         # budget_mask: tokens still needed after each kind of token, relative to an atom's
         # (a bond or `(` needs an atom after it; `(` also a `)`; `)` meets one; rings per state)
@@ -271,7 +275,7 @@ class Grammar:
         """True for the picks whose structural OK is not final: `<eos>`, a ring closure that
         completes an aromatic system (two aromatic ends, no other aromatic ring bond left open),
         and any ring label, or while a ring bond is open any atom or `)` (the dead-end lookahead)."""
-        return self._lookahead_applies(st, t) or self._needs_chem_check(st, t)
+        return self._lookahead_applies(st, t) or self._seals_aromatic(st, t) or self._needs_chem_check(st, t)
 
     def _lookahead_applies(self, st: ParseState, t: int) -> bool:
         k = self.info[t].kind
@@ -319,6 +323,69 @@ class Grammar:
         if not (st.arom[a] and st.arom[st.cur]):
             return False
         return not any(st.arom[b] for lab, (b, _, _) in st.rings.items() if lab != info.label)
+
+    def _seals_aromatic(self, st: ParseState, t: int) -> bool:
+        """Picks that can leave an aromatic atom short of aromatic bonds for good: any atom, bond,
+        `)` or ring label after an aromatic current atom, a new aromatic atom, a ring closure onto
+        an aromatic opener."""
+        info, c = self.info[t], st.cur
+        k = info.kind
+        if c < 0 or st.last == START:
+            return False
+        if st.arom[c] and k in (ATOM, CLOSE, RING, BOND):
+            return True
+        if k == ATOM:
+            return info.aromatic
+        if k == RING:
+            ring = st.rings.get(info.label)
+            return ring is not None and st.arom[ring[0]]
+        return False
+
+    @staticmethod
+    def _labels(st: ParseState, a: int) -> int:
+        """Open ring labels on atom a without a bond symbol (each may close onto an aromatic atom)."""
+        return sum(1 for b, o, _ in st.rings.values() if b == a and not o)
+
+    def aromatic_ok_after(self, st: ParseState, t: int) -> bool:
+        """False when token id t (structurally allowed) leaves an aromatic atom unable to reach
+        two aromatic bonds (bonds with no symbol between two aromatic atoms, chain or ring
+        closure): it can then be in no aromatic ring and no continuation makes it valid. An atom
+        can still gain aromatic bonds through its open ring labels and, while it is the current
+        atom or a branch point on the stack, through its free valence. Measured: the
+        `c3c(cnc3C)o2` / `c1c1CC…C1` dead ends (an aromatic atom ring-closed onto, or left between,
+        non-aromatic atoms), found here when the atom is sealed instead of tokens later. Every
+        aromatic atom of a canonical SMILES is in an aromatic ring, so has two aromatic bonds;
+        `c1cCCC1`-like spellings (RDKit kekulizes them to a plain double bond) are refused by
+        policy. O(depth + open rings), no parsing."""
+        info, c = self.info[t], st.cur
+        k = info.kind
+        order = st.bond or 1
+        if k == BOND:  # c's next bond will not be aromatic
+            return not st.arom[c] or st.ab[c] + self._labels(st, c) + st.rem[c] - _cost(True, info.order) >= 2
+        if k == ATOM:
+            plain = not st.bond and info.aromatic and st.arom[c]
+            if info.aromatic and plain + info.cap - _cost(True, order) < 2:  # the new atom, current next
+                return False
+            if not st.arom[c]:
+                return True
+            # c stops being current; it keeps new-atom access only as a branch point
+            rem = st.rem[c] - _cost(True, order) if c in st.stack else 0
+            return st.ab[c] + plain + self._labels(st, c) + rem >= 2
+        if k == CLOSE:
+            return st.ab[c] + self._labels(st, c) + (st.rem[c] if c in st.stack[:-1] else 0) >= 2
+        ring = st.rings.get(info.label)
+        if ring is None:  # opening on aromatic c: it stays current
+            plain_label = 0 if st.bond else 1
+            return st.ab[c] + self._labels(st, c) + plain_label + st.rem[c] - _cost(True, order) >= 2
+        a, o, reserved = ring
+        plain = not (st.bond or o) and st.arom[a] and st.arom[c]
+        order = st.bond or o or 1
+        if st.arom[c] and st.ab[c] + plain + self._labels(st, c) + st.rem[c] - _cost(True, order) < 2:
+            return False
+        if not st.arom[a]:
+            return True
+        rem = st.rem[a] - (_cost(True, order) - reserved) if a in st.stack else 0
+        return st.ab[a] + plain + self._labels(st, a) - (0 if o else 1) + rem >= 2
 
     def completable_after(self, st: ParseState, t: int) -> bool:
         """Dead-end lookahead: False when token id t (structurally allowed) would leave a ring
@@ -372,6 +439,10 @@ class Grammar:
         info = self.info[t]
         if self._lookahead_applies(st, t) and not self.completable_after(st, t):
             return "lookahead", False
+        if self._seals_aromatic(st, t):
+            if not self.aromatic_ok_after(st, t):
+                return "aromatic", False  # verify counts the call with the refusal
+            self.verify_calls["aromatic"] += 1
         if not self._needs_final_check(st, t):
             if not self._needs_partial_check(st, t):
                 return "lookahead", True
@@ -418,9 +489,13 @@ class Grammar:
             i = len(st.rem)
             st.rem.append(info.cap)
             st.arom.append(info.aromatic)
+            st.ab.append(0)
             st.nbrs.append(set())
             if st.cur >= 0 and st.last != START:
                 order = st.bond or 1
+                if not st.bond and info.aromatic and st.arom[st.cur]:
+                    st.ab[st.cur] += 1
+                    st.ab[i] += 1
                 st.rem[st.cur] -= _cost(st.arom[st.cur], order)
                 st.rem[i] -= _cost(info.aromatic, order)
                 st.nbrs[st.cur].add(i)
@@ -442,6 +517,9 @@ class Grammar:
             else:
                 a, o, reserved = ring
                 order = st.bond or o or 1
+                if not (st.bond or o) and st.arom[a] and st.arom[c]:
+                    st.ab[a] += 1
+                    st.ab[c] += 1
                 st.rem[c] -= _cost(st.arom[c], order)
                 st.rem[a] -= _cost(st.arom[a], order) - reserved
                 st.nbrs[a].add(c)

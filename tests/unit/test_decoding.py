@@ -103,7 +103,7 @@ def test_reconstruct_beam_and_unconstrained_run_through_the_api(tiny_bundle, tin
 class _Scripted(torch.nn.Module):
     """A decoder step that ignores the latent: at position i it prefers script[i] (logit 10),
     else <eos> (3) > '1' (2) > 'C' (1) > the rest (0). The position rides in the hidden state,
-    (1, B, 1), so decoding strategies (and backtracking's replay) drive it like a GRU."""
+    (1, B, 1), so decoding strategies (and backjumping's kept states) drive it like a GRU."""
 
     def __init__(self, vocab, script):
         super().__init__()
@@ -173,3 +173,61 @@ def test_backtracking_is_bounded_and_reports_what_remains():
     # depth 0 = off; a depth that cannot reach the cause leaves the row a reported dead end
     _, s, d = _scripted_decode(["C", "c"], max_len=4, backtrack=0)
     assert d.status[0] == "dead_end" and d.backtracks[0] == 0
+
+
+def _scripted_logp(script, tokens):
+    """The scripted decoder's log-probability of `tokens` + <eos>, fed from <bos> (teacher forcing)."""
+    dec = _Scripted(SCRIPT_VOCAB, script)
+    h, lp, fed = dec.initial_state(torch.zeros(1, 2)), 0.0, BOS_ID
+    for nxt in tokens + ["<eos>"]:
+        logits, h = dec.step(torch.tensor([fed]), h, None)
+        lp += float(F.log_softmax(logits, 1)[0, SCRIPT_VOCAB.index(nxt)])
+        fed = SCRIPT_VOCAB.index(nxt)
+    return lp
+
+
+def test_backjumps_double_until_they_reach_the_cause_and_restore_the_kept_state():
+    # script C c C in 5 tokens (max_len 6): after 'Cc' the row can only open a ring it has no room
+    # to close; the first jump (1 token) re-decides the ring label and dead-ends again, the second
+    # (2 tokens) re-decides position 1, where 'c' is now forbidden and the model's next choice is <eos>
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6)
+    assert d.status[0] == "dead_end" and s.startswith("Cc")
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
+    assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
+    # the GRU state came back from the ring buffer at position 1: the log-probability is the
+    # model's for "C" read from <bos> (a state from another position scores <eos> differently)
+    assert d.logp[0] == pytest.approx(_scripted_logp(["C", "c", "C"], ["C"]), abs=1e-5)
+
+
+def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
+    from moldesign.decoding import _jump, _jump_to
+
+    assert [_jump(10, k, 32) for k in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
+    assert _jump(40, 7, 32) == 32  # never deeper than the ring buffer
+    ids, free = list(range(10)), [0.0] * 10
+    assert [_jump_to(ids, free, k, 32) for k in (1, 2, 3)] == [9, 8, 6]
+    pushed = free[:]
+    pushed[5] = pushed[7] = np.log(0.1)  # the mask left 10% of the model's mass at 5 and 7
+    assert [_jump_to(ids, pushed, k, 32) for k in (1, 2, 3)] == [4, 3, 1]  # from the first of them
+    assert _jump_to(ids, pushed, 1, 4) == 6  # outside the depth window, 5 does not count: from 7
+    assert _jump_to(ids, pushed, 3, 4) == 6  # never more than depth behind the dead end
+
+
+@pytest.mark.parametrize("depth", [2, 32])
+def test_backjumping_on_the_tiny_model_keeps_scores_and_statuses_honest(tiny_bundle, depth):
+    """Rows that jumped back report the model's teacher-forced log-probability of the string they
+    return (so every restored GRU state, from the ring buffer or re-run when its slot was reused,
+    was the right one), finished rows parse, unfinished ones are reported, never replaced."""
+    z, cond = _inputs(tiny_bundle, 120, noise=2.0)
+    g = grammar_for(tiny_bundle)
+    dec = tiny_bundle.model.decoder.eval()
+    d = sample(dec, z, cond, tiny_bundle.config.max_len, 1.0, 0, g, torch.Generator().manual_seed(0), backtrack=depth)
+    jumped = [i for i, k in enumerate(d.backtracks) if k > 0]
+    assert jumped  # the scenario holds rows that jumped
+    for i in jumped:
+        s = tiny_bundle.vocab.decode(d.ids[i])
+        assert rdkit_valid(s) == (d.status[i] == COMPLETE), (s, d.status[i])
+        if d.status[i] == COMPLETE:
+            with torch.no_grad():
+                expected = _logp(tiny_bundle, z[i], cond[i], d.ids[i])
+            assert d.logp[i] == pytest.approx(expected, abs=1e-3)

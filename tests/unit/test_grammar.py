@@ -21,7 +21,7 @@ ZINC_LIKE = [
 ]
 MUST_FORBID = {  # SMILES → index of the first forbidden token (len(tokens): <eos> at the end)
     "CC(C": 4, "C1CC": 4, "CC(C)(C)(C)(C)C": 11, "CC)C": 2, "C=#C": 2, "C1C1": 3, "F(C)C": 4, "C()C": 2,
-    "N(=O)=O": 5, "c1cccc1": 7, "cc": 2, "CC(=O)(=O)": 7, "C#c": 2, "O=O=O": 3, "(C)": 0,
+    "N(=O)=O": 5, "c1cccc1": 7, "cc": 1, "CC(=O)(=O)": 7, "C#c": 2, "O=O=O": 3, "(C)": 0,
     "1CC1": 0, "CC.C": 2, "C=": 2, "C1CC1(": 6, "c1ccccc1=O": 8, "C=1CCC#1": 7,
 }
 BY_POLICY = {"CC.C", "C=1CCC#1"}  # RDKit reads these; the mask refuses them (one fragment; one order per ring bond)
@@ -144,3 +144,42 @@ def test_partial_check_refuses_a_bond_that_breaks_a_closed_aromatic_ring():
     # c1ccccc1 is benzene; an exocyclic = on its closing atom can never be kekulized
     assert first_forbidden("c1ccccc1=O") == 8
     assert first_forbidden("O=c1cc[nH]cc1") is None  # a pyridone's exocyclic = is fine
+
+
+# the aromatic rule: an aromatic atom that can no longer reach two aromatic bonds is in no
+# aromatic ring, whatever follows (measured dead ends from the shipped model's T = 1 samples)
+AROMATIC_STRANDED = {  # SMILES → index of the token that seals the atom
+    "CCc1ncc(C(=O)N2Cc3c(cnc3C)o2)": 27,  # o ring-closed onto an aliphatic N, no valence left
+    "CNc1nnc(C)c1c1CCN(C)C1": 21,  # the second ring's c1 ring-closed by an aliphatic C
+    "Co1cccc1": 1,  # o after an aliphatic atom has one unit left: at most one aromatic bond
+    "cc": 1,  # the first c is sealed with one aromatic bond
+}
+
+
+@pytest.mark.parametrize("smiles,index", sorted(AROMATIC_STRANDED.items()))
+def test_aromatic_rule_refuses_an_aromatic_atom_that_can_reach_no_aromatic_ring(smiles, index):
+    assert not rdkit_valid(smiles)
+    toks = tokenize(smiles)
+    g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
+    st = ParseState()
+    for tok in toks[:index]:
+        assert g.check(st, g.tokens.index(tok))
+        g.advance(st, g.tokens.index(tok))
+    t = g.tokens.index(toks[index])
+    assert g.allowed(st, t)  # structurally fine: the aromatic rule is what refuses it
+    assert not g.aromatic_ok_after(st, t) and not g.check(st, t)
+    assert first_forbidden(smiles) == index
+
+
+@pytest.mark.parametrize("smiles", ["c1ccccc1-c1ccccc1", "c1ccc2c(c1)-c1ccccc1-2", "c12ccccc1cccc2", "O=c1cc[nH]cc1",
+                                    "Cc1ccc2c(c1)OCO2", "c1ccc(cc1)C", "C1CCc2ccccc2C1", "c1cc-2ccc1-2"])
+def test_aromatic_rule_lets_aromatic_rings_with_explicit_single_bonds_and_branches_through(smiles):
+    assert rdkit_valid(smiles) and first_forbidden(smiles) is None
+
+
+@pytest.mark.parametrize("smiles,index", [("c1cCCC1", 3), ("c1ccccc1-c1CCCC1", 11)])
+def test_aromatic_rule_refuses_aromatic_atoms_outside_aromatic_rings_by_policy(smiles, index):
+    # RDKit reads these (c1cCCC1 kekulizes to cyclopentene; a lone `c` among single bonds is made
+    # aliphatic); no canonical SMILES writes an aromatic atom outside an aromatic ring, so the mask
+    # refuses them where the atom is sealed with fewer than two possible aromatic bonds
+    assert rdkit_valid(smiles) and first_forbidden(smiles) == index
