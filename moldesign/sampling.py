@@ -96,7 +96,7 @@ _GRAMMARS: dict[tuple, object] = {}
 @torch.no_grad()
 def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temperature: float = 0.0,
            top_k: int = 0, batch_size: int = 1000, generator: torch.Generator | None = None,
-           constrained: bool = True, beam: int = 0, backtrack: int = 0) -> list[str]:
+           constrained: bool = True, beam: int = 0, backtrack: int | None = None) -> list[str]:
     """Decode latents (n, Z) under raw conditions (n, P) to strings (not validated).
 
     temperature 0 = greedy (deterministic); > 0 samples with `generator` for reproducibility.
@@ -110,6 +110,9 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     prefix to 1.000, but yields 0.6× and 0.76× the valid molecules per second of decoding without
     it (ZINC model: 0.43×, 0.66×), so it pays where each latent matters (a seed, an
     interpolation, an optimizer's point), not for prior sampling. See moldesign.decoding.
+    Default (None): greedy decoding (temperature 0) jumps back as far as the whole prefix, since
+    a greedy decode is the answer for that latent (T = 0, 1,000 prior latents: validity 0.912 →
+    1.000 on the MOSES model, 0.888 → 0.998 on the ZINC model); sampling does not.
     """
     from .decoding import beam_search, sample
 
@@ -119,6 +122,8 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     bundle.model.eval()
     grammar = grammar_for(bundle) if constrained else None
     dec, L = bundle.model.decoder, bundle.config.max_len
+    if backtrack is None:
+        backtrack = L if temperature <= 0 else 0
     out: list[str] = []
     if beam and beam > 1:
         batch_size = max(1, batch_size // beam)  # K live beams per row
