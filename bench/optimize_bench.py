@@ -1,11 +1,17 @@
 """Lead optimization on the field's two public tasks (JT-VAE, Jin et al. 2018); prints JSON on stdout.
 
     python bench/optimize_bench.py --plogp-starts ../shared/data/benchmarks/plogp_valid200.smi \
-        [--zinc /work/main/data/zinc250k/train.parquet] [--n-plogp 200] [--n-qed 100] [--budget 2000]
+        [--zinc /work/main/data/zinc250k/train.parquet] [--n-plogp 200] [--n-qed 100] [--budget 2000] \
+        [--model models/moldesign-zinc.pt] [--methods gradient,cmaes,random] [--fill-budget] \
+        [--samples K --temperature T] [--sigma S --sigma-units prior|posterior] [--similarity-penalty W] \
+        [--tasks plogp,qed] [--plogp-runs 0.4,0.6]
 
+Search settings are optimize's (moldesign.optimize; --grad-sigma is the gradient chains' --sigma).
 Penalized logP task (starts: `SMILES value` lines, value = logP − SA, JT-VAE's selection). Every
-method runs twice per start, with --min-similarity 0.4 and 0.6; δ 0 and 0.2 are scored on the
-δ 0.4 run's proposals (they satisfy the looser constraints too), δ 0.6 on its own run. Scored
+method runs once per --plogp-runs value per start (default twice: --min-similarity 0.4 and 0.6);
+each δ is scored on the proposals of the tightest run whose constraint δ covers (δ 0 and 0.2 on
+the 0.4 run's: they satisfy the looser constraints too; δ 0.6 on its own run), or, with no such
+run, on the loosest run's proposals filtered at δ. Scored
 against the start AS GIVEN in the file (the benchmark's convention); the model sees the
 standardized start (largest fragment, uncharged, no stereo: the MOSES model has no charged
 tokens), so `*_vs_standardized` repeats the JT-VAE bits score against that form, and

@@ -38,6 +38,21 @@ Methods:
   molecules, below every feasible one for infeasible (ranked by similarity) and invalid ones.
 - random_baseline: the gradient run's own distances from u₀, in uniformly random directions of
   the same space, scored by the same oracle rules: only the directions differ.
+
+Shared by both methods:
+- `samples` K: each latent point is decoded K times, greedily and K − 1 times at `temperature`;
+  a point's fitness (CMA-ES) or feasibility (gradient trust region) is that of its best decode.
+  A decoder whose greedy reconstruction is weak maps μ of a start to another molecule; its
+  samples around μ still include the start and close analogues, so proposals stay similar.
+- `sigma_units`: "prior" counts sigma and step_size for z in prior std units (1 per coordinate);
+  "posterior" in the start's posterior σ per coordinate (q(z|start)), the latent's own scale of
+  "still this molecule" (the ZINC model's σ ranges 0.01–1 across coordinates).
+- `fill_budget`: when a run ends (steps/generations done, or CMA-ES's own stop), another starts
+  at the best feasible point so far, until `budget` oracle calls are spent; it stops early when a
+  run finds nothing new or decodes reach MAX_DECODES_PER_CALL × budget.
+- `similarity_penalty` W (CMA-ES): 0 keeps the constraint hard inside the fitness (above); W > 0
+  scores an infeasible molecule −J + W·(S − similarity), so a good one just outside can lead.
+  Only feasible molecules are ever proposed either way.
 """
 from __future__ import annotations
 
