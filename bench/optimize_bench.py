@@ -1,11 +1,17 @@
 """Lead optimization on the field's two public tasks (JT-VAE, Jin et al. 2018); prints JSON on stdout.
 
     python bench/optimize_bench.py --plogp-starts ../shared/data/benchmarks/plogp_valid200.smi \
-        [--zinc /work/main/data/zinc250k/train.parquet] [--n-plogp 200] [--n-qed 100] [--budget 2000]
+        [--zinc /work/main/data/zinc250k/train.parquet] [--n-plogp 200] [--n-qed 100] [--budget 2000] \
+        [--model models/moldesign-zinc.pt] [--methods gradient,cmaes,random] [--fill-budget] \
+        [--samples K --temperature T] [--sigma S --sigma-units prior|posterior] [--similarity-penalty W] \
+        [--tasks plogp,qed] [--plogp-runs 0.4,0.6]
 
+Search settings are optimize's (moldesign.optimize; --grad-sigma is the gradient chains' --sigma).
 Penalized logP task (starts: `SMILES value` lines, value = logP − SA, JT-VAE's selection). Every
-method runs twice per start, with --min-similarity 0.4 and 0.6; δ 0 and 0.2 are scored on the
-δ 0.4 run's proposals (they satisfy the looser constraints too), δ 0.6 on its own run. Scored
+method runs once per --plogp-runs value per start (default twice: --min-similarity 0.4 and 0.6);
+each δ is scored on the proposals of the tightest run whose constraint δ covers (δ 0 and 0.2 on
+the 0.4 run's: they satisfy the looser constraints too; δ 0.6 on its own run), or, with no such
+run, on the loosest run's proposals filtered at δ. Scored
 against the start AS GIVEN in the file (the benchmark's convention); the model sees the
 standardized start (largest fragment, uncharged, no stereo: the MOSES model has no charged
 tokens), so `*_vs_standardized` repeats the JT-VAE bits score against that form, and
@@ -41,11 +47,21 @@ from rdkit import Chem, DataStructs
 from moldesign.api import DEFAULT_MODEL, load
 from moldesign.chem import (morgan_count_fp, morgan_fp, mol_from_smiles, one_atom_edits, penalized_logp, plogp_raw,
                             qed, quiet_rdkit, standardize)
-from moldesign.optimize import DEFAULT_CHAINS, DEFAULT_SIGMA, DEFAULT_STEP_SIZE, DEFAULT_STEPS, random_baseline
+from moldesign.optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_SAMPLES, DEFAULT_SIGMA,
+                                DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
+                                random_baseline)
 from moldesign.sampling import DesignInputError, DesignWarning
 
 DELTAS = (0.0, 0.2, 0.4, 0.6)
-RUN_DELTA = {0.0: 0.4, 0.2: 0.4, 0.4: 0.4, 0.6: 0.6}  # which constrained run scores each δ
+RUNS = (0.4, 0.6)  # the constrained runs per start (--plogp-runs)
+
+
+def run_for(delta: float, runs) -> float:
+    """Which constrained run scores δ: the tightest run whose constraint δ still covers (its
+    proposals satisfy δ's looser constraint too), else the loosest run (δ 0.6 from a 0.4-only run:
+    its proposals filtered at 0.6)."""
+    below = [r for r in runs if r <= delta]
+    return max(below) if below else min(runs)
 
 
 def mean_sd(x) -> str:
@@ -89,15 +105,18 @@ def run_method(d, method: str, smiles: str, maximize: str, delta: float, args, g
     """(result, seconds) of one method on one standardized start at min-similarity δ."""
     t0 = time.time()
     kw = dict(maximize=[maximize], min_similarity=delta, budget=args.budget, steps=args.steps, chains=args.chains,
-              seed=args.seed, condition=args.condition, top_k=20)
+              seed=args.seed, condition=args.condition, top_k=20, samples=args.samples,
+              temperature=args.temperature, sigma_units=args.sigma_units, fill_budget=args.fill_budget)
     if method == "gradient":
-        res = d.optimize(smiles, method="gradient", step_size=args.step_size, **kw)
+        res = d.optimize(smiles, method="gradient", step_size=args.step_size, sigma=args.grad_sigma, **kw)
         grad_cache[(smiles, maximize, delta)] = res
     elif method == "cmaes":
-        res = d.optimize(smiles, method="cmaes", sigma=args.sigma, **kw)
+        res = d.optimize(smiles, method="cmaes", sigma=args.sigma, condition_sigma=args.condition_sigma,
+                         similarity_penalty=args.similarity_penalty, **kw)
     else:  # random directions at the gradient run's distances
         g = grad_cache.get((smiles, maximize, delta)) or d.optimize(smiles, method="gradient",
-                                                                    step_size=args.step_size, **kw)
+                                                                    step_size=args.step_size, sigma=args.grad_sigma,
+                                                                    **kw)
         res = random_baseline(d.bundle, g.start, g.objective, g.trajectory["distance"].to_numpy(),
                               np.random.default_rng(args.seed + 1), 20, args.condition, args.budget, delta)
     return res, time.time() - t0
@@ -140,15 +159,16 @@ def plogp_task(d, args) -> dict:
         grad_cache: dict = {}
         for m in args.methods:
             props, pools = {}, {}
-            for run_d in sorted(set(RUN_DELTA.values())):
+            for run_d in args.plogp_runs:
                 res, _ = run_method(d, m, std_smiles, "plogp", run_d, args, grad_cache)
                 runs[m].append(res)
                 tr = res.trajectory
                 props[run_d] = tr.loc[tr["valid"] & tr["new"], "smiles"].tolist()
                 pools[run_d] = res.best["smiles"].tolist()  # ≤ 20 best feasible by the optimized objective
-            per = {dd: plogp_scores(given, props[RUN_DELTA[dd]], pools[RUN_DELTA[dd]])[dd] for dd in DELTAS}
+            rd = {dd: run_for(dd, args.plogp_runs) for dd in DELTAS}
+            per = {dd: plogp_scores(given, props[rd[dd]], pools[rd[dd]])[dd] for dd in DELTAS}
             scores[m].append(per)
-            scores_std[m].append({dd: plogp_scores(std_mol, props[RUN_DELTA[dd]], pools[RUN_DELTA[dd]])[dd]
+            scores_std[m].append({dd: plogp_scores(std_mol, props[rd[dd]], pools[rd[dd]])[dd]
                                   for dd in DELTAS})
         print(f"plogp {i + 1}/{len(lines)} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
     out = {"starts": len(lines), "unencodable_after_standardization": unencodable,
@@ -229,19 +249,31 @@ def main(argv=None) -> None:
     p.add_argument("--chains", type=int, default=DEFAULT_CHAINS)
     p.add_argument("--step-size", type=float, default=DEFAULT_STEP_SIZE)
     p.add_argument("--sigma", type=float, default=DEFAULT_SIGMA)
+    p.add_argument("--grad-sigma", type=float, default=DEFAULT_SIGMA, help="gradient chains' starting noise")
+    p.add_argument("--condition-sigma", type=float, default=DEFAULT_CONDITION_SIGMA)
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="decodes per latent point")
+    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    p.add_argument("--sigma-units", default=DEFAULT_SIGMA_UNITS)
+    p.add_argument("--fill-budget", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--similarity-penalty", type=float, default=0.0)
     p.add_argument("--condition", default="optimize")
     p.add_argument("--tasks", default="plogp,qed")
+    p.add_argument("--plogp-runs", default="0.4,0.6", help="min-similarity of the constrained runs per start")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     args.methods = [m for m in args.methods.split(",") if m]
+    args.plogp_runs = sorted(float(x) for x in args.plogp_runs.split(",") if x)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", DesignWarning)  # MW clipping of starts below the MOSES range: expected here
     d = load(args.model, device="cpu")
     t0 = time.time()
     report = {"model": args.model, "budget": args.budget, "steps": args.steps, "chains": args.chains,
-              "step_size": args.step_size, "sigma": args.sigma, "condition": args.condition, "seed": args.seed,
-              "threads": args.threads}
+              "step_size": args.step_size, "sigma": args.sigma, "grad_sigma": args.grad_sigma,
+              "condition_sigma": args.condition_sigma, "samples": args.samples, "temperature": args.temperature,
+              "sigma_units": args.sigma_units, "fill_budget": args.fill_budget,
+              "similarity_penalty": args.similarity_penalty, "condition": args.condition, "seed": args.seed,
+              "threads": args.threads, "plogp_runs": args.plogp_runs, "n_plogp": args.n_plogp, "n_qed": args.n_qed}
     tasks = args.tasks.split(",")
     if "plogp" in tasks:
         if not args.plogp_starts:

@@ -27,8 +27,9 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
-from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SIGMA, DEFAULT_STEP_SIZE,
-                       DEFAULT_STEPS, Objective, OptimizeResult, optimize as _optimize, random_baseline)
+from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
+                       DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
+                       optimize as _optimize, random_baseline)
 from .prior import draw_latents
 from .sampling import (DEFAULT_RADIUS, DesignInputError, DesignWarning, NothingValid, Seed, canonical_mols,
                        check_property_value,
@@ -562,13 +563,19 @@ class Designer:
                  condition: str = "optimize", method: str = "gradient", budget: int | None = None,
                  min_similarity: float = 0.0, objective: str | None = None,
                  sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
-                 constrained: bool = True) -> OptimizeResult:
+                 constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
+                 sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
+                 similarity_penalty: float = 0.0) -> OptimizeResult:
         """Optimize from one start (see moldesign.optimize): `method` gradient (surrogate ascent)
         or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
         is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
         Returns OptimizeResult(trajectory, best, summary), objective values in natural units.
         `seed` sets the random starts; `condition` "optimize" (c moves with z), "seed" (held) or
-        "only" (z held at μ); `constrained` masks decoding with the SMILES grammar (default)."""
+        "only" (z held at μ); `constrained` masks decoding with the SMILES grammar (default);
+        `samples` decodes per latent point (greedy + samples − 1 at `temperature`); `sigma_units`
+        "prior" or "posterior" (z steps in the start's posterior σ); `fill_budget` restarts from the
+        best point until `budget` oracle calls are spent; `similarity_penalty` W > 0 turns the
+        similarity constraint inside CMA-ES's fitness into a penalty W·(S − similarity)."""
         from .optimize import require_surrogate
 
         obj = Objective.parse(maximize, minimize, targets, objective)
@@ -576,7 +583,8 @@ class Designer:
             require_surrogate(self.bundle, str(self.path or "PATH"))
         return _optimize(self.bundle, self.molecule(start), obj, steps, chains, step_size, prior_weight,
                          top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
-                         condition_sigma, constrained)
+                         condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
+                         similarity_penalty)
 
     def optimize_batch(self, starts: pd.DataFrame, done: set[str] = frozenset(), baseline: bool = False,
                        progress: bool = False, **kwargs):
@@ -623,7 +631,8 @@ class Designer:
 
     def _optimize_one(self, smiles: str, objective: Objective, seed: int = 0, **kwargs) -> OptimizeResult:
         names = ("steps", "chains", "step_size", "prior_weight", "top_k", "condition", "method", "budget",
-                 "min_similarity", "sigma", "condition_sigma", "constrained")
+                 "min_similarity", "sigma", "condition_sigma", "constrained", "samples", "temperature",
+                 "sigma_units", "fill_budget", "similarity_penalty")
         unknown = set(kwargs) - set(names)
         if unknown:
             raise TypeError(f"unknown optimize settings: {sorted(unknown)}")

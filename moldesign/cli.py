@@ -727,6 +727,11 @@ def optimize(
     condition_sigma: float = typer.Option(0.6, "--condition-sigma", callback=finite(0, 100), help="cmaes: initial step per condition coordinate (standardized units)."),
     prior_weight: float = typer.Option(0.1, "--prior-weight", callback=finite(0, 1e6), help="λ of the λ·log N(u;0,I) term that keeps z in high prior density and the condition near the training mean."),
     condition: str = typer.Option("optimize", "--condition", help="Decoder condition: optimize (moves with z), seed (held at the seed's properties; z moves alone) or only (z held at the seed's μ; the condition moves alone)."),
+    samples: int = typer.Option(1, "--samples", help="Decodes per latent point: the greedy one plus SAMPLES-1 at --temperature (1..256); keeps proposals in the start's neighbourhood when μ decodes to another molecule."),
+    temperature: float = typer.Option(1.0, "--temperature", callback=finite(), help="Temperature of the sampled decodes (0, 10]."),
+    sigma_units: str = typer.Option("prior", "--sigma-units", help="Unit of --sigma and --step-size for z: prior (1 per coordinate) or posterior (the start's posterior σ per coordinate)."),
+    fill_budget: bool = typer.Option(False, "--fill-budget", help="Restart from the best feasible point until --budget oracle calls are spent (stops early when a run finds nothing new)."),
+    similarity_penalty: float = typer.Option(0.0, "--similarity-penalty", callback=finite(), help="cmaes: 0 ranks every molecule below --min-similarity under every feasible one (hard constraint); W > 0 scores it objective - W*(S - similarity) (a penalty)."),
     top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw (batch: rows per start)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
@@ -759,7 +764,9 @@ def optimize(
             raise UserError(f"--steps x --chains = {steps * chains:,} decodes; at most {MAX_OPT_DECODES:,} per run")
         settings = dict(steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight, top_k=top,
                         condition=condition, method=method, budget=budget, min_similarity=min_similarity,
-                        sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained)
+                        sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained,
+                        samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
+                        similarity_penalty=similarity_penalty)
         terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
         if _is_start_file(start):
             if best is not None or grid is not None:

@@ -38,6 +38,21 @@ Methods:
   molecules, below every feasible one for infeasible (ranked by similarity) and invalid ones.
 - random_baseline: the gradient run's own distances from u₀, in uniformly random directions of
   the same space, scored by the same oracle rules: only the directions differ.
+
+Shared by both methods:
+- `samples` K: each latent point is decoded K times, greedily and K − 1 times at `temperature`;
+  a point's fitness (CMA-ES) or feasibility (gradient trust region) is that of its best decode.
+  A decoder whose greedy reconstruction is weak maps μ of a start to another molecule; its
+  samples around μ still include the start and close analogues, so proposals stay similar.
+- `sigma_units`: "prior" counts sigma and step_size for z in prior std units (1 per coordinate);
+  "posterior" in the start's posterior σ per coordinate (q(z|start)), the latent's own scale of
+  "still this molecule" (the ZINC model's σ ranges 0.01–1 across coordinates).
+- `fill_budget`: when a run ends (steps/generations done, or CMA-ES's own stop), another starts
+  at the best feasible point so far, until `budget` oracle calls are spent; it stops early when a
+  run finds nothing new or decodes reach MAX_DECODES_PER_CALL × budget.
+- `similarity_penalty` W (CMA-ES): 0 keeps the constraint hard inside the fitness (above); W > 0
+  scores an infeasible molecule −J + W·(S − similarity), so a good one just outside can lead.
+  Only feasible molecules are ever proposed either way.
 """
 from __future__ import annotations
 
@@ -69,6 +84,11 @@ DEFAULT_SIGMA = 0.1  # spread of z around μ (prior std units): CMA-ES's initial
 DEFAULT_CONDITION_SIGMA = 0.6  # CMA-ES initial step per condition coordinate (standardized units): moving
 # the requested properties with z small helped most on the same starts (+1.27 at σ 0.1 vs +0.69 with c at 0.1)
 METHODS = ("gradient", "cmaes")
+DEFAULT_SAMPLES = 1  # decodes per latent point: the greedy one plus samples − 1 at --temperature
+DEFAULT_TEMPERATURE = 1.0  # of the sampled decodes
+DEFAULT_SIGMA_UNITS = "prior"
+MAX_SAMPLES = 256
+MAX_DECODES_PER_CALL = 20  # --fill-budget stops at 20 × budget decodes (a search that only re-finds molecules)
 MAX_HALVINGS = 4  # gradient trust region: step halvings before a chain restarts near u₀
 MISSING_SURROGATE = ("this model has no latent surrogate; fit one with "
                      "`moldesign surrogate fit --model {model}` (it is saved into the checkpoint)")
@@ -234,6 +254,8 @@ def require_surrogate(bundle: Bundle, model_name: str = "PATH") -> Surrogate:
     return bundle.surrogate
 
 
+SIGMA_UNITS = ("prior", "posterior")  # what --sigma and --step-size count in for z: prior std (1 per
+# coordinate) or the start's posterior σ per coordinate
 CONDITIONS = ("optimize", "seed", "only")  # the decoder's condition: optimized with z, held at the seed's
 # properties (z moves alone), or the only thing that moves (z held at μ: "raise the requested LogP")
 
@@ -328,14 +350,32 @@ class Oracle:
         return df
 
 
-def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, constrained: bool = True) -> pd.DataFrame:
-    """Decode points u = [z, scaled c] (n, Z + 5) greedily and score them with the oracle (rows
-    stop where the budget ran out). Adds surrogate predictions pred_* and pred_objective (NaN
-    without a surrogate), the condition decoded under (mw_condition …), distance ‖u − u0‖ and
-    log_prior = log N(z; 0, I) + const. `constrained`: grammar/valence-masked decoding (default)."""
+def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, constrained: bool = True,
+                 samples: int = 1, temperature: float = 0.0,
+                 generator: torch.Generator | None = None) -> pd.DataFrame:
+    """Decode points u = [z, scaled c] (n, Z + 5) and score them with the oracle (rows stop where
+    the budget ran out). Each point gives `samples` rows, point-major: its greedy decode (sample 0)
+    and samples − 1 decodes at `temperature` (the point's neighbourhood in molecule space: with a
+    decoder whose greedy reconstruction is weak, the start itself is often among the samples of μ
+    and not its greedy decode). Columns: point, sample, the oracle's, surrogate predictions pred_*
+    and pred_objective (NaN without a surrogate), the condition decoded under (mw_condition …),
+    distance ‖u − u0‖ and log_prior = log N(z; 0, I) + const. `constrained`: grammar/valence-masked
+    decoding (default)."""
+    n_pts = len(u)
+    u = np.repeat(u, samples, axis=0) if samples > 1 else u  # (n·samples, D), point-major
     z, cond = split_input(bundle, u)
-    df = oracle.score(decode(bundle, z, cond, temperature=0.0, constrained=constrained))
+    strings = decode(bundle, z[::samples], cond[::samples], temperature=0.0, constrained=constrained)
+    if samples > 1:
+        hot = np.ones(len(u), bool)
+        hot[::samples] = False  # (n·samples,): the sampled rows
+        sampled = iter(decode(bundle, z[hot], cond[hot], temperature=temperature, constrained=constrained,
+                              generator=generator))
+        greedy = iter(strings)
+        strings = [next(sampled) if h else next(greedy) for h in hot]
+    df = oracle.score(strings)
     n = len(df)
+    df.insert(0, "sample", np.tile(np.arange(samples), n_pts)[:n])
+    df.insert(0, "point", np.repeat(np.arange(n_pts), samples)[:n])
     sur = bundle.surrogate
     pred = sur.predict(u[:n]) if sur is not None and n else np.full((n, len(TARGETS)), np.nan)
     for j, k in enumerate(TARGETS):
@@ -363,17 +403,59 @@ def seed_point(bundle: Bundle, seed: Seed, space: Space | None = None) -> np.nda
     return u0[0]
 
 
+def posterior_sd(bundle: Bundle, seed: Seed) -> np.ndarray:
+    """σ of the encoder's posterior q(z | seed) per latent coordinate (Z,): how far z can move
+    and still describe the start, the natural unit for search steps near it."""
+    _, logvar = encode(bundle, [seed.smiles], seed.props[None, :])  # (1, Z)
+    return np.exp(0.5 * logvar[0]).astype(np.float32)
+
+
+def step_scale(bundle: Bundle, seed: Seed, space: Space, units: str) -> np.ndarray:
+    """Per-coordinate unit of u (Z + 5,): 1 everywhere ("prior": z in prior std units) or the
+    posterior σ of the start for z ("posterior"); condition coordinates keep unit 1."""
+    if units not in SIGMA_UNITS:
+        raise DesignInputError(f"--sigma-units must be one of {', '.join(SIGMA_UNITS)}, got {units!r}")
+    scale = np.ones(space.Z + len(space.c_lo), np.float32)
+    if units == "posterior":
+        scale[: space.Z] = posterior_sd(bundle, seed)
+    return scale
+
+
+def point_fitness(df: pd.DataFrame, n_points: int, min_similarity: float,
+                  similarity_penalty: float = 0.0) -> np.ndarray:
+    """CMA-ES fitness per point (lower is better) from its decodes' rows (columns point, valid,
+    feasible, objective, similarity) → (n_points,): the best of its decodes. A feasible decode
+    scores −J. An infeasible valid one, with similarity_penalty w = 0 (a hard constraint), ranks
+    below every feasible one, by similarity; with w > 0 it scores −J + w·(S − similarity) (a
+    penalty: a good molecule just outside the constraint can still lead the search). An invalid
+    decode ranks below everything."""
+    big = 1e6
+    sim = df["similarity"].fillna(0.0).to_numpy()
+    obj = df["objective"].fillna(0.0).to_numpy()
+    if similarity_penalty > 0:
+        infeasible = -obj + similarity_penalty * (min_similarity - sim)
+    else:
+        infeasible = big * (1 + min_similarity - sim)
+    f = np.where(df["feasible"], -obj, np.where(df["valid"], infeasible, 4 * big))
+    out = np.full(n_points, 4 * big)
+    np.minimum.at(out, df["point"].to_numpy(), f)
+    return out
+
+
 def _gradient_step(sur: Surrogate, objective: Objective, u: np.ndarray, u0: np.ndarray, step: np.ndarray,
-                   prior_weight: float, space: Space) -> np.ndarray:
-    """One normalized ascent step on J_sur(u) − λ‖u‖²/2 per row: u (K, D), step (K,) lengths → (K, D)."""
+                   prior_weight: float, space: Space, scale: np.ndarray | None = None) -> np.ndarray:
+    """One normalized ascent step on J_sur(u) − λ‖u‖²/2 per row: u (K, D), step (K,) lengths → (K, D).
+    `scale` (D,): the unit per coordinate (posterior σ for z); the step is then steepest ascent in
+    the metric diag(1/scale²), `step` long in those units: direction scale∘ĝ, ĝ = (scale∘g)/‖scale∘g‖."""
     dev = sur.mean.device
     ut = torch.tensor(u, device=dev, requires_grad=True)
     u0t = torch.tensor(u0[None, :], device=dev)
     J = objective.score_torch(sur(ut), sur, ut, u0t) - prior_weight * 0.5 * (ut ** 2).sum(dim=1)  # (K,)
     (g,) = torch.autograd.grad(J.sum(), ut)  # (K, D): chains are independent, one backward serves all
-    g = g.cpu().numpy() * space.moves
+    s = np.ones(u.shape[1], np.float32) if scale is None else scale
+    g = g.cpu().numpy() * space.moves * s
     gnorm = np.linalg.norm(g, axis=1, keepdims=True)  # (K, 1)
-    direction = np.where(gnorm > 1e-12, g / np.maximum(gnorm, 1e-12), 0.0)  # at a stationary point u stays put
+    direction = np.where(gnorm > 1e-12, g / np.maximum(gnorm, 1e-12), 0.0) * s  # at a stationary point u stays put
     return space.clip(u + step[:, None] * direction)
 
 
@@ -433,7 +515,8 @@ def _finish(table: pd.DataFrame, oracle: Oracle, seed: Seed, objective: Objectiv
 def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT_STEP_SIZE,
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method="gradient",
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
-                   **_ignored) -> None:
+                   samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
+                   fill_budget=False, similarity_penalty=0.0, **_ignored) -> None:
     """One-line DesignInputError for a bad setting (before any work; a batch checks once)."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise DesignInputError(f"--steps must be at least 1, got {steps!r}")
@@ -455,6 +538,16 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
         raise DesignInputError(f"--sigma must be positive, got {sigma}")
     if not np.isfinite(condition_sigma) or condition_sigma <= 0:
         raise DesignInputError(f"--condition-sigma must be positive, got {condition_sigma}")
+    if not isinstance(samples, (int, np.integer)) or not 1 <= samples <= MAX_SAMPLES:
+        raise DesignInputError(f"--samples must be in 1..{MAX_SAMPLES}, got {samples!r}")
+    if not np.isfinite(temperature) or not 0 < temperature <= 10:
+        raise DesignInputError(f"--temperature must be in (0, 10], got {temperature}")
+    if sigma_units not in SIGMA_UNITS:
+        raise DesignInputError(f"--sigma-units must be one of {', '.join(SIGMA_UNITS)}, got {sigma_units!r}")
+    if fill_budget and budget is None:
+        raise DesignInputError("--fill-budget needs --budget N (it runs until N oracle calls are spent)")
+    if not np.isfinite(similarity_penalty) or similarity_penalty < 0:
+        raise DesignInputError(f"--similarity-penalty must be >= 0, got {similarity_penalty}")
 
 
 def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,
@@ -462,14 +555,17 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10,
              rng: np.random.Generator | None = None, condition: str = "optimize", method: str = "gradient",
              budget: int | None = None, min_similarity: float = 0.0, sigma: float = DEFAULT_SIGMA,
-             condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True) -> OptimizeResult:
+             condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True,
+             samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
+             sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
+             similarity_penalty: float = 0.0) -> OptimizeResult:
     """Optimize from the seed with `method` (see the module docstring); every decode scored by RDKit.
 
-    trajectory: one row per decoded point with columns chain, step, smiles, valid, COLUMNS,
-    objective, oracle_call, feasible, pred_*, pred_objective, *_condition, distance, log_prior,
-    new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
+    trajectory: one row per decoded molecule with columns chain, run, step, point, sample, smiles,
+    valid, COLUMNS, objective, oracle_call, feasible, pred_*, pred_objective, *_condition,
+    distance, log_prior, new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
     check_settings(steps, chains, step_size, prior_weight, budget, min_similarity, method, condition, sigma,
-                   condition_sigma)
+                   condition_sigma, samples, temperature, sigma_units, fill_budget, similarity_penalty)
     if method == "gradient":
         require_surrogate(bundle)
         if not objective.gradient_ready():
@@ -479,94 +575,156 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     space = Space.of(bundle, condition)
     u0 = seed_point(bundle, seed, space)  # (Z + 5,)
     oracle = Oracle(seed, objective, target_stds(bundle), budget, min_similarity)
+    search = _Search(bundle, oracle, u0, space, step_scale(bundle, seed, space, sigma_units), rng,
+                     torch.Generator().manual_seed(int(rng.integers(1, 2**31 - 1))), constrained, samples,
+                     temperature, fill_budget, similarity_penalty)
     if method == "cmaes":
-        table, extra = _cmaes(bundle, oracle, u0, space, chains, steps, sigma, condition_sigma, rng, constrained)
+        extra = _cmaes(search, chains, steps, sigma, condition_sigma)
     else:
-        table, extra = _gradient(bundle, oracle, u0, space, chains, steps, step_size, prior_weight, sigma, rng,
-                                 constrained)
+        extra = _gradient(search, chains, steps, step_size, prior_weight, sigma)
+    extra.update(samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
+                 runs=search.runs)
+    table = pd.concat(search.parts, ignore_index=True)
     return _finish(table, oracle, seed, objective, top_k, t0,
                    {"method": method, "condition": condition, "constrained": constrained, **extra})
 
 
-def _gradient(bundle, oracle: Oracle, u0, space: Space, chains, steps, step_size, prior_weight, sigma, rng,
-              constrained=True):
-    """Trust-region gradient chains (module docstring) → (trajectory, summary extras)."""
-    from .sampling import sample_around
+@dataclass
+class _Search:
+    """What both methods share for one start: the decode-and-score step, the best feasible point
+    so far (where a restart begins), the trajectory parts and the stopping rule of --fill-budget."""
 
-    sur = require_surrogate(bundle)
+    bundle: Bundle
+    oracle: Oracle
+    u0: np.ndarray  # (D,)
+    space: Space
+    scale: np.ndarray  # (D,) unit per coordinate (posterior σ for z with sigma_units="posterior")
+    rng: np.random.Generator
+    generator: torch.Generator  # the sampled decodes'
+    constrained: bool
+    samples: int
+    temperature: float
+    fill_budget: bool
+    similarity_penalty: float
+    parts: list = field(default_factory=list)
+    runs: int = 0
+    generation: int = 0  # across runs
+    best_f: float = math.inf
+    best_u: np.ndarray | None = None
 
-    def neighbours(n: int) -> np.ndarray:
-        u = np.tile(u0, (n, 1))
+    def evaluate(self, u: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, bool]:
+        """Decode and score points u (n, D) → (rows, fitness (n,) lower is better, complete: every
+        row was scored within the budget). Remembers the best feasible point."""
+        df = score_points(self.bundle, self.oracle, self.u0, u, self.constrained, self.samples, self.temperature,
+                          self.generator)
+        df.insert(0, "step", self.generation)
+        df.insert(0, "run", self.runs)
+        df.insert(0, "chain", df["point"].to_numpy())
+        self.parts.append(df)
+        self.generation += 1
+        hard = point_fitness(df, len(u), self.oracle.min_similarity)  # feasible points only are < 1e6
+        i = int(np.argmin(hard))
+        if hard[i] < min(self.best_f, 1e6):
+            self.best_f, self.best_u = float(hard[i]), u[i].copy()
+        f = hard if self.similarity_penalty == 0 else point_fitness(df, len(u), self.oracle.min_similarity,
+                                                                    self.similarity_penalty)
+        return df, f, len(df) == len(u) * self.samples
+
+    def centre(self) -> np.ndarray:
+        """Where a run starts: u₀ first, then the best feasible point found so far."""
+        return self.u0 if self.best_u is None else self.best_u
+
+    def another_run(self, calls_before: int, complete: bool) -> bool:
+        """--fill-budget: start another run while oracle calls remain, the last run found something
+        new, and decodes stay under MAX_DECODES_PER_CALL × budget (a search that only re-finds known
+        molecules stops)."""
+        self.runs += 1
+        o = self.oracle
+        return (self.fill_budget and o.budget is not None and complete and not o.exhausted
+                and o.calls > calls_before and o.decodes < MAX_DECODES_PER_CALL * o.budget)
+
+
+def _gradient(search: _Search, chains, steps, step_size, prior_weight, sigma) -> dict:
+    """Trust-region gradient chains (module docstring); with fill_budget, runs restart around the
+    best feasible point until the budget is spent → summary extras."""
+    sur = require_surrogate(search.bundle)
+    space, rng, scale = search.space, search.rng, search.scale
+
+    def neighbours(centre: np.ndarray, n: int) -> np.ndarray:
+        u = np.tile(centre, (n, 1))
         if space.moves[: space.Z].any():
-            u[:, : space.Z] = sample_around(u0[: space.Z], n, sigma, rng)
+            u[:, : space.Z] += sigma * scale[: space.Z] * rng.standard_normal((n, space.Z)).astype(np.float32)
         else:  # condition only: neighbours in c
             u[:, space.Z:] += sigma * rng.standard_normal((n, u.shape[1] - space.Z)).astype(np.float32)
         return space.clip(u)
 
-    u = np.tile(u0, (chains, 1)).astype(np.float32)  # (K, D); chain 0 at the seed's own point
-    if chains > 1 and space.moves[: space.Z].any():
-        u[1:] = neighbours(chains - 1)
-    last_ok = u.copy()
-    step = np.full(chains, step_size, np.float32)
-    parts, restarts = [], 0
-    for t in range(steps + 1):
-        df = score_points(bundle, oracle, u0, u, constrained)
-        df.insert(0, "step", t)
-        df.insert(0, "chain", np.arange(len(df)))
-        parts.append(df)
-        if len(df) < chains or oracle.exhausted or t == steps:
+    restarts = 0
+    while True:
+        centre = search.centre()
+        u = np.tile(centre, (chains, 1)).astype(np.float32)  # (K, D); chain 0 at the centre itself
+        if chains > 1 and space.moves[: space.Z].any():
+            u[1:] = neighbours(centre, chains - 1)
+        last_ok = u.copy()
+        step = np.full(chains, step_size, np.float32)
+        calls_before = search.oracle.calls
+        for t in range(steps + 1):
+            df, _, complete = search.evaluate(u)
+            if not complete or search.oracle.exhausted or t == steps:
+                break
+            # trust region: a chain none of whose decodes is feasible goes back, half the step
+            pts = df["point"].to_numpy()
+            ok = np.zeros(chains, bool)
+            np.logical_or.at(ok, pts, df["feasible"].to_numpy())
+            valid = np.zeros(chains, bool)
+            np.logical_or.at(valid, pts, df["valid"].to_numpy())
+            out = valid & ~ok
+            last_ok[ok] = u[ok]
+            u[out] = last_ok[out]
+            step[out] /= 2
+            lost = step < step_size / 2 ** MAX_HALVINGS  # this chain cannot leave the boundary: restart near u₀
+            if lost.any():
+                u[lost] = last_ok[lost] = neighbours(search.u0, int(lost.sum()))
+                step[lost] = step_size
+                restarts += int(lost.sum())
+            u = _gradient_step(sur, search.oracle.objective, u, search.u0, step, prior_weight, space, scale)
+        if not search.another_run(calls_before, complete):
             break
-        # trust region: a chain whose molecule left the similarity constraint goes back, half the step
-        out = (df["valid"] & ~df["feasible"]).to_numpy()
-        ok = df["feasible"].to_numpy()
-        last_ok[ok] = u[ok]
-        u[out] = last_ok[out]
-        step[out] /= 2
-        lost = step < step_size / 2 ** MAX_HALVINGS  # this chain cannot leave the boundary: restart near u₀
-        if lost.any():
-            u[lost] = last_ok[lost] = neighbours(int(lost.sum()))
-            step[lost] = step_size
-            restarts += int(lost.sum())
-        u = _gradient_step(sur, oracle.objective, u, u0, step, prior_weight, space)
-    table = pd.concat(parts, ignore_index=True)
-    return table, {"chains": chains, "steps": steps, "step_size": step_size, "prior_weight": prior_weight,
-                   "sigma": sigma, "restarts": restarts}
+    return {"chains": chains, "steps": steps, "step_size": step_size, "prior_weight": prior_weight,
+            "sigma": sigma, "restarts": restarts}
 
 
-def _cmaes(bundle, oracle: Oracle, u0, space: Space, popsize, generations, sigma, condition_sigma, rng,
-           constrained=True):
-    """CMA-ES over the moving coordinates of u with RDKit fitness (the `cma` package)."""
+def _cmaes(search: _Search, popsize, generations, sigma, condition_sigma) -> dict:
+    """CMA-ES over the moving coordinates of u with RDKit fitness (the `cma` package); with
+    fill_budget, runs restart at the best feasible point until the budget is spent."""
     try:
         import cma
     except ImportError:  # an optional extra: say how to get it
         raise DesignInputError("--method cmaes needs the `cma` package: pip install 'moldesign[cmaes]'") from None
-    moves = space.moves
-    # per-coordinate initial spread: σ₀ for z, condition_sigma for c (in standardized units)
-    stds = np.concatenate([np.full(space.Z, sigma), np.full(len(u0) - space.Z, condition_sigma)])[moves]
-    es = cma.CMAEvolutionStrategy(u0[moves].astype(np.float64), 1.0,
-                                  {"popsize": max(2, popsize), "seed": int(rng.integers(1, 2**31 - 1)),
-                                   "verbose": -9, "maxiter": generations, "CMA_stds": stds.tolist()})
-    parts = []
-    big = 1e6  # rank-based selection: infeasible < every feasible, invalid < every infeasible
-    for g in range(generations):
-        xs = es.ask()  # list of (M,) points
-        u = np.tile(u0, (len(xs), 1)).astype(np.float32)
-        u[:, moves] = np.asarray(xs, np.float32)
-        u = space.clip(u)
-        df = score_points(bundle, oracle, u0, u, constrained)
-        df.insert(0, "step", g)
-        df.insert(0, "chain", np.arange(len(df)))
-        parts.append(df)
-        if len(df) < len(xs):  # budget ran out inside this generation: its ranking is incomplete
+    space, moves = search.space, search.space.moves
+    # per-coordinate initial spread: σ₀·unit for z (unit: 1 or the start's posterior σ), condition_sigma for c
+    stds = np.concatenate([sigma * search.scale[: space.Z], np.full(len(search.u0) - space.Z, condition_sigma)])
+    stds = stds[moves]
+    while True:
+        es = cma.CMAEvolutionStrategy(search.centre()[moves].astype(np.float64), 1.0,
+                                      {"popsize": max(2, popsize), "seed": int(search.rng.integers(1, 2**31 - 1)),
+                                       "verbose": -9, "maxiter": generations, "CMA_stds": stds.tolist()})
+        calls_before = search.oracle.calls
+        complete = True
+        for _ in range(generations):
+            xs = es.ask()  # list of (M,) points
+            u = np.tile(search.u0, (len(xs), 1)).astype(np.float32)
+            u[:, moves] = np.asarray(xs, np.float32)
+            u = space.clip(u)
+            _, f, complete = search.evaluate(u)
+            if not complete:  # budget ran out inside this generation: its ranking is incomplete
+                break
+            es.tell(xs, f.astype(np.float64).tolist())
+            if search.oracle.exhausted or es.stop():
+                break
+        if not search.another_run(calls_before, complete):
             break
-        f = np.where(df["feasible"], -df["objective"].fillna(0.0),
-                     np.where(df["valid"], big * (1 + oracle.min_similarity - df["similarity"].fillna(0.0)), 4 * big))
-        es.tell(xs, f.astype(np.float64).tolist())
-        if oracle.exhausted:
-            break
-    table = pd.concat(parts, ignore_index=True)
-    return table, {"population": max(2, popsize), "generations": generations, "sigma": sigma,
-                   "condition_sigma": condition_sigma}
+    return {"population": max(2, popsize), "generations": generations, "sigma": sigma,
+            "condition_sigma": condition_sigma, "similarity_penalty": search.similarity_penalty}
 
 
 def random_baseline(bundle: Bundle, seed: Seed, objective: Objective, distances: np.ndarray,

@@ -296,7 +296,10 @@ def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, method: str = 
 
 def canonical_mols(strings: Sequence[str]) -> tuple[list[str | None], list]:
     """Validate decoded strings with RDKit: (canonical non-isomeric SMILES or None, Mol or None).
-    A parse that yields no atoms (the empty string) counts as invalid."""
+    A parse that yields no atoms (the empty string) counts as invalid, and so does one whose
+    canonical SMILES RDKit cannot read back (rare charged aromatic systems, e.g.
+    `...c(=CCC=[n+]3c(=O)c[n+]3=O)...`, parse but fail to kekulize once written out; their scores
+    then raise inside RDKit's own QED). The Mol returned is the canonical SMILES' parse."""
     from rdkit import Chem
 
     from .chem import quiet_rdkit
@@ -310,7 +313,9 @@ def canonical_mols(strings: Sequence[str]) -> tuple[list[str | None], list]:
                 canon.append(None)
                 mols.append(None)
             else:
-                canon.append(Chem.MolToSmiles(mol, isomericSmiles=False))
+                c = Chem.MolToSmiles(mol, isomericSmiles=False)
+                mol = Chem.MolFromSmiles(c)  # the round trip: what is reported must parse
+                canon.append(c if mol is not None else None)
                 mols.append(mol)
     return canon, mols
 

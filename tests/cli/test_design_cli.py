@@ -251,6 +251,14 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of gradient, cmaes"),
     (["optimize", "--start", "CCO", "--objective", "logp *"], "--objective must be a weighted sum"),
     (["optimize", "--start", "missing_starts.csv", "--maximize", "qed"], "file not found: missing_starts.csv"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--samples", "0"], "--samples must be in 1..256, got 0"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--temperature", "0"], "--temperature must be in (0, 10], got 0"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--temperature", "nan"], "--temperature must be a finite number"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--sigma-units", "nats"],
+     "--sigma-units must be one of prior, posterior, got 'nats'"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--fill-budget"], "--fill-budget needs --budget N"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--similarity-penalty", "-1"],
+     "--similarity-penalty must be >= 0, got -1"),
 ])
 def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     line = one_line_error(run(*args, "--model", surrogate_model))
@@ -274,6 +282,8 @@ def test_optimize_cli_defaults_match_the_api():
     assert defaults["condition"] == opt.CONDITIONS[0]
     assert (defaults["method"], defaults["sigma"], defaults["condition_sigma"]) == (
         opt.METHODS[0], opt.DEFAULT_SIGMA, opt.DEFAULT_CONDITION_SIGMA)
+    assert (defaults["samples"], defaults["temperature"], defaults["sigma_units"]) == (
+        opt.DEFAULT_SAMPLES, opt.DEFAULT_TEMPERATURE, opt.DEFAULT_SIGMA_UNITS)
 
 
 def test_generate_raw_streams_to_a_file_and_cleans_up(model, seed_smiles, tmp_path):

@@ -141,19 +141,25 @@ def test_optimize_scores_every_decode_with_rdkit(designer, seed_smiles):
 
 
 def _fake_decoder(monkeypatch, cycle):
-    """Replace the optimizer's greedy decoder: the i-th point decoded (counted across calls, as the
-    optimizer decodes one step of all chains per call) decodes to cycle[i % len(cycle)]."""
+    """Replace the optimizer's decoder: the i-th point decoded (counted across calls, as the
+    optimizer decodes one step of all chains per call) decodes to cycle[i % len(cycle)] (an
+    iterator: its next item). Returns the list of (temperature, rows) of every call."""
     import itertools
 
     import moldesign.optimize
 
     counter = itertools.count()
+    calls = []
 
     def fake(bundle, z, props, temperature=0.0, **kw):
-        assert temperature == 0.0 and len(z) == len(props)
+        assert len(z) == len(props)
+        calls.append((temperature, len(z)))
+        if not isinstance(cycle, (list, tuple)):
+            return [next(cycle) for _ in range(len(z))]
         return [cycle[next(counter) % len(cycle)] for _ in range(len(z))]
 
     monkeypatch.setattr(moldesign.optimize, "decode", fake)
+    return calls
 
 
 def test_optimize_ranks_new_molecules_by_rdkit_objective(designer, seed_smiles, monkeypatch):
@@ -361,3 +367,92 @@ def test_maximize_similarity(designer, tiny_smiles, monkeypatch):
     assert len(valid) >= 10
     np.testing.assert_allclose(valid["objective"], valid["similarity"] - valid["sa"], rtol=1e-9)
     assert res.summary["seed_similarity"] == pytest.approx(1.0)  # summary: each weighted column at start and best
+
+
+def _endless():
+    """Distinct valid molecules without end: C, CC, CCC, …"""
+    import itertools
+
+    return ("C" * n for n in itertools.count(1))
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_samples_decode_each_point_greedily_and_at_temperature(designer, seed_smiles, method, monkeypatch):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    calls = _fake_decoder(monkeypatch, DISTINCT)
+    res = designer.optimize(seed_smiles, maximize=["qed"], steps=3, chains=4, method=method, samples=3,
+                            temperature=0.7)
+    traj = res.trajectory
+    gens = 4 if method == "gradient" else 3  # gradient: steps + 1 evaluations
+    assert len(traj) == gens * 4 * 3 and res.summary["samples"] == 3
+    assert (traj.groupby(["step", "point"]).size() == 3).all()  # three rows per point, point-major
+    assert traj["sample"].tolist() == [0, 1, 2] * (gens * 4)
+    assert (traj["chain"] == traj["point"]).all()
+    # per generation one greedy call for the 4 points and one sampled call for their 8 other decodes
+    assert calls == [(0.0, 4), (0.7, 8)] * gens
+    # one point's decodes share its latent: same condition, same distance from the start
+    assert (traj.groupby(["step", "point"])["distance"].nunique() == 1).all()
+    assert res.summary["oracle_calls"] == 10  # every distinct molecule scored once, however many decodes
+
+
+def test_point_fitness_is_the_best_decode_hard_or_penalized():
+    from moldesign.optimize import point_fitness
+
+    df = pd.DataFrame({"point": [0, 0, 1, 1, 2], "valid": [True, True, True, False, False],
+                       "feasible": [False, True, False, False, False], "objective": [5.0, 1.0, 3.0, np.nan, np.nan],
+                       "similarity": [0.3, 0.5, 0.35, np.nan, np.nan]})
+    hard = point_fitness(df, 4, 0.4)
+    assert hard[0] == -1.0  # its feasible decode, not the better infeasible one
+    assert hard[1] == pytest.approx(1e6 * (1 + 0.4 - 0.35)) and hard[1] > hard[0]  # below every feasible point
+    assert hard[2] == hard[3] == 4e6 and hard[2] > hard[1]  # invalid only / no decode: last
+    soft = point_fitness(df, 4, 0.4, similarity_penalty=10.0)
+    assert soft[0] == pytest.approx(-5.0 + 10.0 * 0.1)  # J 5 just outside the constraint beats the feasible J 1
+    assert soft[1] == pytest.approx(-3.0 + 10.0 * 0.05)
+
+
+def test_sigma_units_posterior_scales_z_by_the_start_posterior(designer, tiny_smiles):
+    from moldesign.optimize import posterior_sd, step_scale
+
+    seed = designer.molecule(tiny_smiles[0])
+    space = Space.of(designer.bundle, "optimize")
+    sd = posterior_sd(designer.bundle, seed)
+    assert sd.shape == (space.Z,) and (sd > 0).all() and np.ptp(sd) > 0
+    scale = step_scale(designer.bundle, seed, space, "posterior")
+    np.testing.assert_allclose(scale[: space.Z], sd)
+    assert (scale[space.Z:] == 1).all()  # the condition keeps standardized units
+    assert (step_scale(designer.bundle, seed, space, "prior") == 1).all()
+    with pytest.raises(DesignInputError, match="--sigma-units must be one of prior, posterior, got 'nats'"):
+        step_scale(designer.bundle, seed, space, "nats")
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes"])
+def test_fill_budget_runs_until_the_budget_is_spent(designer, seed_smiles, method, monkeypatch):
+    if method == "cmaes":
+        pytest.importorskip("cma")
+    kw = dict(maximize=["qed"], steps=2, chains=4, method=method, budget=30)
+    _fake_decoder(monkeypatch, _endless())
+    once = designer.optimize(seed_smiles, **kw)
+    assert once.summary["oracle_calls"] < 30 and once.summary["runs"] == 1  # one run stops at --steps
+    _fake_decoder(monkeypatch, _endless())
+    full = designer.optimize(seed_smiles, fill_budget=True, **kw)
+    traj = full.trajectory
+    assert full.summary["oracle_calls"] == 30 == int(traj["oracle_call"].sum()) and full.summary["runs"] > 1
+    assert traj["run"].nunique() == full.summary["runs"] and traj["step"].is_monotonic_increasing
+    # a search that only re-finds the same 10 molecules stops by itself, budget unspent
+    _fake_decoder(monkeypatch, DISTINCT)
+    stuck = designer.optimize(seed_smiles, fill_budget=True, **{**kw, "budget": 50})
+    assert stuck.summary["oracle_calls"] == 10 and stuck.summary["decodes"] < 20 * 50
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(samples=0), "--samples must be in 1..256, got 0"), (dict(samples=1.5), "--samples must be in"),
+    (dict(temperature=0.0), "--temperature must be in \\(0, 10\\], got 0.0"),
+    (dict(temperature=float("inf")), "--temperature must be in"),
+    (dict(sigma_units="nats"), "--sigma-units must be one of prior, posterior, got 'nats'"),
+    (dict(fill_budget=True), "--fill-budget needs --budget N"),
+    (dict(similarity_penalty=-1.0), "--similarity-penalty must be >= 0, got -1.0"),
+])
+def test_new_search_settings_are_checked(designer, tiny_smiles, kwargs, message):
+    with pytest.raises(DesignInputError, match=message):
+        designer.optimize(tiny_smiles[0], maximize=["qed"], method="cmaes", **kwargs)

@@ -63,6 +63,19 @@ def test_canonical_mols_validates_with_rdkit():
     assert [m is None for m in mols] == [False, True, True, False]
 
 
+def test_canonical_mols_rejects_a_canonical_smiles_rdkit_cannot_read_back(monkeypatch):
+    """Seen in optimize: a decode parsed, but its canonical SMILES (the one reported) did not,
+    and RDKit's QED then raised on it. RDKit writing such a SMILES is rare, so it is simulated."""
+    from rdkit import Chem
+
+    real = Chem.MolToSmiles
+    bad = "CC=C(CCC#N)C(=O)Cn1cc2c(=CCC=[n+]3c(=O)c[n+]3=O)ccn21"  # what RDKit wrote for one decode
+    assert Chem.MolFromSmiles(bad) is None
+    monkeypatch.setattr(Chem, "MolToSmiles", lambda m, **kw: bad if m.GetNumAtoms() == 3 else real(m, **kw))
+    canon, mols = canonical_mols(["OCC", "CCCC"])
+    assert canon == [None, "CCCC"] and mols[0] is None and mols[1].GetNumAtoms() == 4
+
+
 @pytest.mark.parametrize("name,value,message", [
     ("mw", "-5", "--mw must be > 0"), ("mw", "0", "--mw must be > 0"), ("tpsa", "-1", "--tpsa must be > 0"),
     ("logp", "nan", "--logp must be a finite number, got 'nan'"), ("logp", "inf", "finite"),
