@@ -1,4 +1,4 @@
-"""moldesign: de novo molecular design with a conditional SMILES VAE trained on MOSES."""
+"""moldesign: de novo molecular design with a conditional SMILES VAE trained on ZINC250k."""
 import os
 from pathlib import Path
 
@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 # The shipped model every command and the API use unless given --model / a path; the one place it
 # is named (the CLI, the API and the web app import it). $MOLDESIGN_MODEL overrides it.
-DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-moses.pt"))
+DEFAULT_MODEL = Path(os.environ.get("MOLDESIGN_MODEL", Path(__file__).resolve().parent.parent / "models" / "moldesign-zinc.pt"))
 
 
 def load(model=None, device: str = "auto"):

@@ -56,7 +56,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click output: usage errors are one "Error: ..." line, not a box
-    help="De novo molecular design with a conditional SMILES VAE trained on MOSES.",
+    help="De novo molecular design with a conditional SMILES VAE trained on ZINC250k.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Download and prepare data sets.")
 app.add_typer(data_app, name="data")
