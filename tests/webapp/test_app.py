@@ -192,14 +192,21 @@ def test_nothing_valid_is_one_line_and_clears_the_last_result(tiny_model_path, s
 
 
 # ------------------------------------------------------------------ Interpolate
-def test_interpolate_tab_labels_each_step(tiny_model_path, tiny_smiles):
-    a, b = tiny_smiles[0], tiny_smiles[1]
-    at = start(tiny_model_path)
+def interpolate_in_app(model, a: str, b: str, steps: int, beam: int = 0) -> AppTest:
+    """The Interpolate tab after a click on its button, with no error shown."""
+    at = start(model)
     at.text_input(key="int_a").set_value(a)
     at.text_input(key="int_b").set_value(b)
-    at.number_input(key="int_steps").set_value(5)
+    at.number_input(key="int_steps").set_value(steps)
+    at.number_input(key="int_beam").set_value(beam)
     at.button(key="int_go").click().run()
     assert errors(at, "Interpolate") == []
+    return at
+
+
+def test_interpolate_tab_labels_each_step(tiny_model_path, tiny_smiles):
+    a, b = tiny_smiles[0], tiny_smiles[1]
+    at = interpolate_in_app(tiny_model_path, a, b, 5)
     df = table_with(at, "Interpolate", "step", "alpha", "valid", "duplicate")
     assert list(df["step"]) == list(range(5))
     np.testing.assert_allclose(df["alpha"], np.linspace(0, 1, 5))
@@ -217,13 +224,7 @@ def test_interpolate_beam_width_ranks_candidates_like_the_api(tiny_model_path, t
     import moldesign
 
     a, b = tiny_smiles[2], tiny_smiles[3]
-    at = start(tiny_model_path)
-    at.text_input(key="int_a").set_value(a)
-    at.text_input(key="int_b").set_value(b)
-    at.number_input(key="int_steps").set_value(4)
-    at.number_input(key="int_beam").set_value(3)
-    at.button(key="int_go").click().run()
-    assert errors(at, "Interpolate") == []
+    at = interpolate_in_app(tiny_model_path, a, b, 4, beam=3)
     shown = table_with(at, "Interpolate", "step", "alpha", "valid", "duplicate")
     api = moldesign.load(tiny_model_path, "cpu").interpolate(a, b, 4, beam=3)
     assert list(shown["smiles"].fillna("")) == list(api["smiles"].fillna(""))
