@@ -113,7 +113,7 @@ def optimization(d: Designer, seeds: list[str], objectives: dict, steps: int, ch
     for seed in seeds:
         for name, kw in objectives.items():
             t0 = time.time()
-            res = d.optimize(seed, steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight,
+            res = d.optimize(seed, method="gradient", steps=steps, chains=chains, step_size=step_size, prior_weight=prior_weight,
                              seed=0, condition=condition, **kw)
             t_opt = time.time() - t0
             bases = [d.baseline(res, seed=1 + i) for i in range(repeats)]

@@ -5,7 +5,7 @@
     d.generate(like="tamiflu", logp=2.0, n=50)           # Lim et al.: seed + one property changed
     d.generate(like="aspirin", radius=0.5, n=100)        # neighbourhood sampling
     d.interpolate("aspirin", "paracetamol", steps=8)
-    d.optimize("aspirin", maximize=["qed"]).best         # needs a surrogate (`moldesign surrogate fit`)
+    d.optimize("aspirin", maximize=["qed"], min_similarity=0.4).best  # CMA-ES; method="gradient" needs a surrogate
     d.encode(["CCO"]), d.decode(z, conditions={"logp": 2.0})
 
 Properties in every table come from RDKit on the output SMILES (chem.py), never from the
@@ -27,7 +27,7 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
-from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
+from .optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
                        DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
                        optimize as _optimize, random_baseline)
 from .prior import draw_latents
@@ -560,7 +560,7 @@ class Designer:
                  targets: Mapping[str, float] | Sequence[str] = (), steps: int = DEFAULT_STEPS,
                  chains: int = DEFAULT_CHAINS, step_size: float = DEFAULT_STEP_SIZE,
                  prior_weight: float = DEFAULT_PRIOR_WEIGHT, top_k: int = 10, seed: int = 0,
-                 condition: str = "optimize", method: str = "gradient", budget: int | None = None,
+                 condition: str = "optimize", method: str = DEFAULT_METHOD, budget: int | None = None,
                  min_similarity: float = 0.0, objective: str | None = None,
                  sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
                  constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
@@ -605,7 +605,7 @@ class Designer:
         objective = Objective.parse(kwargs.pop("maximize", ()), kwargs.pop("minimize", ()),
                                     kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
         check_settings(**kwargs)
-        if kwargs.get("method", "gradient") == "gradient" or baseline:
+        if kwargs.get("method", DEFAULT_METHOD) == "gradient" or baseline:
             require_surrogate(self.bundle, str(self.path or "PATH"))
         rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))]
         for rec in tqdm(rows.to_dict("records"), desc="optimize", unit="start", disable=not progress):
@@ -615,7 +615,7 @@ class Designer:
                 smiles = standardize(given)  # the form the model is trained on: largest fragment, uncharged, no stereo
                 res = self._optimize_one(smiles, objective, **kwargs)
             except (DesignInputError, InvalidSmiles, UnknownMolecule, TokenizeError, UnknownTokenError) as e:
-                yield sid, pd.DataFrame([{**head, "start_smiles": None, "method": kwargs.get("method", "gradient"),
+                yield sid, pd.DataFrame([{**head, "start_smiles": None, "method": kwargs.get("method", DEFAULT_METHOD),
                                           "smiles": None, "valid": False, "error": str(e)}]).reindex(
                                               columns=BATCH_COLUMNS), None
                 continue

@@ -717,7 +717,7 @@ def optimize(
     minimize: Optional[list[str]] = typer.Option(None, "--minimize", help="Column to minimize; repeatable."),
     objective: Optional[str] = typer.Option(None, "--objective", help="Weighted sum of columns in natural units, e.g. '1.0*logp - 1.0*sa' or 'qed + 0.5*similarity'."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="PROP=VALUE to approach, e.g. logp=3.0; repeatable."),
-    method: str = typer.Option("gradient", "--method", help="gradient (surrogate ascent on [z, c]) or cmaes (CMA-ES with RDKit scoring, needs the `cma` package)."),
+    method: str = typer.Option("cmaes", "--method", help="cmaes (CMA-ES in [z, c] with RDKit scoring; the default) or gradient (ascent on the latent surrogate; --baseline compares it with random directions)."),
     min_similarity: float = typer.Option(0.0, "--min-similarity", callback=finite(), help="Constraint: proposals keep Tanimoto similarity (Morgan r=2, 2048 bits) >= S to their start."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Cap on RDKit oracle calls per start (one per distinct valid decoded molecule)."),
     steps: int = typer.Option(30, "--steps", callback=bounded(1, MAX_OPT_STEPS), help=f"Gradient steps per chain (cmaes: generations; at most {MAX_OPT_STEPS:,}; steps x chains at most {MAX_OPT_DECODES:,})."),
@@ -785,8 +785,9 @@ def optimize(
              f"{s['seconds']} s, validity {s['valid']:.3f}, {s['feasible']} feasible distinct; "
              f"start {s['seed_objective']}, best {best_text}", quiet)
         for r in res.best.head(5).to_dict("records"):
-            info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} similarity {r['similarity']:.2f} "
-                 f"(surrogate {r['pred_objective']:.3f})", quiet)
+            pred = r.get("pred_objective")
+            info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} similarity {r['similarity']:.2f}"
+                 + (f" (surrogate {pred:.3f})" if pred is not None and pred == pred else ""), quiet)  # NaN: no surrogate
         if baseline:
             if s["method"] != "gradient":
                 raise UserError("--baseline repeats the gradient run's distances; use it with --method gradient")

@@ -142,7 +142,7 @@ def test_optimize_writes_trajectory_and_best(surrogate_model, seed_smiles, tmp_p
     """The real optimizer: whether this machine's tiny model finds a new molecule varies, so both
     outcomes are checked (exit 0 with a best list, or exit 1 saying nothing new was found)."""
     best = tmp_path / "best.csv"
-    res = run("optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed",
+    res = run("optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient",
               "--target", "logp=3.0", "--steps", 5, "--chains", 2, "--step-size", 0.3, "--best", best, "--baseline")
     assert "Traceback" not in res.output
     traj = pd.read_csv(io.StringIO(res.stdout))  # written in both outcomes
@@ -167,7 +167,7 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
     monkeypatch.setattr(moldesign.optimize, "decode", lambda bundle, z, props, temperature=0.0, **kw:
                         [(seed_smiles, "C1CC")[i % 2] for i in range(len(z))])
     out, best = tmp_path / "traj.csv", tmp_path / "best.csv"
-    args = ["optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--steps", 3,
+    args = ["optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient", "--steps", 3,
             "--chains", 2, "-o", out, "--best", best]
     line = one_line_error(run(*args, "-q"), code=1)
     assert line == ("error: no new molecule in 8 decodes (validity 0.500; every valid decode was the seed): "
@@ -222,8 +222,24 @@ def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tm
                                   full[full["start_id"] == "s1"].reset_index(drop=True))
 
 
+def test_optimize_defaults_to_cmaes_which_needs_no_surrogate(model, seed_smiles, tmp_path):
+    """The default method is CMA-ES: it runs on a checkpoint without a surrogate, keeps the
+    similarity constraint on every proposal it lists, and stays within the oracle budget."""
+    best = tmp_path / "best.csv"
+    res = ok(run("optimize", "--model", model, "--start", seed_smiles, "--maximize", "qed", "--min-similarity", "0.3",
+                 "--budget", "40", "--steps", "4", "--chains", "6", "--sigma", "1.0", "--best", best, "-o", tmp_path / "traj.csv"))
+    summary = [l for l in res.stderr.splitlines() if l.startswith("max qed (")][0]
+    assert summary.startswith("max qed (cmaes): ")
+    assert int(summary.split(" oracle calls")[0].split(", ")[-1]) <= 40
+    rows = pd.read_csv(best)
+    assert (rows["similarity"] >= 0.3).all()
+    seed_mol = mol_from_smiles(seed_smiles)
+    for r in rows.to_dict("records"):
+        assert r["similarity"] == pytest.approx(tanimoto_to(seed_mol, [mol_from_smiles(r["smiles"])])[0], abs=1e-4)
+
+
 def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
-    line = one_line_error(run("optimize", "--model", model, "--start", seed_smiles, "--maximize", "qed"))
+    line = one_line_error(run("optimize", "--model", model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient"))
     assert "moldesign surrogate fit" in line
 
 
@@ -248,7 +264,7 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
      "--condition must be one of optimize, seed, only, got 'follow'"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--budget", "0"], "--budget must be a positive number"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
-    (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of gradient, cmaes"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--method", "bayes"], "--method must be one of cmaes, gradient"),
     (["optimize", "--start", "CCO", "--objective", "logp *"], "--objective must be a weighted sum"),
     (["optimize", "--start", "missing_starts.csv", "--maximize", "qed"], "file not found: missing_starts.csv"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--samples", "0"], "--samples must be in 1..256, got 0"),

@@ -107,7 +107,7 @@ def test_condition_seed_moves_z_only_and_c_stays_in_range(designer, tiny_smiles)
 def test_optimize_scores_every_decode_with_rdkit(designer, seed_smiles):
     """The real optimizer on the tiny model. What it decodes differs between machines (see
     conftest.tiny_model_path), so the checks hold for any outcome, "nothing new" included."""
-    res = designer.optimize(seed_smiles, maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=4)
+    res = designer.optimize(seed_smiles, method="gradient", maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=4)
     traj = res.trajectory
     assert len(traj) == 3 * 7 and list(traj["chain"].unique()) == [0, 1, 2]
     assert traj.loc[0, "distance"] == 0.0  # chain 0 starts at the seed's point [μ, c]
@@ -167,7 +167,7 @@ def test_optimize_ranks_new_molecules_by_rdkit_objective(designer, seed_smiles, 
     other molecules (one twice, one written non-canonically) in a fixed order."""
     other = ["CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1", "OCC"]  # aspirin, benzene, ethanol (as "OCC")
     _fake_decoder(monkeypatch, [seed_smiles, "C1CC", other[0], other[1], other[0], other[2], seed_smiles])
-    res = designer.optimize(seed_smiles, maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=2)
+    res = designer.optimize(seed_smiles, method="gradient", maximize=["qed"], steps=6, chains=3, step_size=0.3, top_k=2)
     traj = res.trajectory
     assert traj["valid"].tolist() == [True, False, True, True, True, True, True] * 3
     assert traj.loc[5, "smiles"] == "CCO"  # canonical
@@ -191,7 +191,7 @@ def test_optimize_that_finds_nothing_new_says_so_everywhere(designer, seed_smile
     import json
 
     _fake_decoder(monkeypatch, [seed_smiles, "C1CC"])
-    res = designer.optimize(seed_smiles, maximize=["qed"], steps=3, chains=2)
+    res = designer.optimize(seed_smiles, method="gradient", maximize=["qed"], steps=3, chains=2)
     s = res.summary
     assert not res.trajectory["new"].any() and res.trajectory["rank"].isna().all() and res.best.empty
     assert (s["decodes"], s["distinct"], s["improved_on_seed"], s["valid"]) == (8, 0, 0, 0.5)
@@ -203,20 +203,20 @@ def test_optimize_that_finds_nothing_new_says_so_everywhere(designer, seed_smile
 
 
 def test_optimize_is_reproducible(designer, tiny_smiles):
-    a = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=5)
-    b = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=5)
+    a = designer.optimize(tiny_smiles[1], method="gradient", targets={"logp": 3.0}, steps=4, chains=3, seed=5)
+    b = designer.optimize(tiny_smiles[1], method="gradient", targets={"logp": 3.0}, steps=4, chains=3, seed=5)
     pd.testing.assert_frame_equal(a.trajectory, b.trajectory)
-    c = designer.optimize(tiny_smiles[1], targets={"logp": 3.0}, steps=4, chains=3, seed=6)
+    c = designer.optimize(tiny_smiles[1], method="gradient", targets={"logp": 3.0}, steps=4, chains=3, seed=6)
     assert not np.allclose(a.trajectory["distance"], c.trajectory["distance"])  # chains 1.. start elsewhere
 
 
 def test_random_baseline_matches_decodes_and_distances(designer, tiny_smiles):
-    res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=5, chains=2, step_size=0.3)
+    res = designer.optimize(tiny_smiles[0], method="gradient", maximize=["qed"], steps=5, chains=2, step_size=0.3)
     base = designer.baseline(res, seed=1)
     assert len(base.trajectory) == len(res.trajectory) == base.summary["decodes"]
     np.testing.assert_allclose(base.trajectory["distance"], res.trajectory["distance"], rtol=1e-4, atol=1e-5)
     assert base.summary["seed_objective"] == res.summary["seed_objective"]
-    held = designer.baseline(designer.optimize(tiny_smiles[0], maximize=["qed"], steps=3, chains=2,
+    held = designer.baseline(designer.optimize(tiny_smiles[0], method="gradient", maximize=["qed"], steps=3, chains=2,
                                                condition="seed"), seed=1)
     assert (held.trajectory["mw_condition"] == held.trajectory.loc[0, "mw_condition"]).all()  # random moves in z only
     for row in base.trajectory[base.trajectory["valid"]].head(5).to_dict("records"):
@@ -225,7 +225,7 @@ def test_random_baseline_matches_decodes_and_distances(designer, tiny_smiles):
 
 def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles):
     with pytest.raises(DesignInputError, match="moldesign surrogate fit"):
-        Designer(tiny_bundle, "tiny.pt").optimize(tiny_smiles[0], maximize=["qed"])
+        Designer(tiny_bundle, "tiny.pt").optimize(tiny_smiles[0], method="gradient", maximize=["qed"])
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -306,13 +306,13 @@ def test_start_outside_training_range_warns(designer, tiny_smiles):
     stats["max"][0] = float(seed.props[0]) - 10.0  # the seed's MW is now above the training range
     bundle.property_stats = stats
     with pytest.warns(DesignWarning, match="mw outside the model's training range"):
-        res = Designer(bundle).optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+        res = Designer(bundle).optimize(tiny_smiles[0], method="gradient", maximize=["qed"], steps=2, chains=2)
     assert res.trajectory.loc[0, "mw_condition"] == pytest.approx(stats["max"][0], rel=1e-4)  # clipped, and said so
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", DesignWarning)  # inside the range: no warning
-        designer.optimize(tiny_smiles[0], maximize=["qed"], steps=2, chains=2)
+        designer.optimize(tiny_smiles[0], method="gradient", maximize=["qed"], steps=2, chains=2)
 
 
 def test_batch_of_three_starts_keeps_every_start(designer, tiny_smiles, monkeypatch):
@@ -341,7 +341,7 @@ def test_batch_of_three_starts_keeps_every_start(designer, tiny_smiles, monkeypa
 
 
 def test_condition_only_holds_z_at_the_seed(designer, tiny_smiles):
-    res = designer.optimize(tiny_smiles[0], maximize=["logp"], steps=5, chains=3, condition="only", step_size=0.5)
+    res = designer.optimize(tiny_smiles[0], method="gradient", maximize=["logp"], steps=5, chains=3, condition="only", step_size=0.5)
     u0 = seed_point(designer.bundle, designer.molecule(tiny_smiles[0]))
     cond = res.trajectory[[f"{k}_condition" for k in ("mw", "logp", "hbd", "hba", "tpsa")]].to_numpy(float)
     assert np.abs(cond - designer.molecule(tiny_smiles[0]).props).max() > 0.01  # the condition moved
@@ -362,7 +362,7 @@ def test_maximize_similarity(designer, tiny_smiles, monkeypatch):
     j = obj.score_torch(pred, sur, u, u0)
     assert float(j[0] - j[1]) == pytest.approx(2.0, abs=1e-5)  # the similarity proxy: −‖u − u0‖
     _fake_decoder(monkeypatch, ["C" + tiny_smiles[0]] + DISTINCT)
-    res = designer.optimize(tiny_smiles[0], maximize=["similarity"], minimize=["sa"], steps=3, chains=3, step_size=0.4)
+    res = designer.optimize(tiny_smiles[0], method="gradient", maximize=["similarity"], minimize=["sa"], steps=3, chains=3, step_size=0.4)
     valid = res.trajectory[res.trajectory["valid"]]
     assert len(valid) >= 10
     np.testing.assert_allclose(valid["objective"], valid["similarity"] - valid["sa"], rtol=1e-9)

@@ -242,6 +242,7 @@ def test_interpolate_unknown_molecule_is_one_line(tiny_model_path):
 def test_optimize_without_surrogate_says_how_to_fit_one(tiny_model_path, seed):
     at = start(tiny_model_path)
     at.text_input(key="opt_start").set_value(seed)
+    at.radio(key="opt_method").set_value("gradient")
     at.button(key="opt_go").click().run()
     errs = errors(at, "Optimize")
     assert len(errs) == 1 and "moldesign surrogate fit" in errs[0]
@@ -250,6 +251,7 @@ def test_optimize_without_surrogate_says_how_to_fit_one(tiny_model_path, seed):
 def test_optimize_tab_shows_rdkit_beside_the_surrogate(surrogate_model, seed):
     at = start(surrogate_model)
     at.text_input(key="opt_start").set_value(seed)
+    at.radio(key="opt_method").set_value("gradient")
     at.multiselect(key="opt_max").set_value(["qed"])
     at.text_input(key="opt_targets").set_value("logp=3.0")
     at.number_input(key="opt_steps").set_value(4)
