@@ -60,7 +60,9 @@ def conditioning(d: Designer, seed: str, levels: list[float], sweep: list[float]
     for x in sorted(set(levels) | set(sweep)):
         t0 = time.time()
         try:
-            df = d.generate(like=seed, n=n, logp=x, seed=0)
+            # oversample 1: the first n molecules found, so the errors measure the conditioning,
+            # not generate's selection of the candidates closest to the request
+            df = d.generate(like=seed, n=n, logp=x, seed=0, oversample=1)
         except NothingValid:
             df = None
         cond = base.copy()

@@ -14,7 +14,11 @@ Per model:
 - `recon_zinc_beam5` (with --n-beam N): beam-5 reconstruction of the first N ZINC test molecules,
   beside greedy on the same molecules;
 - `drugs`: every known drug with MW 150-500: exact reconstruction and Tanimoto(decode, input);
-- `like`: `generate --like X -n 30` for aspirin, ibuprofen, celecoxib: mean Tanimoto to the seed;
+- `like`: `generate --like X -n 30` for aspirin, ibuprofen, celecoxib: mean Tanimoto to the seed,
+  with the defaults (the 30 most similar of 5·30 candidates: api.DEFAULT_OVERSAMPLE), and
+  `like_first` the same with --oversample 1 (the first 30 distinct decodes: the neighbourhood as
+  the model makes it, before any ranking);
+- `--skip recon,prior` leaves those parts out (e.g. to measure `like` alone);
 - `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats.
 """
 from __future__ import annotations
@@ -65,14 +69,15 @@ def tanimoto(a: str, b: str | None) -> float:
 
 
 def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_prior: int, n_like: int,
-                n_beam: int = 0) -> dict:
+                n_beam: int = 0, skip: frozenset = frozenset()) -> dict:
     t0 = time.time()
     bundle = checkpoint.load(path)
     out: dict = {"model": str(path), "train_info": {k: bundle.train_info.get(k) for k in ("data_source", "epochs", "wall_seconds")},
                  "has_gmm_prior": bundle.prior is not None}
-    out["recon_zinc"], out["recon_zinc_encodable"] = recon_rate(bundle, zinc[:n_recon])
-    out["recon_moses"], out["recon_moses_encodable"] = recon_rate(bundle, moses)
-    for key, prior, constrained in (("prior_validity", "auto", True), ("prior_validity_unconstrained", "auto", False),
+    if "recon" not in skip:
+        out["recon_zinc"], out["recon_zinc_encodable"] = recon_rate(bundle, zinc[:n_recon])
+        out["recon_moses"], out["recon_moses_encodable"] = recon_rate(bundle, moses)
+    for key, prior, constrained in () if "prior" in skip else (("prior_validity", "auto", True), ("prior_validity_unconstrained", "auto", False),
                                     ("prior_validity_normal", "normal", True)):
         strings, _ = sample_prior(bundle, n_prior, seed=0, temperature=1.0, prior=prior, constrained=constrained)
         canon, _ = canonical_mols(strings)
@@ -80,7 +85,7 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
         if key == "prior_validity":
             valid = [c for c in canon if c is not None]
             out["prior_unique"] = len(set(valid)) / max(1, len(valid))
-    if n_beam:
+    if n_beam and "recon" not in skip:
         ok = [s for s in zinc[:n_beam] if encodable(bundle, s)]
         dec, _ = canonical_mols(reconstruct(bundle, ok, beam=5))
         out["recon_zinc_beam5"] = sum(a == b for a, b in zip(ok, dec)) / max(1, n_beam)
@@ -99,14 +104,16 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
         out["drugs_n"] = len(drugs)
         out["drugs_mean_tanimoto"] = round(float(np.mean([d["tanimoto"] for d in drugs.values()])), 3)
         designer = Designer(bundle)
-        like = {}
-        for name in LIKE_SEEDS:
-            try:
-                df = designer.generate(like=name, n=n_like, seed=0)
-                like[name] = {"mean_similarity": round(float(df["similarity"].mean()), 3), "n": len(df)}
-            except Exception as e:  # a model that cannot encode the seed: reported, not fatal
-                like[name] = {"error": str(e).splitlines()[0]}
-        out["like"] = like
+        for key, oversample in (("like", None), ("like_first", 1)):
+            like = {}
+            for name in LIKE_SEEDS:
+                try:
+                    df = designer.generate(like=name, n=n_like, seed=0, oversample=oversample)
+                    like[name] = {"mean_similarity": round(float(df["similarity"].mean()), 3), "n": len(df),
+                                  "decodes": df.attrs["summary"]["attempts"]}
+                except Exception as e:  # a model that cannot encode the seed: reported, not fatal
+                    like[name] = {"error": str(e).splitlines()[0]}
+            out[key] = like
     mu, logvar = encode(bundle, [s for s in zinc[:2000] if encodable(bundle, s)])
     kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).mean(0)  # (Z,) nats per dimension
     out["active_dims_0.1"] = int((kl > 0.1).sum())
@@ -125,6 +132,7 @@ def main() -> None:
     ap.add_argument("--moses-test", type=Path, default=REPO / "data" / "moses" / "test.parquet")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-beam", type=int, default=0, help="ZINC test molecules also decoded by beam search (width 5)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to leave out: recon, prior")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -133,7 +141,10 @@ def main() -> None:
     moses = pd.read_parquet(args.moses_test)["smiles"].tolist()
     moses = [moses[i] for i in np.random.default_rng(0).permutation(len(moses))[: args.n_recon]]
     moses = [standardize(s) for s in moses]
-    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam) for p in args.model]
+    skip = frozenset(x for x in args.skip.split(",") if x)
+    if skip - {"recon", "prior"}:
+        ap.error(f"--skip takes recon and/or prior, got {args.skip!r}")
+    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam, skip) for p in args.model]
     print(json.dumps({"n_recon": args.n_recon, "n_prior": args.n_prior, "threads": args.threads, "models": results}, indent=1))
 
 

@@ -27,6 +27,7 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
+from .config import DEFAULT_OVERSAMPLE, LIKE_TEMPERATURE
 from .optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
                        DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
                        optimize as _optimize, random_baseline)
@@ -40,8 +41,6 @@ from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
 from .screening import FilterError
 
 from . import DEFAULT_MODEL  # noqa: E402,F401  (re-exported: the shipped model)
-
-MIN_SIMILARITY_TEMPERATURE = 0.6  # generate's default temperature under --min-similarity (see generate)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
 RAW_CHUNK = 10_000  # decodes per streamed chunk (and per resumable part file) of `generate --raw`
@@ -185,16 +184,17 @@ class Designer:
                  radius: float | None = None, temperature: float | None = None, seed: int = 0, raw: bool = False,
                  max_attempts: int | None = None, log: Callable[[str], None] | None = None,
                  min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
-                 sanity: bool | Sanity = True, constrained: bool = True, beam: int = 0) -> pd.DataFrame:
+                 sanity: bool | Sanity = True, constrained: bool = True, beam: int = 0,
+                 oversample: int | None = None) -> pd.DataFrame:
         """`n` valid, unique, canonical molecules (never the seed itself) that pass the filters.
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
         by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
         Without: z ~ N(0, I), unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
-        Default temperature: 0, except MIN_SIMILARITY_TEMPERATURE with `min_similarity` (the
-        shipped model's greedy decode of celecoxib's μ sits at Tanimoto 0.24 to it and a greedy
-        search stalls at 0.44; sampling at 0.6 decodes celecoxib itself and its close analogues).
+        Default temperature: LIKE_TEMPERATURE (0.6) with `like`, 0 without (a greedy decode of a
+        seed's μ may sit far from it — celecoxib's at Tanimoto 0.41 on the shipped model — while
+        sampling near μ at 0.6 decodes the seed itself and its close analogues).
 
         Filters (a molecule failing any is not kept; counted by reason in summary["removed"]):
         `min_similarity` S keeps Tanimoto ≥ S to the seed, and the radius then adapts batch by
@@ -205,7 +205,12 @@ class Designer:
         Sorted by: mean |RDKit − requested| / training std over the requested properties when any
         were given, then similarity to the seed (descending); with a seed only, by similarity;
         otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
-        max(1000, 20·n)); raises NothingValid when nothing was kept, warns when fewer than `n`.
+        max(1000, 20·n·oversample)); raises NothingValid when nothing was kept, warns when fewer than `n`.
+        `oversample` K (with `like`; default DEFAULT_OVERSAMPLE): collect up to K·n distinct
+        candidates that pass the filters and keep the first n in the output order: the closest to
+        the requested properties when any were given, else the most similar to the seed (a
+        chemist asking for molecules like X wants the closest the model proposes, not the first
+        it decodes; bench/like_bench.py, model card). K = 1: the first n found.
         `df.attrs["summary"]` holds attempts, validity, kept, removed, radius. `raw=True` returns
         exactly `n` decodes, unfiltered, every string in order: `smiles` as decoded, `valid`,
         `canonical`, RDKit properties (valid rows), similarity.
@@ -228,14 +233,21 @@ class Designer:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         if temperature is None:
-            temperature = MIN_SIMILARITY_TEMPERATURE if min_similarity is not None else 0.0
+            temperature = LIKE_TEMPERATURE if like is not None else 0.0
         _check_sampling(temperature, radius, like)
         if min_similarity is not None:
             if not np.isfinite(min_similarity) or not 0 < min_similarity <= 1:
                 raise DesignInputError(f"--min-similarity must be in (0, 1], got {min_similarity}")
             if like is None:
                 raise DesignInputError("--min-similarity needs --like (similarity is to the seed)")
-        budget = max(1000, 20 * n) if max_attempts is None else int(max_attempts)
+        if oversample is None:
+            oversample = DEFAULT_OVERSAMPLE if like is not None else 1
+        if not isinstance(oversample, (int, np.integer)) or not 1 <= oversample <= 100:
+            raise DesignInputError(f"--oversample must be an integer from 1 to 100, got {oversample!r}")
+        if oversample > 1 and like is None:
+            raise DesignInputError("--oversample needs --like (candidates are ranked by similarity to the seed)")
+        wanted = n * oversample  # candidates to collect before keeping the n most similar
+        budget = max(1000, 20 * wanted) if max_attempts is None else int(max_attempts)
         if budget < 1:
             raise DesignInputError(f"--max-attempts must be positive, got {max_attempts}")
         mfilter = self._molecule_filter(keep, filters, sanity, min_similarity)
@@ -275,9 +287,9 @@ class Designer:
         attempts = n_valid = 0
         radii = [radius]
         centre_sim = -1.0  # similarity to the seed of the best decode so far (the centre's molecule)
-        while len(found) < n and attempts < budget:
+        while len(found) < wanted and attempts < budget:
             # smaller batches when the search adapts, so it can react within the budget
-            m = min(budget - attempts, max(64, min(128 if adapt else 1000, 2 * (n - len(found)))))
+            m = min(budget - attempts, max(64, min(128 if adapt else 1000, 2 * (wanted - len(found)))))
             strings, z = batch(m, with_z=True)
             canon, mols = canonical_mols(strings)
             attempts += m
@@ -287,7 +299,7 @@ class Designer:
                 if c is None:
                     continue
                 n_valid += 1
-                if c in seen or len(found) >= n:
+                if c in seen or len(found) >= wanted:
                     continue
                 seen.add(c)
                 n_new += 1
@@ -295,7 +307,7 @@ class Designer:
                 n_close += adapt and sim >= min_similarity
                 if mfilter.passes(mol, row):
                     found[c] = row
-            if adapt and len(found) < n:
+            if adapt and len(found) < wanted:
                 # The decoder may not map μ back onto the seed (greedy decode of μ can sit at
                 # Tanimoto 0.2), so the centre follows the most similar decode found (a hill climb
                 # on similarity) and the radius follows a success rule: grow after progress or
@@ -312,8 +324,10 @@ class Designer:
             if log:
                 log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept"
                     + (f", radius {radius:.3g}, best similarity {centre_sim:.2f}" if adapt else ""))
+        candidates = len(found)
         removed = dict(sorted(mfilter.removed.items(), key=lambda kv: -kv[1]))
-        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": len(found), "requested": n,
+        summary = {"attempts": attempts, "valid": n_valid / max(1, attempts), "kept": min(n, len(found)), "requested": n,
+                   "candidates": candidates, "oversample": oversample,
                    "removed": removed, "removed_total": sum(removed.values()),
                    "radius": radius, "radius_start": radii[0],
                    "best_similarity": float(np.nanmax([r["similarity"] for r in found.values()])) if found and sd is not None else None}
@@ -329,7 +343,7 @@ class Designer:
                           + (f" ({sum(removed.values())} removed by filters: {_fmt_removed(removed)})" if removed else ""),
                           DesignWarning, stacklevel=2)
         df = pd.DataFrame(list(found.values()))
-        df = self._sort(df, given, sd is not None)
+        df = self._sort(df, given, sd is not None).head(n)  # oversampled: the first n in output order
         df.attrs.update(summary=summary, requested=given, seed=sd)
         return df[GENERATE_COLUMNS]
 
@@ -349,7 +363,7 @@ class Designer:
     def _raw_setup(self, like: str | None, n: int, conditions: dict, radius: float | None,
                    temperature: float | None, chunk_size: int, beam: int) -> tuple:
         """Checked arguments of a raw stream → (seed, its μ (1, Z) or None, conditions, radius, temperature)."""
-        temperature = 0.0 if temperature is None else temperature
+        temperature = (LIKE_TEMPERATURE if like is not None else 0.0) if temperature is None else temperature
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         self._check_beam_seed(beam, like, radius)

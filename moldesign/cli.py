@@ -63,6 +63,7 @@ app.add_typer(data_app, name="data")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 from . import DEFAULT_MODEL  # noqa: E402  (the shipped model; $MOLDESIGN_MODEL overrides)
+from .config import DEFAULT_OVERSAMPLE, DEFAULT_RADIUS, LIKE_TEMPERATURE  # noqa: E402  (light: no torch)
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
@@ -564,8 +565,8 @@ def generate(
     hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
     n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
-    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help="With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default 0.3)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help="Decoding temperature; 0 = greedy (the molecule is set by z alone). Default 0, or 0.6 with --min-similarity."),
+    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS})."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help=f"Decoding temperature; 0 = greedy (the molecule is set by z alone). Default {LIKE_TEMPERATURE} with --like, 0 without."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
     min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
@@ -576,6 +577,7 @@ def generate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
+    oversample: Optional[int] = typer.Option(None, "--oversample", help=f"With --like: collect K·n distinct candidates and keep the first n in output order (closest to the requested properties, else most similar to the seed); default {DEFAULT_OVERSAMPLE}, 1: the first n found."),
     prior: PriorChoice = PriorOpt,
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
@@ -600,8 +602,9 @@ def generate(
         d = _designer(model, device)
         _use_prior(d.bundle, prior)
         if raw:  # streamed in chunks: flat memory for any -n, resumable parts beside -o
-            if min_similarity is not None or keep is not None or filters:
-                raise UserError("--raw writes every decode unfiltered: --min-similarity, --keep and --filter do not apply")
+            if min_similarity is not None or keep is not None or filters or oversample is not None:
+                raise UserError("--raw writes every decode unfiltered: --min-similarity, --oversample, --keep and "
+                                "--filter do not apply")
             conditions = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
                               constrained=not unconstrained, beam=beam)
             s = d.generate_raw_to(out, like, n, seed=seed, float_format=CSV_FLOAT_FORMAT, progress=not quiet,
@@ -621,7 +624,7 @@ def generate(
             return
         options = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius, temperature=temperature,
                        seed=seed, max_attempts=max_attempts, min_similarity=min_similarity, keep=keep,
-                       filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam)
+                       filters=filters, sanity=sanity, constrained=not unconstrained, beam=beam, oversample=oversample)
         if batch:
             info(f"{len(seeds)} seeds from {like}", quiet)
             df = d.generate_batch(seeds, n, progress=None if quiet else (lambda m: info(m, quiet)), **options)

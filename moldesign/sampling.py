@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Bundle
-from .config import PROPERTIES
+from .config import DEFAULT_RADIUS, PROPERTIES  # noqa: F401  (DEFAULT_RADIUS: re-exported for the design commands)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -170,10 +170,6 @@ def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512, co
 # ------------------------------------------------------------------ design operations
 # Used by the design commands (generate / interpolate / optimize) and the Python API.
 
-DEFAULT_RADIUS = 0.3
-"""Default neighbourhood radius for `generate --like`: the standard deviation, per latent
-dimension and in units of the prior N(0, I), of the Gaussian noise added to the seed's μ.
-See `sample_around` and the similarity-vs-radius curve in bench/design_bench.py."""
 
 
 class DesignInputError(ValueError):

@@ -202,7 +202,7 @@ def notes(*seeds) -> list[str]:
 
 # ------------------------------------------------------------------ tabs
 def generate_tab(d) -> None:
-    from moldesign.sampling import DEFAULT_RADIUS
+    from moldesign.config import DEFAULT_RADIUS, LIKE_TEMPERATURE
 
     st.subheader("Generate molecules with requested properties")
     text = st.text_input("Seed molecule: a name (aspirin, tamiflu, …) or a SMILES; empty for none",
@@ -215,7 +215,8 @@ def generate_tab(d) -> None:
     n = c1.number_input("n (valid, unique molecules)", 1, 500, 20, key="gen_n")
     radius = c2.number_input("radius (latent noise around the seed)", 0.0, 5.0, DEFAULT_RADIUS, 0.1,
                              key="gen_radius", disabled=seed is None)
-    temperature = c3.number_input("temperature (0 = greedy)", 0.0, 3.0, 0.0, 0.1, key="gen_temperature")
+    temperature = c3.number_input("temperature (0 = greedy)", 0.0, 3.0, LIKE_TEMPERATURE if seed is not None else 0.0,
+                                  0.1, key="gen_temperature")
     rand = c4.number_input("random seed", 0, 2**31 - 1, st.session_state.get("default_seed", 0), key="gen_rand")
     # the same constraints as `generate --min-similarity/--keep/--no-sanity/--unconstrained`
     c1, c2, c3, c4 = st.columns(4)

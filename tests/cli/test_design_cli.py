@@ -57,6 +57,20 @@ def test_generate_around_a_seed(model, seed_smiles):
     assert err.is_monotonic_increasing
 
 
+def test_generate_oversample_keeps_the_most_similar_candidates(model, seed_smiles):
+    """--oversample K collects K·n candidates and keeps the n closest to the seed: the same decodes
+    (same seed, same batch) as asking for K·n with --oversample 1, cut to the n most similar."""
+    args = ["generate", "--model", model, "--like", seed_smiles, "--radius", 1.0, "--seed", 2, "-q"]
+    first = table(run(*args, "-n", 24, "--oversample", 1))
+    best = table(run(*args, "-n", 6, "--oversample", 4))
+    assert len(first) == 24 and len(best) == 6
+    top = first["similarity"].sort_values(ascending=False).head(6)  # by value: ties may swap molecules
+    assert sorted(best["similarity"]) == pytest.approx(sorted(top))
+    assert set(best["smiles"]) <= set(first["smiles"])
+    assert best["similarity"].min() >= first["similarity"].median()
+    assert_rdkit_values(best, seed_smiles)
+
+
 def test_generate_from_the_prior(model):
     df = table(run("generate", "--model", model, "-n", 10, "--hbd", 1, "-q"))
     assert len(df) == 10 and df["smiles"].is_unique and df["similarity"].isna().all()
@@ -254,6 +268,8 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["generate", "-n", "0"], "-n must be a positive integer"),
     (["generate", "--radius", "1.0"], "--radius needs --like"),
     (["generate", "-o", "out.xyz"], "unsupported output type '.xyz'"),
+    (["generate", "--like", "CCO", "--oversample", "0"], "--oversample must be an integer from 1 to 100, got 0"),
+    (["generate", "--oversample", "3"], "--oversample needs --like"),
     (["generate", "--grid", "out.gif"], "--grid must end in .png or .svg"),
     (["interpolate", "CCO", "CCN", "--steps", "1"], "--steps must be at least 2"),
     (["interpolate", "CCO", "not_a_molecule"], "'not_a_molecule' is neither"),
