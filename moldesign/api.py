@@ -322,7 +322,9 @@ class Designer:
                     radius = min(2.0, radius * 1.25)
                 radii.append(radius)
             if log:
-                log(f"generate: {attempts} decoded, {n_valid} valid, {len(found)}/{n} kept"
+                log(f"generate: {attempts} decoded, {n_valid} valid, "
+                    + (f"{len(found)}/{wanted} candidates (the first {n} in output order kept)" if oversample > 1
+                       else f"{len(found)}/{n} kept")
                     + (f", radius {radius:.3g}, best similarity {centre_sim:.2f}" if adapt else ""))
         candidates = len(found)
         removed = dict(sorted(mfilter.removed.items(), key=lambda kv: -kv[1]))

@@ -637,6 +637,8 @@ def generate(
             df = d.generate(like, n, raw=raw, log=None if quiet else (lambda m: info(m, quiet)), **options)
             s = df.attrs.get("summary", {})
             line = f"{len(df)} rows; {s.get('attempts')} decodes, validity {s.get('valid', 0):.3f}"
+            if s.get("candidates", 0) > len(df):
+                line += f"; best {len(df)} of {s['candidates']} candidates"
             if s.get("removed"):
                 line += (f"; filters removed {s['removed_total']} ("
                          + ", ".join(f"{k}: {v}" for k, v in s["removed"].items()) + ")")
