@@ -18,7 +18,7 @@ Per model:
   with the defaults (the 30 most similar of 5·30 candidates: api.DEFAULT_OVERSAMPLE), and
   `like_first` the same with --oversample 1 (the first 30 distinct decodes: the neighbourhood as
   the model makes it, before any ranking);
-- `--skip recon,prior` leaves those parts out (e.g. to measure `like` alone);
+- `--skip recon,prior,like` leaves those parts out (`like` also skips `drugs`);
 - `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats.
 """
 from __future__ import annotations
@@ -90,6 +90,8 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
         dec, _ = canonical_mols(reconstruct(bundle, ok, beam=5))
         out["recon_zinc_beam5"] = sum(a == b for a, b in zip(ok, dec)) / max(1, n_beam)
         out["recon_zinc_greedy_same_molecules"] = recon_rate(bundle, zinc[:n_beam])[0]
+    if "like" in skip:
+        return _latent_stats(out, bundle, zinc, t0)
     drugs = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -114,6 +116,10 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
                 except Exception as e:  # a model that cannot encode the seed: reported, not fatal
                     like[name] = {"error": str(e).splitlines()[0]}
             out[key] = like
+    return _latent_stats(out, bundle, zinc, t0)
+
+
+def _latent_stats(out: dict, bundle, zinc: list[str], t0: float) -> dict:
     mu, logvar = encode(bundle, [s for s in zinc[:2000] if encodable(bundle, s)])
     kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).mean(0)  # (Z,) nats per dimension
     out["active_dims_0.1"] = int((kl > 0.1).sum())
@@ -132,7 +138,7 @@ def main() -> None:
     ap.add_argument("--moses-test", type=Path, default=REPO / "data" / "moses" / "test.parquet")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-beam", type=int, default=0, help="ZINC test molecules also decoded by beam search (width 5)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to leave out: recon, prior")
+    ap.add_argument("--skip", default="", help="comma-separated parts to leave out: recon, prior, like")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -142,8 +148,8 @@ def main() -> None:
     moses = [moses[i] for i in np.random.default_rng(0).permutation(len(moses))[: args.n_recon]]
     moses = [standardize(s) for s in moses]
     skip = frozenset(x for x in args.skip.split(",") if x)
-    if skip - {"recon", "prior"}:
-        ap.error(f"--skip takes recon and/or prior, got {args.skip!r}")
+    if skip - {"recon", "prior", "like"}:
+        ap.error(f"--skip takes recon, prior and/or like, got {args.skip!r}")
     results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam, skip) for p in args.model]
     print(json.dumps({"n_recon": args.n_recon, "n_prior": args.n_prior, "threads": args.threads, "models": results}, indent=1))
 
