@@ -27,7 +27,7 @@ import torch
 
 from . import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
-from .config import DEFAULT_OVERSAMPLE, LIKE_TEMPERATURE
+from .config import DEFAULT_OVERSAMPLE, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS
 from .optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
                        DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
                        optimize as _optimize, random_baseline)
@@ -206,11 +206,12 @@ class Designer:
         were given, then similarity to the seed (descending); with a seed only, by similarity;
         otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
         max(1000, 20·n·oversample)); raises NothingValid when nothing was kept, warns when fewer than `n`.
-        `oversample` K (with `like`; default DEFAULT_OVERSAMPLE): collect up to K·n distinct
-        candidates that pass the filters and keep the first n in the output order: the closest to
-        the requested properties when any were given, else the most similar to the seed (a
-        chemist asking for molecules like X wants the closest the model proposes, not the first
-        it decodes; bench/like_bench.py, model card). K = 1: the first n found.
+        `oversample` K (with `like`; default DEFAULT_OVERSAMPLE, 1 with `min_similarity`, whose
+        filter already selects): collect up to K·n distinct candidates that pass the filters and
+        keep the first n in the output order: the closest to the requested properties when any
+        were given, else the most similar to the seed (a chemist asking for molecules like X wants
+        the closest the model proposes, not the first it decodes; bench/like_bench.py, model
+        card). K = 1: the first n found.
         `df.attrs["summary"]` holds attempts, validity, kept, removed, radius. `raw=True` returns
         exactly `n` decodes, unfiltered, every string in order: `smiles` as decoded, `valid`,
         `canonical`, RDKit properties (valid rows), similarity.
@@ -241,7 +242,8 @@ class Designer:
             if like is None:
                 raise DesignInputError("--min-similarity needs --like (similarity is to the seed)")
         if oversample is None:
-            oversample = DEFAULT_OVERSAMPLE if like is not None else 1
+            # --min-similarity is itself the selection (and its radius adapts to what passes)
+            oversample = DEFAULT_OVERSAMPLE if like is not None and min_similarity is None else 1
         if not isinstance(oversample, (int, np.integer)) or not 1 <= oversample <= 100:
             raise DesignInputError(f"--oversample must be an integer from 1 to 100, got {oversample!r}")
         if oversample > 1 and like is None:
@@ -254,7 +256,9 @@ class Designer:
         if any(f.key == "similarity" for f in mfilter.filters) and like is None:
             raise DesignInputError("a filter on similarity needs --like (similarity is to the seed)")
         given = self._checked_conditions({"mw": mw, "logp": logp, "hbd": hbd, "hba": hba, "tpsa": tpsa})
-        radius = DEFAULT_RADIUS if radius is None else float(radius)
+        if radius is None:
+            radius = MIN_SIMILARITY_RADIUS if min_similarity is not None else DEFAULT_RADIUS
+        radius = float(radius)
         rng, gen = self._generators(seed)
         Z = self.bundle.config.latent_dim
         sd = self.molecule(like) if like is not None else None

@@ -63,7 +63,7 @@ app.add_typer(data_app, name="data")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 from . import DEFAULT_MODEL  # noqa: E402  (the shipped model; $MOLDESIGN_MODEL overrides)
-from .config import DEFAULT_OVERSAMPLE, DEFAULT_RADIUS, LIKE_TEMPERATURE  # noqa: E402  (light: no torch)
+from .config import DEFAULT_OVERSAMPLE, DEFAULT_RADIUS, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS  # noqa: E402  (light: no torch)
 CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
@@ -565,7 +565,7 @@ def generate(
     hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
     n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
-    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS})."),
+    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS}; {MIN_SIMILARITY_RADIUS} where --min-similarity's search starts)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help=f"Decoding temperature; 0 = greedy (the molecule is set by z alone). Default {LIKE_TEMPERATURE} with --like, 0 without."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
     max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
@@ -577,7 +577,7 @@ def generate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
     unconstrained: bool = typer.Option(False, "--unconstrained", help="Decode without the SMILES grammar/valence mask (on by default)."),
     beam: int = typer.Option(0, "--beam", help="With --like and --radius 0: decode the seed's point by beam search of this width (0/1: greedy)."),
-    oversample: Optional[int] = typer.Option(None, "--oversample", help=f"With --like: collect K·n distinct candidates and keep the first n in output order (closest to the requested properties, else most similar to the seed); default {DEFAULT_OVERSAMPLE}, 1: the first n found."),
+    oversample: Optional[int] = typer.Option(None, "--oversample", help=f"With --like: collect K·n distinct candidates and keep the first n in output order (closest to the requested properties, else most similar to the seed); default {DEFAULT_OVERSAMPLE}, or 1 with --min-similarity; 1: the first n found."),
     prior: PriorChoice = PriorOpt,
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
@@ -773,6 +773,8 @@ def optimize(
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
                         similarity_penalty=similarity_penalty)
         terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
+        if baseline and method == "cmaes":  # checked before any work: the baseline needs the gradient's path
+            raise UserError("--baseline repeats the gradient run's distances; use it with --method gradient")
         if _is_start_file(start):
             if best is not None or grid is not None:
                 raise UserError("--best and --grid are for a single start; a batch writes the best rows to --out")
@@ -794,8 +796,6 @@ def optimize(
             info(f"  #{r['rank']} {r['smiles']}  objective {r['objective']:.3f} similarity {r['similarity']:.2f}"
                  + (f" (surrogate {pred:.3f})" if pred is not None and pred == pred else ""), quiet)  # NaN: no surrogate
         if baseline:
-            if s["method"] != "gradient":
-                raise UserError("--baseline repeats the gradient run's distances; use it with --method gradient")
             base = d.baseline(res, seed=seed)
             typer.echo(json.dumps({"optimize": s, "baseline": base.summary}), err=True)
         if grid is not None:

@@ -289,6 +289,7 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--maximize", "qed", "--sigma-units", "nats"],
      "--sigma-units must be one of prior, posterior, got 'nats'"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--fill-budget"], "--fill-budget needs --budget N"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--baseline"], "use it with --method gradient"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--similarity-penalty", "-1"],
      "--similarity-penalty must be >= 0, got -1"),
 ])

@@ -8,7 +8,7 @@ from PIL import Image
 from rdkit import Chem
 
 from moldesign.chem import mol_from_smiles, tanimoto_to
-from moldesign.config import DEFAULT_RADIUS
+from moldesign.config import MIN_SIMILARITY_RADIUS
 
 from .common import ok, one_line_error, run, table
 
@@ -29,7 +29,7 @@ def test_min_similarity_keeps_only_close_molecules_or_says_how_many(model, seed_
     seed = mol_from_smiles(seed_smiles)
     truth = tanimoto_to(seed, [mol_from_smiles(s) for s in df["smiles"]])
     assert (truth >= 0.3).all() and df["similarity"].to_numpy() == pytest.approx(truth, abs=1e-4)
-    assert f"radius {DEFAULT_RADIUS:.3g} -> " in res.stderr  # the adapted radius is reported
+    assert f"radius {MIN_SIMILARITY_RADIUS:.3g} -> " in res.stderr  # the adapted radius is reported
     assert len(df) == 5 or f"only {len(df)} of 5 molecules found" in res.stderr  # never a silent short list
 
 
