@@ -77,8 +77,9 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
     if "recon" not in skip:
         out["recon_zinc"], out["recon_zinc_encodable"] = recon_rate(bundle, zinc[:n_recon])
         out["recon_moses"], out["recon_moses_encodable"] = recon_rate(bundle, moses)
-    for key, prior, constrained in () if "prior" in skip else (("prior_validity", "auto", True), ("prior_validity_unconstrained", "auto", False),
-                                    ("prior_validity_normal", "normal", True)):
+    prior_runs = (("prior_validity", "auto", True), ("prior_validity_unconstrained", "auto", False),
+                  ("prior_validity_normal", "normal", True))
+    for key, prior, constrained in () if "prior" in skip else prior_runs:
         strings, _ = sample_prior(bundle, n_prior, seed=0, temperature=1.0, prior=prior, constrained=constrained)
         canon, _ = canonical_mols(strings)
         out[key] = float(np.mean([c is not None for c in canon]))

@@ -30,7 +30,7 @@ from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .config import DEFAULT_OVERSAMPLE, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS
 from .optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
                        DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
-                       optimize as _optimize, random_baseline)
+                       check_settings, optimize as _optimize, random_baseline)
 from .prior import draw_latents
 from .sampling import (DEFAULT_RADIUS, DesignInputError, DesignWarning, NothingValid, Seed, canonical_mols,
                        check_property_value,
@@ -62,6 +62,13 @@ def load(model: str | Path | None = None, device: str = "auto") -> "Designer":
         raise DesignInputError(str(e)) from None
     path = Path(model) if model is not None else DEFAULT_MODEL
     return Designer(checkpoint.load(path, dev), path)
+
+
+def _default_temperature(temperature: float | None, like: str | None) -> float:
+    """generate's decoding temperature: as given, else LIKE_TEMPERATURE with a seed, greedy without."""
+    if temperature is not None:
+        return temperature
+    return LIKE_TEMPERATURE if like is not None else 0.0
 
 
 def _check_sampling(temperature: float, radius: float | None, like: str | None) -> None:
@@ -189,7 +196,8 @@ class Designer:
         """`n` valid, unique, canonical molecules (never the seed itself) that pass the filters.
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
-        by any given), z = μ + radius·ε (radius default sampling.DEFAULT_RADIUS, prior std units).
+        by any given), z = μ + radius·ε (radius default config.DEFAULT_RADIUS, or
+        config.MIN_SIMILARITY_RADIUS with `min_similarity`; prior std units).
         Without: z ~ N(0, I), unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
         Default temperature: LIKE_TEMPERATURE (0.6) with `like`, 0 without (a greedy decode of a
@@ -233,8 +241,7 @@ class Designer:
         self._check_beam_seed(beam, like, radius)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
-        if temperature is None:
-            temperature = LIKE_TEMPERATURE if like is not None else 0.0
+        temperature = _default_temperature(temperature, like)
         _check_sampling(temperature, radius, like)
         if min_similarity is not None:
             if not np.isfinite(min_similarity) or not 0 < min_similarity <= 1:
@@ -369,7 +376,7 @@ class Designer:
     def _raw_setup(self, like: str | None, n: int, conditions: dict, radius: float | None,
                    temperature: float | None, chunk_size: int, beam: int) -> tuple:
         """Checked arguments of a raw stream → (seed, its μ (1, Z) or None, conditions, radius, temperature)."""
-        temperature = (LIKE_TEMPERATURE if like is not None else 0.0) if temperature is None else temperature
+        temperature = _default_temperature(temperature, like)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise DesignInputError(f"-n must be a positive integer, got {n!r}")
         self._check_beam_seed(beam, like, radius)
@@ -620,12 +627,12 @@ class Designer:
         from .known_molecules import UnknownMolecule
         from .tokenizer import TokenizeError, UnknownTokenError
 
-        from .optimize import check_settings, require_surrogate
+        from .optimize import require_surrogate
 
         objective = Objective.parse(kwargs.pop("maximize", ()), kwargs.pop("minimize", ()),
                                     kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
-        check_settings(**kwargs)
-        if kwargs.get("method", DEFAULT_METHOD) == "gradient" or baseline:
+        check_settings(**kwargs, baseline=baseline)  # a baseline needs the gradient method
+        if kwargs.get("method", DEFAULT_METHOD) == "gradient":
             require_surrogate(self.bundle, str(self.path or "PATH"))
         rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))]
         for rec in tqdm(rows.to_dict("records"), desc="optimize", unit="start", disable=not progress):
@@ -640,7 +647,7 @@ class Designer:
                                               columns=BATCH_COLUMNS), None
                 continue
             tables = [self._batch_rows(head, res)]
-            if baseline and res.summary["method"] == "gradient":
+            if baseline:
                 base = random_baseline(self.bundle, res.start, objective, res.trajectory["distance"].to_numpy(),
                                        np.random.default_rng(kwargs.get("seed", 0)), kwargs.get("top_k", 10),
                                        kwargs.get("condition", "optimize"), kwargs.get("budget"),
@@ -676,7 +683,9 @@ class Designer:
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same
-        seed, at the optimizer's distances from μ, in random directions (moldesign.optimize)."""
+        seed, at the optimizer's distances from μ, in random directions (moldesign.optimize).
+        Only for a gradient run (its trajectory is a walk with distances); DesignInputError otherwise."""
+        check_settings(method=result.summary["method"], baseline=True)
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
                                np.random.default_rng(seed), top_k=max(len(result.best), 1),
                                condition=result.summary.get("condition", "optimize"),

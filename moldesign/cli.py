@@ -568,7 +568,7 @@ def generate(
     radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS}; {MIN_SIMILARITY_RADIUS} where --min-similarity's search starts)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help=f"Decoding temperature; 0 = greedy (the molecule is set by z alone). Default {LIKE_TEMPERATURE} with --like, 0 without."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n), at most {MAX_DECODES:,})."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n·oversample), at most {MAX_DECODES:,})."),
     min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
     keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
     filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen: --filter 'qed>=0.5' --filter 'similarity>0.4'. PROPERTY: mw logp hbd hba tpsa qed sa similarity pains brenk."),
@@ -773,8 +773,9 @@ def optimize(
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
                         similarity_penalty=similarity_penalty)
         terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
-        if baseline and method == "cmaes":  # checked before any work: the baseline needs the gradient's path
-            raise UserError("--baseline repeats the gradient run's distances; use it with --method gradient")
+        from .optimize import check_settings
+
+        check_settings(**settings, baseline=baseline)  # every setting, before the model loads
         if _is_start_file(start):
             if best is not None or grid is not None:
                 raise UserError("--best and --grid are for a single start; a batch writes the best rows to --out")

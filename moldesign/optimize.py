@@ -520,8 +520,9 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method=DEFAULT_METHOD,
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
                    samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
-                   fill_budget=False, similarity_penalty=0.0, **_ignored) -> None:
-    """One-line DesignInputError for a bad setting (before any work; a batch checks once)."""
+                   fill_budget=False, similarity_penalty=0.0, baseline=False, **_ignored) -> None:
+    """One-line DesignInputError for a bad setting (before any work; a batch checks once).
+    `baseline`: the random baseline will be run too, which repeats a gradient run's distances."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise DesignInputError(f"--steps must be at least 1, got {steps!r}")
     if not isinstance(chains, (int, np.integer)) or chains < 1:
@@ -536,6 +537,8 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
         raise DesignInputError(f"--min-similarity must be in [0, 1], got {min_similarity}")
     if method not in METHODS:
         raise DesignInputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if baseline and method != "gradient":
+        raise DesignInputError("--baseline repeats the gradient run's distances; use it with --method gradient")
     if condition not in CONDITIONS:
         raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     if not np.isfinite(sigma) or sigma <= 0:

@@ -171,7 +171,6 @@ def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512, co
 # Used by the design commands (generate / interpolate / optimize) and the Python API.
 
 
-
 class DesignInputError(ValueError):
     """A design argument the user must fix (the message is one line naming the value)."""
 

@@ -223,6 +223,17 @@ def test_random_baseline_matches_decodes_and_distances(designer, tiny_smiles):
         assert row["qed"] == pytest.approx(mol_scores(mol_from_smiles(row["smiles"]))["qed"])
 
 
+def test_baseline_needs_the_gradient_method_and_says_so_before_any_work(designer, tiny_smiles):
+    """The baseline repeats a gradient walk's distances: with CMA-ES a batch refuses before its
+    first start (it used to skip the baseline rows silently), and so does baseline() on a result."""
+    starts = pd.DataFrame({"start_id": ["a"], "smiles": [tiny_smiles[0]]})
+    with pytest.raises(DesignInputError, match="use it with --method gradient"):
+        next(designer.optimize_batch(starts, baseline=True, method="cmaes", maximize=["qed"]))
+    res = designer.optimize(tiny_smiles[0], method="cmaes", maximize=["qed"], steps=2, chains=2)
+    with pytest.raises(DesignInputError, match="use it with --method gradient"):
+        designer.baseline(res)
+
+
 def test_optimize_without_surrogate_says_how_to_fit_one(tiny_bundle, tiny_smiles):
     with pytest.raises(DesignInputError, match="moldesign surrogate fit"):
         Designer(tiny_bundle, "tiny.pt").optimize(tiny_smiles[0], method="gradient", maximize=["qed"])
