@@ -122,11 +122,11 @@ class Designer:
     def _conditions(self, n: int, given: Mapping[str, float], rng: np.random.Generator,
                     base: np.ndarray | None = None) -> np.ndarray:
         """(n, 5) raw conditions: `base` (a seed's properties (5,), or one row per molecule (n, 5))
-        or draws from the training distribution, with the given properties overriding."""
+        with the given properties overriding, or else draws from the training distribution near
+        the given properties (sampling.draw_conditions)."""
         if base is None:
-            cond = draw_conditions(self.bundle, n, rng)
-        else:
-            cond = np.array(np.broadcast_to(np.asarray(base, np.float64), (n, len(PROPERTIES))))
+            return draw_conditions(self.bundle, n, rng, given)
+        cond = np.array(np.broadcast_to(np.asarray(base, np.float64), (n, len(PROPERTIES))))
         for k, v in given.items():
             cond[:, PROPERTIES.index(k)] = v
         return cond
@@ -198,7 +198,8 @@ class Designer:
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
         by any given), z = μ + radius·ε (radius default config.DEFAULT_RADIUS, or
         config.MIN_SIMILARITY_RADIUS with `min_similarity`; prior std units).
-        Without: z ~ N(0, I), unset properties drawn from the training distribution.
+        Without: z from the prior (prior.draw_latents: the checkpoint's GMM when fitted, else N(0, I)),
+        unset properties drawn from the training distribution.
         Decoding is greedy at temperature 0 (z alone sets the molecule) or samples at T > 0.
         Default temperature: LIKE_TEMPERATURE (0.6) with `like`, 0 without (a greedy decode of a
         seed's μ may sit far from it — celecoxib's at Tanimoto 0.41 on the shipped model — while

@@ -5,7 +5,7 @@ All functions take a checkpoint.Bundle and return plain Python / numpy values.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,11 +28,30 @@ def model_device(bundle: Bundle) -> torch.device:
     return next(bundle.model.parameters()).device
 
 
-def draw_conditions(bundle: Bundle, n: int, rng: np.random.Generator) -> np.ndarray:
+NEAREST_FRACTION = 0.05  # of the stored training sample: the rows unset properties come from, given some
+
+
+def draw_conditions(bundle: Bundle, n: int, rng: np.random.Generator,
+                    given: Mapping[str, float] | None = None) -> np.ndarray:
     """(n, P) raw property vectors drawn from the training distribution stored in the checkpoint
-    (rows of a random training sample, so HBD/HBA stay integers and correlations are kept)."""
-    sample = np.asarray(bundle.property_stats["sample"], dtype=np.float64)
-    return sample[rng.integers(0, len(sample), size=n)]
+    (rows of a random training sample, so HBD/HBA stay integers and correlations are kept).
+
+    `given` {property: value}: those columns take the value, and the other properties come from
+    the training rows nearest to it (distance in training-std units over the given properties;
+    the nearest NEAREST_FRACTION of the sample, at least 20 rows). So a requested LogP of 6 comes
+    with the MW and TPSA that molecules of LogP 6 have instead of a random molecule's, a condition
+    the decoder has seen: achieved LogP then sits closer to the request (model card, session 6)."""
+    sample = np.asarray(bundle.property_stats["sample"], dtype=np.float64)  # (S, P)
+    given = dict(given or {})
+    if given:
+        cols = [PROPERTIES.index(k) for k in given]
+        target = np.array([given[k] for k in given], dtype=np.float64)  # (G,)
+        dist = np.linalg.norm((sample[:, cols] - target) / (sample[:, cols].std(0) + 1e-9), axis=1)  # (S,)
+        sample = sample[np.argsort(dist, kind="stable")[: max(20, int(NEAREST_FRACTION * len(sample)))]]
+    rows = sample[rng.integers(0, len(sample), size=n)]  # (n, P), a copy
+    for k, v in given.items():
+        rows[:, PROPERTIES.index(k)] = v
+    return rows
 
 
 def scale(bundle: Bundle, raw: np.ndarray) -> torch.Tensor:

@@ -169,7 +169,8 @@ def seed_panel(d, text: str, title: str = "Seed"):
 def property_inputs(d, seed, prefix: str) -> dict[str, float]:
     """One input per conditioning property, prefilled from the seed (else the training mean) and
     bounded by the training range (widened to the seed's own value when it lies outside). Only
-    the ticked ones are returned: the rest come from the seed, or from the training distribution."""
+    the ticked ones are returned: the rest come from the seed, or from training molecules near the
+    ticked values (sampling.draw_conditions)."""
     stats = d.bundle.property_stats
     chosen: dict[str, float] = {}
     cols = st.columns(len(PROPERTIES))

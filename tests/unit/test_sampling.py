@@ -6,9 +6,10 @@ import pytest
 
 from moldesign.api import Designer
 from moldesign.chem import canonicalize
+from moldesign.config import PROPERTIES
 from moldesign.known_molecules import UnknownMolecule
-from moldesign.sampling import (DesignInputError, canonical_mols, check_property_value, interpolate_latents,
-                                prepare_molecule, sample_around, slerp)
+from moldesign.sampling import (DesignInputError, canonical_mols, check_property_value, draw_conditions,
+                                interpolate_latents, prepare_molecule, sample_around, slerp)
 
 
 def test_prepare_molecule_drops_stereo_and_keeps_rdkit_properties(tiny_bundle):
@@ -161,3 +162,25 @@ def test_import_moldesign_is_lazy():
     code = "import sys, moldesign; print('torch' in sys.modules, 'rdkit' in sys.modules, callable(moldesign.load))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "True"]
+
+
+def test_draw_conditions_given_a_property_draws_the_rest_from_training_rows_near_it(tiny_bundle):
+    """--logp without a seed: unset properties come from the training rows nearest the request, so
+    they stay coherent with it; without a request the rows are the whole training sample."""
+    sample = np.asarray(tiny_bundle.property_stats["sample"], dtype=np.float64)  # (S, P)
+    j = PROPERTIES.index("logp")
+    high = float(np.quantile(sample[:, j], 0.95))
+    rows = draw_conditions(tiny_bundle, 200, np.random.default_rng(0), {"logp": high})
+    assert np.all(rows[:, j] == high)
+    # every other column is a training row's: the row whose logP is closest to the request
+    nearest = sample[np.argsort(np.abs(sample[:, j] - high))[:max(20, int(0.05 * len(sample)))]]
+    others = [k for k in range(sample.shape[1]) if k != j]
+    drawn = {tuple(r[others]) for r in rows}
+    assert drawn <= {tuple(r[others]) for r in nearest}
+    # and they follow logP: MW of rows drawn for high logP exceeds that of rows drawn for low logP
+    low = float(np.quantile(sample[:, j], 0.05))
+    rows_low = draw_conditions(tiny_bundle, 200, np.random.default_rng(0), {"logp": low})
+    mw = PROPERTIES.index("mw")
+    assert rows[:, mw].mean() > rows_low[:, mw].mean()
+    free = draw_conditions(tiny_bundle, 500, np.random.default_rng(0))
+    assert len({tuple(r) for r in free}) > len(drawn)
