@@ -209,3 +209,14 @@ def test_partial_mode_refuses_only_picks_that_settle_an_aromatic_system(sample):
                 elif not partial_ok(prefix):
                     refused_settling += 1
     assert refused_settling > 0
+
+
+def test_cached_row_mask_equals_the_rule_per_token_on_committed_samples(sample):
+    """row_mask caches by a signature without the open ring bonds and decides their labels per
+    state: it must equal `allowed` token by token after every prefix (and stay right when the
+    same signature comes back with other ring bonds open)."""
+    smiles = list(sample["smiles"].head(300)) + ZINC_LIKE
+    g = Grammar(list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)} | {"%10", "%11"}))
+    for s in smiles:
+        for st, _ in _prefix_states(g, tokenize(s)):
+            assert list(g.row_mask(st)) == [g.allowed(st, t) for t in range(len(g.tokens))], (s, st.smiles())
