@@ -25,13 +25,15 @@ as masking it up front:
   two aromatic bonds (then it is in no aromatic ring: `c3c(cnc3C)o2` with N2 aliphatic,
   `Co1cccc1`); cheap bookkeeping, no parsing;
 * kekulization: when a ring closure completes an aromatic system, partialsmiles (N. O'Boyle, MIT)
-  checks that it can still be kekulized; on every other pick that touches an unfinished aromatic
-  system, partialsmiles' partial mode (`partial_ok`) checks it is not already unkekulizable;
+  checks that it can still be kekulized; on the other picks that settle an aromatic system (leave
+  none of its atoms open: the only picks partial mode can refuse), partialsmiles' partial mode
+  (`partial_ok`) checks it is not unkekulizable;
 * `<eos>` is accepted only when RDKit parses the whole string.
 
 A length budget (`budget_mask`, applied by the strategies, which know the position) forbids tokens
 after which the open rings and branches can no longer be closed within max_len. The mask is cached
-per state signature, so a batch costs one dict look-up per row and step.
+per state signature (without the open ring bonds, whose labels are decided per state), so a batch
+costs one dict look-up per row and step plus one rule per open ring bond.
 
 Unsupported on purpose (never allowed): `.` (one molecule per string), `*`, `:` and `$` bonds,
 charges/stereo outside brackets.
