@@ -189,10 +189,11 @@ def _scripted_logp(script, tokens):
 def test_backjumps_double_until_they_reach_the_cause_and_restore_the_kept_state():
     # script C c C in 5 tokens (max_len 6): after 'Cc' the row can only open a ring it has no room
     # to close; the first jump (1 token) re-decides the ring label and dead-ends again, the second
-    # (2 tokens) re-decides position 1, where 'c' is now forbidden and the model's next choice is <eos>
+    # (2 tokens, the depth) re-decides position 1, where 'c' is now forbidden and the model's next
+    # choice is <eos>
     _, s, d = _scripted_decode(["C", "c", "C"], max_len=6)
     assert d.status[0] == "dead_end" and s.startswith("Cc")
-    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=2)
     assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
     # the GRU state came back from the ring buffer at position 1: the log-probability is the
     # model's for "C" read from <bos> (a state from another position scores <eos> differently)
@@ -211,6 +212,18 @@ def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
     assert [_jump_to(ids, pushed, k, 32) for k in (1, 2, 3)] == [4, 3, 1]  # from the first of them
     assert _jump_to(ids, pushed, 1, 4) == 6  # outside the depth window, 5 does not count: from 7
     assert _jump_to(ids, pushed, 3, 4) == 6  # never more than depth behind the dead end
+
+
+def test_a_row_the_length_budget_corners_jumps_the_whole_depth_after_one_token():
+    from moldesign.decoding import _jump_to
+
+    ids, free = list(range(10)), [0.0] * 10
+    assert [_jump_to(ids, free, k, 32, cornered=True) for k in (1, 2, 3)] == [9, 0, 0]
+    assert _jump_to(ids, free, 2, 4, cornered=True) == 6  # never more than depth behind the dead end
+    # the cornered 'Cc' row above, whole-prefix depth: its second jump re-decides position 0 with
+    # 'C' forbidden; what the scripted decoder writes then dead-ends, and is reported, not replaced
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
+    assert d.backtracks[0] >= 2 and not s.startswith("C") and d.status[0] == "dead_end"
 
 
 @pytest.mark.parametrize("depth", [2, 32])

@@ -183,3 +183,40 @@ def test_aromatic_rule_refuses_aromatic_atoms_outside_aromatic_rings_by_policy(s
     # aliphatic); no canonical SMILES writes an aromatic atom outside an aromatic ring, so the mask
     # refuses them where the atom is sealed with fewer than two possible aromatic bonds
     assert rdkit_valid(smiles) and first_forbidden(smiles) == index
+
+
+def test_partial_mode_refuses_only_picks_that_settle_an_aromatic_system(sample):
+    """The partial check is skipped for picks that leave every aromatic system with an open atom
+    (`_settles_aromatic_system`); partialsmiles' partial mode must accept all of those. Every
+    structurally allowed next token after every prefix of committed SMILES (aromatic ones,
+    where it matters), and the scenario holds settling picks it refuses."""
+    from moldesign.grammar import BOND, partial_ok
+
+    smiles = [s for s in sample["smiles"] if "c" in s][:60] + ZINC_LIKE
+    g = Grammar(list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)}))
+    refused_settling = 0
+    for s in smiles:
+        for st, t_next in _prefix_states(g, tokenize(s)):
+            if st.cur < 0:
+                continue
+            for t in np.flatnonzero(g.row_mask(st)):
+                if g.tokens[t] == "<eos>":
+                    continue
+                # a bond symbol is judged with a stand-in atom after it, as Grammar.verify does
+                prefix = st.smiles() + g.tokens[t] + ("C" if g.info[t].kind == BOND else "")
+                if not g._settles_aromatic_system(st, int(t)):
+                    assert partial_ok(prefix), prefix
+                elif not partial_ok(prefix):
+                    refused_settling += 1
+    assert refused_settling > 0
+
+
+def test_cached_row_mask_equals_the_rule_per_token_on_committed_samples(sample):
+    """row_mask caches by a signature without the open ring bonds and decides their labels per
+    state: it must equal `allowed` token by token after every prefix (and stay right when the
+    same signature comes back with other ring bonds open)."""
+    smiles = list(sample["smiles"].head(300)) + ZINC_LIKE
+    g = Grammar(list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)} | {"%10", "%11"}))
+    for s in smiles:
+        for st, _ in _prefix_states(g, tokenize(s)):
+            assert list(g.row_mask(st)) == [g.allowed(st, t) for t in range(len(g.tokens))], (s, st.smiles())
