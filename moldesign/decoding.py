@@ -92,7 +92,10 @@ def _jump_to(ids: list[int], pushed: list[float], k: int, depth: int, cornered: 
     only at 64 tokens or the whole prefix, 45% of the re-decoded tokens wasted. So after a first
     jump of one token (which rescues a row its last choice cornered), a cornered row goes back
     `depth` tokens at once (at D ≥ max_len: the whole prefix, a fresh decode of the same latent
-    with its first token forbidden)."""
+    with its first token forbidden). Only when sampling (T > 0, where that is another draw from the
+    same latent): a greedy decode is the answer for its point (reconstruction, interpolation,
+    optimization), and a rescue that keeps most of the model's prefix stays closer to it than a
+    string that starts differently, so greedy rows jump 1, 2, 4, … as above."""
     n = len(ids)
     if cornered and k > 1:
         return max(n - depth, 0)
@@ -115,7 +118,8 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     Bounded backjumping (grammar only, `backtrack` = depth D > 0): a row whose mask leaves no token
     (a dead end no per-step rule saw coming, e.g. an aromatic system that no continuation
     kekulizes, or a wandering row the length budget corners) goes back `_jump` tokens (1, 2, 4, …
-    ≤ D; a row the length budget cornered goes back D tokens from its second jump on, `_jump_to`),
+    ≤ D; when sampling, a row the length budget cornered goes back D tokens from its second jump
+    on, `_jump_to`),
     forbids the token it had there, and decodes on from the model's distribution at that
     point; after MAX_BACKTRACKS jumps it is reported `dead_end` with its prefix. The same latent
     throughout, never a fresh sample; deterministic at temperature 0. It is cheap and batched: the
@@ -192,7 +196,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             for j in back:  # jump back: forbid the token that was there, re-decide from the kept state
                 r = int(alive[j])
                 backs[r] += 1
-                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, j in cornered)
+                # restarting a cornered row is a fresh draw from the same latent: right when
+                # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
+                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, temperature > 0 and j in cornered)
                 t_there = ids[r][p]
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 bans[r] = {q: b for q, b in bans[r].items() if q <= p}

@@ -128,12 +128,13 @@ class _Scripted(torch.nn.Module):
 SCRIPT_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "C", "c", "O", "1", "2", "(", ")", "="]
 
 
-def _scripted_decode(script, max_len=20, **kw):
+def _scripted_decode(script, max_len=20, temperature=0.0, **kw):
     from moldesign.grammar import Grammar
 
     vocab = SCRIPT_VOCAB
     g = Grammar(vocab)
-    d = sample(_Scripted(vocab, script), torch.zeros(1, 2), torch.zeros(1, 1), max_len, 0.0, 0, g, **kw)
+    gen = torch.Generator().manual_seed(0)
+    d = sample(_Scripted(vocab, script), torch.zeros(1, 2), torch.zeros(1, 1), max_len, temperature, 0, g, gen, **kw)
     return g, "".join(vocab[t] for t in d.ids[0]), d
 
 
@@ -214,16 +215,20 @@ def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
     assert _jump_to(ids, pushed, 3, 4) == 6  # never more than depth behind the dead end
 
 
-def test_a_row_the_length_budget_corners_jumps_the_whole_depth_after_one_token():
+def test_a_sampled_row_the_length_budget_corners_jumps_the_whole_depth_after_one_token():
     from moldesign.decoding import _jump_to
 
     ids, free = list(range(10)), [0.0] * 10
     assert [_jump_to(ids, free, k, 32, cornered=True) for k in (1, 2, 3)] == [9, 0, 0]
     assert _jump_to(ids, free, 2, 4, cornered=True) == 6  # never more than depth behind the dead end
-    # the cornered 'Cc' row above, whole-prefix depth: its second jump re-decides position 0 with
+    # the cornered 'Cc' row above, whole-prefix depth, sampled (T 0.1: the script's choice has
+    # logit 10 over the rest, so the draw follows it): its second jump re-decides position 0 with
     # 'C' forbidden; what the scripted decoder writes then dead-ends, and is reported, not replaced
-    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, temperature=0.1, backtrack=8)
     assert d.backtracks[0] >= 2 and not s.startswith("C") and d.status[0] == "dead_end"
+    # greedy, the same row keeps doubling back from the dead end and keeps the model's first token
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
+    assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
 
 
 @pytest.mark.parametrize("depth", [2, 32])
