@@ -586,8 +586,9 @@ def generate(
 
     Unset properties come from the seed, else from training molecules near the requested ones.
     Output columns: smiles, mw, logp, hbd, hba, tpsa, qed, sa (RDKit, on the output SMILES),
-    similarity (Morgan r=2 Tanimoto to the seed). Sorted by closeness to the requested properties (mean |error| / training
-    std) when any were given, then by similarity to the seed; in sampling order otherwise.
+    similarity (Morgan r=2 Tanimoto to the seed). Sorted by closeness to the requested properties
+    (mean |error| / training std) when any were given, then by similarity to the seed; in sampling
+    order otherwise.
     """
     from .api import is_seed_file, read_seeds
 

@@ -157,7 +157,8 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             rows_st = [states[r] for r in alive]
             mask = grammar.mask(rows_st, device)  # (b, V)
             # tokens left after this one: max_len - 1 in all, <eos> included
-            cornered: set[int] = set()  # indices j of rows the length budget constrains now
+            # indices j of rows the length budget constrains now: only sampled rows restart on them
+            cornered: set[int] | None = set() if temperature > 0 else None
             mask = _apply_budget(mask, grammar, rows_st, [max_len - 2 - len(ids[r]) for r in alive], cornered)
             logits = logits.masked_fill(~mask, float("-inf"))
             for j, r in enumerate(alive.tolist()):
@@ -198,7 +199,7 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 backs[r] += 1
                 # restarting a cornered row is a fresh draw from the same latent: right when
                 # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
-                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, temperature > 0 and j in cornered)
+                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, cornered is not None and j in cornered)
                 t_there = ids[r][p]
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 bans[r] = {q: b for q, b in bans[r].items() if q <= p}

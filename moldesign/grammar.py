@@ -220,23 +220,26 @@ class Grammar:
         if k == EOS_KIND:
             return last in (ATOM, RING, CLOSE) and not st.stack and not st.rings
         if k == RING:
-            if not (last in (ATOM, RING) or (last == BOND and st.bond_ring_ok)):
-                return False
             ring = st.rings.get(info.label)
             return self._opening_ok(st) if ring is None else self._closure_ok(st, ring)
         return False  # specials, `.`, `*`, …
 
     @staticmethod
+    def _label_may_follow(st: ParseState) -> bool:
+        """A ring label comes after an atom or a label, or a bond symbol right after one."""
+        return st.last in (ATOM, RING) or (st.last == BOND and st.bond_ring_ok)
+
+    @staticmethod
     def _opening_ok(st: ParseState) -> bool:
-        """The structural rule for a ring label that opens a ring bond: after an atom or label (or
-        a bond symbol right after one), reserving the bond on the current atom."""
-        if not (st.last in (ATOM, RING) or (st.last == BOND and st.bond_ring_ok)):
-            return False
-        return _cost(st.arom[st.cur], st.bond or 1) <= st.rem[st.cur]
+        """The structural rule for a ring label that opens a ring bond: where a label may follow,
+        reserving the bond on the current atom."""
+        return Grammar._label_may_follow(st) and _cost(st.arom[st.cur], st.bond or 1) <= st.rem[st.cur]
 
     @staticmethod
     def _closure_ok(st: ParseState, ring: tuple[int, int, int]) -> bool:
-        """The structural rule for the label that closes `ring` (a label allowed after st.last)."""
+        """The structural rule for the label that closes `ring` (an open ring bond of st)."""
+        if not Grammar._label_may_follow(st):
+            return False
         c = st.cur
         a, o, reserved = ring
         if a == c or a in st.nbrs[c] or (o and st.bond and o != st.bond):
@@ -260,10 +263,10 @@ class Grammar:
             self._cache[key] = m
         if st.rings:
             m = m.copy()
-            for lab in st.rings:
+            for lab, ring in st.rings.items():
                 t = self._label_ids.get(lab)
                 if t is not None:
-                    m[t] = self.allowed(st, t)
+                    m[t] = self._closure_ok(st, ring)
         return m
 
     def mask(self, states: Sequence[ParseState], device=None) -> torch.Tensor:
@@ -357,11 +360,10 @@ class Grammar:
         atom). O(system size), no parsing."""
         info, c = self.info[t], st.cur
         k = info.kind
-        openers = {a for a, _, _ in st.rings.values()}
         if k in (ATOM, BOND, CLOSE):
             if k == ATOM and not st.bond and info.aromatic and st.arom[c]:
                 return False  # the new atom joins c's system and is open
-            leaving, still_open = c, openers | set(st.stack)
+            leaving, still_open = c, {a for a, _, _ in st.rings.values()} | set(st.stack)
         elif k == RING and info.label in st.rings:
             a, o, _ = st.rings[info.label]
             if not (st.bond or o) and st.arom[a] and st.arom[c]:
