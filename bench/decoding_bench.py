@@ -134,29 +134,56 @@ def main() -> None:
         for c, u in zip(samples["T0_constrained"], samples["T0_unconstrained"]))
     out["T0_per_latent"] = {k: v / n for k, v in sorted(pairs.items())}
     print(json.dumps({"T0_per_latent": out["T0_per_latent"]}), flush=True)
-    if args.backtrack_n:
-        m = min(args.backtrack_n, n)
-        res = {}
-        for T, depth in [(T, d) for T in (1.0, 0.0) for d in [0] + [int(x) for x in args.backtrack_depth.split(",") if x.strip()]]:
-            gen = torch.Generator().manual_seed(args.seed)
-            t0 = time.time()
-            d = sample(bundle.model.decoder, z[:m], cond[:m], bundle.config.max_len, T, 0, g, gen, backtrack=depth)
-            dt = time.time() - t0
-            res[f"T{T:g}_depth{depth}"] = {"valid": float(np.mean([rdkit_valid(bundle.vocab.decode(r)) for r in d.ids])),
-                                    "seconds": round(dt, 2), "rows_backtracked": sum(b > 0 for b in d.backtracks) / m,
-                                    "backtrack_steps": sum(d.backtracks),
-                                    "valid_per_s": round(float(np.mean([rdkit_valid(bundle.vocab.decode(r)) for r in d.ids])) * m / dt, 1)}
-        out["constrained_backtracking"] = {"n": m, **res}
-        print(json.dumps({"constrained_backtracking": out["constrained_backtracking"]}), flush=True)
-
     test = pd.read_parquet(args.test)["smiles"].astype(str).tolist()
     ref = [test[i] for i in np.random.default_rng(args.seed).choice(len(test), min(len(test), 5000), replace=False)]
     ref_fps = fingerprints(valid_mols(ref))
+    ref_stats = chemnet_stats(ref) if args.fcd and fcd_available() else None
+
+    def distribution(strings, k=None) -> dict:
+        """SNN (and FCD with --fcd) of the first k valid canonical strings: equal k across variants,
+        since FCD falls with the sample size (a variant with more valid molecules would look closer)."""
+        gen_ = canonical_valid(strings)[:k]
+        d = {"n_valid_scored": len(gen_), "snn": snn(valid_mols(gen_), ref_fps)}
+        if ref_stats is not None:
+            d["fcd"] = frechet_distance(chemnet_stats(gen_), ref_stats)
+        return d
+
+    if args.backtrack_n:
+        # the first m latents, every variant in this one process: unconstrained, the mask alone, and
+        # mask + backjumping at each depth, with jumps at refused picks (refused_jump 0.5, the
+        # sampling default) or only at dead ends (1.0); cost = seconds / unconstrained seconds
+        m = min(args.backtrack_n, n)
+        res, t1_strings = {}, {}
+        variants = [(None, 0, 1.0), (g, 0, 1.0)] + [(g, int(x), rj) for x in args.backtrack_depth.split(",") if x.strip()
+                                                     for rj in (1.0, 0.5)]
+        for T in (1.0, 0.0):
+            base = None
+            for gram, depth, rj in variants:
+                gen = torch.Generator().manual_seed(args.seed)
+                t0 = time.time()
+                d = sample(bundle.model.decoder, z[:m], cond[:m], bundle.config.max_len, T, 0, gram, gen,
+                           backtrack=depth, refused_jump=rj)
+                dt = time.time() - t0
+                strings = [bundle.vocab.decode(r) for r in d.ids]
+                valid = float(np.mean([rdkit_valid(x) for x in strings]))
+                base = base or dt
+                key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
+                                     else f"depth{depth}_refused_jump{rj:g}"))
+                res[key] = {"valid": valid, "seconds": round(dt, 2), "cost_per_decode": round(dt / base, 2),
+                            "valid_per_s": round(valid * m / dt, 1), "rows_backtracked": sum(x > 0 for x in d.backtracks) / m,
+                            "backtrack_steps": sum(d.backtracks)}
+                if T > 0:
+                    t1_strings[key] = strings
+                print(json.dumps({key: res[key]}), flush=True)
+        k = min(len(canonical_valid(x)) for x in t1_strings.values())
+        for key, strings in t1_strings.items():
+            res[key].update(distribution(strings, k))
+            print(json.dumps({key: {m_: res[key][m_] for m_ in ("n_valid_scored", "snn", "fcd") if m_ in res[key]}}), flush=True)
+        out["constrained_backtracking"] = {"n": m, **res}
+
+    k = min(len(canonical_valid(samples[key])) for key in ("T1_unconstrained", "T1_constrained"))
     for key in ("T1_unconstrained", "T1_constrained"):
-        gen_ = canonical_valid(samples[key])
-        out[key]["snn"] = snn(valid_mols(gen_), ref_fps)
-        if args.fcd and fcd_available():
-            out[key]["fcd"] = frechet_distance(chemnet_stats(gen_), chemnet_stats(ref))
+        out[key].update(distribution(samples[key], k))
     print(json.dumps({"distribution": {k: {m: out[k].get(m) for m in ("snn", "fcd")}
                                        for k in ("T1_unconstrained", "T1_constrained")}}), flush=True)
 

@@ -40,6 +40,10 @@ class Decoded:
 # (sampling.decode's docstring has the numbers; bench/decoding_bench.py measures them).
 BACKTRACK_DEPTH = 0
 MAX_BACKTRACKS = 16  # per row: backjumps before the row is reported a dead end
+# a lazy check refusing a token the model gave more than this probability makes the row jump back
+# (up to REFUSED_JUMPS times; sample's docstring says why); 1.0 turns it off
+REFUSED_JUMP = 0.5
+REFUSED_JUMPS = 8
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_k: int, generator) -> torch.Tensor:
@@ -53,17 +57,13 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int, generator) -> to
     return torch.multinomial(F.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
 
 
-def _apply_budget(mask: torch.Tensor, grammar: Grammar, states, remaining,
-                  cornered: set[int] | None = None) -> torch.Tensor:
+def _apply_budget(mask: torch.Tensor, grammar: Grammar, states, remaining) -> torch.Tensor:
     """mask (b, V): also forbid, per row, tokens after which the string cannot finish in the
-    `remaining` tokens left after them (grammar.budget_mask; <eos> always fits). The rows j where
-    the budget forbids something are added to `cornered` when given."""
+    `remaining` tokens left after them (grammar.budget_mask; <eos> always fits)."""
     for j, (st, rem) in enumerate(zip(states, remaining)):
         ok = grammar.budget_mask(st, rem)
         if ok is not None:
             mask[j] &= torch.from_numpy(ok).to(mask.device)
-            if cornered is not None and not ok.all():
-                cornered.add(j)
     return mask
 
 
@@ -106,35 +106,46 @@ def _jump_to(ids: list[int], pushed: list[float], k: int, depth: int, cornered: 
 @torch.no_grad()
 def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperature: float = 1.0, top_k: int = 0,
            grammar: Grammar | None = None, generator: torch.Generator | None = None,
-           backtrack: int = BACKTRACK_DEPTH) -> Decoded:
+           backtrack: int = BACKTRACK_DEPTH, refused_jump: float | None = None) -> Decoded:
     """Greedy (temperature 0) or temperature/top-k sampling of one sequence per row of z (B, Z).
 
-    At most max_len - 1 tokens (the <bos> slot counts in max_len, as in training). With a grammar,
-    forbidden tokens get -inf before the temperature and top-k, so sampling follows the model's
-    distribution renormalised over the allowed tokens; a pick that fails a lazy check is masked
-    and that row picks again. The grammar's length budget keeps a row from opening rings or
-    branches it has no tokens left to close.
+    At most max_len - 1 tokens (the <bos> slot counts in max_len, as in training). With a grammar
+    every row draws from the model's distribution renormalised over the allowed tokens (forbidden
+    tokens get -inf before the temperature and top-k), a pick that fails a lazy check is masked
+    and that row picks again, and the grammar's length budget keeps a row from opening rings or
+    branches it has no tokens left to close. Without top-k this is done lazily (`_pick_lazy`):
+    each row first draws from the unmasked distribution and only a row whose draw the grammar
+    refuses builds its mask and draws again — the same distribution (an allowed draw is kept
+    with probability p(t), a refused one is redrawn from p restricted to the allowed tokens:
+    p(t) / P(allowed) in all) and the same greedy choice, at a fraction of the cost (most draws are
+    allowed, and building the mask was most of the grammar's cost per token).
 
     Bounded backjumping (grammar only, `backtrack` = depth D > 0): a row whose mask leaves no token
     (a dead end no per-step rule saw coming, e.g. an aromatic system that no continuation
     kekulizes, or a wandering row the length budget corners) goes back `_jump` tokens (1, 2, 4, …
     ≤ D; when sampling, a row the length budget cornered goes back D tokens from its second jump
-    on, `_jump_to`),
-    forbids the token it had there, and decodes on from the model's distribution at that
-    point; after MAX_BACKTRACKS jumps it is reported `dead_end` with its prefix. The same latent
+    on, `_jump_to`), forbids the token it had there, and decodes on from the model's distribution
+    at that point; after MAX_BACKTRACKS jumps it is reported `dead_end` with its prefix. A row
+    also jumps, up to REFUSED_JUMPS times, when a lazy check refuses a token the model gave more
+    than `refused_jump` of its probability (`REFUSED_JUMP`): the model's plan there was an invalid
+    molecule, and the next-best token mostly leads it astray (measured: every row that ended a
+    dead end had such a refusal, and 57% of the rows with one ended a dead end). The same latent
     throughout, never a fresh sample; deterministic at temperature 0. It is cheap and batched: the
     GRU state before each position is kept per row (B, max_len, layers, H: 196 MB at batch 1,000
     on the shipped model), and the parse state is rebuilt from the kept prefix (grammar only, no
     network). `Decoded.backtracks` counts the jumps per row.
     """
     B, device = z.shape[0], z.device
+    if refused_jump is None:
+        refused_jump = REFUSED_JUMP if temperature > 0 else 1.0
     zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
     h = decoder.initial_state(zc)  # (layers, B, H)
     token = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     states = [ParseState() for _ in range(B)] if grammar is not None else None
     ids: list[list[int]] = [[] for _ in range(B)]
     lps: list[list[float]] = [[] for _ in range(B)]  # per-token log p, so a backtrack can drop its tail
-    # per row and position: log of the model's probability mass the mask left (0: not pushed)
+    # per row and position: log of the model's probability mass the mask left (0: not pushed, or
+    # not measured: a lazily accepted draw never builds its mask)
     pushed: list[list[float]] = [[] for _ in range(B)]
     status = [MAX_LEN] * B
     eos_lp = np.zeros(B)
@@ -147,31 +158,32 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     hist = h.new_zeros((B, max_len) + tuple(h.shape[:1]) + tuple(h.shape[2:])) if can_back else None
     alive = np.arange(B)  # rows still decoding; the GRU runs on these only
     for _ in range((max_len - 1) * (1 + (MAX_BACKTRACKS if can_back else 0))):
+        alive_l = alive.tolist()
         if can_back:
-            now = torch.tensor([len(ids[r]) for r in alive], device=device)
+            now = torch.tensor([len(ids[r]) for r in alive_l], device=device)
             hist[torch.from_numpy(alive).to(device), now] = h.transpose(0, 1)
         logits, h = decoder.step(token, h, zc[alive])  # (b, V)
         logprobs = F.log_softmax(logits, dim=1)
         logits[:, NEVER] = float("-inf")
-        if grammar is not None:
-            rows_st = [states[r] for r in alive]
-            mask = grammar.mask(rows_st, device)  # (b, V)
-            # tokens left after this one: max_len - 1 in all, <eos> included
-            # indices j of rows the length budget constrains now: only sampled rows restart on them
-            cornered: set[int] | None = set() if temperature > 0 else None
-            mask = _apply_budget(mask, grammar, rows_st, [max_len - 2 - len(ids[r]) for r in alive], cornered)
-            logits = logits.masked_fill(~mask, float("-inf"))
-            for j, r in enumerate(alive.tolist()):
-                banned = bans[r].get(len(ids[r]))
+        kept: dict[int, float] = {}
+        if grammar is None:
+            picked = _pick(logits, temperature, top_k, generator)
+        else:
+            for j, r in enumerate(alive_l):
+                banned = bans[r].get(len(ids[r])) if bans[r] else None
                 if banned:
                     logits[j, list(banned)] = float("-inf")
-            if can_back:
-                kept_mass = (torch.logsumexp(logits, 1) - torch.logsumexp(logprobs, 1)).tolist()  # (b,)
-        picked = _pick_checked(logits, temperature, top_k, generator, grammar, states, alive)
+            rows_st = [states[r] for r in alive_l]
+            remaining = [max_len - 2 - len(ids[r]) for r in alive_l]  # tokens left after this one, <eos> included
+            may_jump = ({j for j, r in enumerate(alive_l) if ids[r] and backs[r] < REFUSED_JUMPS}
+                        if can_back and refused_jump < 1 else None)
+            pick = _pick_lazy if top_k == 0 else _pick_masked
+            picked, kept = pick(logits, logprobs, temperature, top_k, generator, grammar, rows_st, remaining,
+                                may_jump, refused_jump, want_kept=can_back)
         picked_l = picked.tolist()
         lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).cpu().numpy()
         keep, back = [], []
-        for j, (r, t) in enumerate(zip(alive.tolist(), picked_l)):
+        for j, (r, t) in enumerate(zip(alive_l, picked_l)):
             if t < 0:
                 if can_back and ids[r] and backs[r] < MAX_BACKTRACKS:
                     back.append(j)
@@ -186,7 +198,7 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             ids[r].append(t)
             lps[r].append(float(lp[j]))
             if can_back:
-                pushed[r].append(kept_mass[j])
+                pushed[r].append(kept.get(j, 0.0))
             if states is not None:
                 grammar.advance(states[r], t)
             keep.append(j)
@@ -195,11 +207,12 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
         if back:
             h = h.clone()
             for j in back:  # jump back: forbid the token that was there, re-decide from the kept state
-                r = int(alive[j])
+                r = alive_l[j]
                 backs[r] += 1
                 # restarting a cornered row is a fresh draw from the same latent: right when
                 # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
-                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, cornered is not None and j in cornered)
+                ok = grammar.budget_mask(states[r], max_len - 2 - len(ids[r])) if temperature > 0 else None
+                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, ok is not None and not ok.all())
                 t_there = ids[r][p]
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 bans[r] = {q: b for q, b in bans[r].items() if q <= p}
@@ -216,20 +229,70 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     return Decoded(ids, status, logp, backs)
 
 
-def _pick_checked(logits, temperature, top_k, generator, grammar, states, alive) -> torch.Tensor:
-    """Pick per row; with a grammar, re-pick rows whose pick fails the lazy check. -1: dead end."""
+def _accepts(grammar: Grammar, st: ParseState, t: int, remaining: int) -> bool | None:
+    """The grammar's verdict on pick t: True, False (the structural mask or the length budget
+    forbids it) or None (allowed structurally, refused by a lazy check)."""
+    if not (grammar.allowed(st, t) and grammar.fits(st, t, remaining)):
+        return False
+    return True if not grammar.needs_verify(st, t) or grammar.verify(st, t) else None
+
+
+def _pick_lazy(logits, logprobs, temperature, top_k, generator, grammar, states, remaining, may_jump, tau,
+               want_kept=False) -> tuple[torch.Tensor, dict[int, float]]:
+    """Draw from the unmasked logits (b, V); keep each row's draw the grammar accepts and redraw
+    the others over their masked row (`_pick_masked`). The same distribution as masking first
+    (sample's docstring). A row in `may_jump` whose draw a lazy check refused while the model gave
+    it more than `tau` gets -1 (it jumps back). Returns (picked (b,), kept mass per redrawn row)."""
+    picked = _pick(logits, temperature, 0, generator)
+    redo, lazy_refused = [], []
+    for j, t in enumerate(picked.tolist()):
+        verdict = _accepts(grammar, states[j], t, remaining[j])
+        if verdict:
+            continue
+        if verdict is None:
+            if may_jump and j in may_jump and float(logprobs[j, t]) > np.log(tau):
+                picked[j] = -1
+                continue
+            lazy_refused.append(t)
+        else:
+            lazy_refused.append(-1)
+        redo.append(j)
+    if not redo:
+        return picked, {}
+    sub_logits = logits[redo]
+    for i, t in enumerate(lazy_refused):
+        if t >= 0:
+            sub_logits[i, t] = float("-inf")
+    sub, kept = _pick_masked(sub_logits, logprobs[redo], temperature, 0, generator, grammar,
+                             [states[j] for j in redo], [remaining[j] for j in redo], None, tau, want_kept)
+    picked[redo] = sub
+    return picked, {redo[i]: m for i, m in kept.items()}
+
+
+def _pick_masked(logits, logprobs, temperature, top_k, generator, grammar, states, remaining, may_jump, tau,
+                 want_kept=False) -> tuple[torch.Tensor, dict[int, float]]:
+    """Mask every row (structural rules and length budget), draw, and redraw rows whose draw
+    fails its lazy check (masked). -1: dead end (nothing allowed), or a row in `may_jump` whose
+    refused draw the model gave more than `tau`. Returns (picked (b,), {row: log of the model's
+    mass the mask left} when want_kept)."""
+    mask = _apply_budget(grammar.mask(states, logits.device), grammar, states, remaining)
+    logits = logits.masked_fill(~mask, float("-inf"))
+    kept = {}
+    if want_kept:
+        kept = dict(enumerate((torch.logsumexp(logits, 1) - torch.logsumexp(logprobs, 1)).tolist()))
     dead = ~torch.isfinite(logits).any(dim=1)
     logits = logits.masked_fill(dead.unsqueeze(1), 0.0)  # keep softmax finite; result discarded
     picked = _pick(logits, temperature, top_k, generator)
     picked[dead] = -1
-    if grammar is None:
-        return picked
-    todo = [j for j, t in enumerate(picked.tolist()) if t >= 0 and grammar.needs_verify(states[alive[j]], t)]
+    todo = [j for j, t in enumerate(picked.tolist()) if t >= 0 and grammar.needs_verify(states[j], t)]
     while todo:
         again = []
         for j in todo:
-            st, t = states[alive[j]], int(picked[j])
+            st, t = states[j], int(picked[j])
             if not grammar.verify(st, t):
+                if may_jump and j in may_jump and float(logprobs[j, t]) > np.log(tau):
+                    picked[j] = -1
+                    continue
                 logits[j, t] = float("-inf")
                 again.append(j)
         if not again:
@@ -240,8 +303,8 @@ def _pick_checked(logits, temperature, top_k, generator, grammar, states, alive)
         new = _pick(sub.masked_fill(sub_dead.unsqueeze(1), 0.0), temperature, top_k, generator)
         new[sub_dead] = -1
         picked[rows] = new
-        todo = [j for j, t in zip(again, new.tolist()) if t >= 0 and grammar.needs_verify(states[alive[j]], t)]
-    return picked
+        todo = [j for j, t in zip(again, new.tolist()) if t >= 0 and grammar.needs_verify(states[j], t)]
+    return picked, kept
 
 
 @torch.no_grad()

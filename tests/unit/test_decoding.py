@@ -194,7 +194,7 @@ def test_backjumps_double_until_they_reach_the_cause_and_restore_the_kept_state(
     # choice is <eos>
     _, s, d = _scripted_decode(["C", "c", "C"], max_len=6)
     assert d.status[0] == "dead_end" and s.startswith("Cc")
-    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=2)
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=2, refused_jump=1.0)
     assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
     # the GRU state came back from the ring buffer at position 1: the log-probability is the
     # model's for "C" read from <bos> (a state from another position scores <eos> differently)
@@ -224,11 +224,54 @@ def test_a_sampled_row_the_length_budget_corners_jumps_the_whole_depth_after_one
     # the cornered 'Cc' row above, whole-prefix depth, sampled (T 0.1: the script's choice has
     # logit 10 over the rest, so the draw follows it): its second jump re-decides position 0 with
     # 'C' forbidden; what the scripted decoder writes then dead-ends, and is reported, not replaced
-    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, temperature=0.1, backtrack=8)
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, temperature=0.1, backtrack=8, refused_jump=1.0)
     assert d.backtracks[0] >= 2 and not s.startswith("C") and d.status[0] == "dead_end"
     # greedy, the same row keeps doubling back from the dead end and keeps the model's first token
     _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
     assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
+
+
+def test_a_refused_pick_the_model_was_sure_of_jumps_back_at_once():
+    # after 'Cc' the script's 'C' (probability ~1) leaves the aromatic c in no ring: the aromatic
+    # rule refuses it. With refused_jump 0.5 the row jumps back one token right there (no dead
+    # end first) and the model's next choice at position 1, with 'c' forbidden, is <eos>
+    g, s, d = _scripted_decode(["C", "c", "C"], max_len=20, temperature=0.1, backtrack=8, refused_jump=0.5)
+    assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 1) and rdkit_valid(s)
+    assert g.verify_rejects["aromatic"] >= 1
+    # off (1.0), the same row takes the next-best token after the refusal instead of jumping
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=20, temperature=0.1, backtrack=8, refused_jump=1.0)
+    assert d.backtracks[0] == 0 or s != "C"
+    # greedy decodes keep the model's path: refused_jump defaults to off at temperature 0
+    _, s_default, d0 = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8)
+    _, s_off, d1 = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8, refused_jump=1.0)
+    assert (s_default, d0.backtracks) == (s_off, d1.backtracks)
+
+
+def test_lazy_masking_draws_from_the_masked_distribution():
+    """Sampling without top-k draws first from the unmasked distribution and redraws only the
+    refused rows: the result must be distributed as the masked, renormalised softmax. One step
+    after `C(` (a `)` or `<eos>` would be refused), many rows, counts against the expected
+    probabilities."""
+    from moldesign.decoding import _pick_lazy
+    from moldesign.grammar import Grammar, ParseState
+
+    vocab = SCRIPT_VOCAB
+    g = Grammar(vocab)
+    st = ParseState()
+    for tok in ("C", "("):
+        g.advance(st, vocab.index(tok))
+    n = 20000
+    logits = torch.log_softmax(torch.randn(1, len(vocab), generator=torch.Generator().manual_seed(3)) * 2, 1)
+    logits[:, :2] = float("-inf")  # <pad> <bos>
+    logits = logits.expand(n, -1).clone()
+    picked, _ = _pick_lazy(logits.clone(), torch.log_softmax(logits, 1), 1.0, 0, torch.Generator().manual_seed(0), g,
+                           [st] * n, [10] * n, None, 0.5)
+    allowed = torch.tensor([g.check(st.copy(), t) for t in range(len(vocab))])  # mask and lazy checks
+    assert 2 <= int(allowed.sum()) < len(vocab) - 2
+    p = torch.softmax(logits[0].masked_fill(~allowed, float("-inf")), 0)
+    counts = torch.bincount(picked, minlength=len(vocab)).float() / n
+    assert counts[~allowed].sum() == 0
+    assert torch.allclose(counts, p, atol=0.015)
 
 
 @pytest.mark.parametrize("depth", [2, 32])

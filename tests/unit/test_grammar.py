@@ -220,3 +220,63 @@ def test_cached_row_mask_equals_the_rule_per_token_on_committed_samples(sample):
     for s in smiles:
         for st, _ in _prefix_states(g, tokenize(s)):
             assert list(g.row_mask(st)) == [g.allowed(st, t) for t in range(len(g.tokens))], (s, st.smiles())
+
+
+# the kekulization check on the parse state (grammar.kekulizable), against partialsmiles
+@pytest.mark.parametrize("smiles,ok", [
+    ("c1ccccc1", True), ("c1ccncc1", True), ("c1cc[nH]c1", True), ("c1ccoc1", True), ("c1ccsc1", True),
+    ("O=c1cc[nH]cc1", True), ("C[n+]1ccccc1", True), ("[O-][n+]1ccccc1", True), ("c1ccc2ccccc2c1", True),
+    ("Cn1cnc2c1c(=O)n(C)c(=O)n2C", True), ("c1cc[n-]c1", True), ("c1cc[o+]cc1", True),
+    ("c1cccc1", False), ("c1ccncc1=O", False), ("c1ccnc1", False), ("c1cc[nH]cc1", False), ("c1cnc[nH]c1=O", True),
+])
+def test_kekulizable_on_complete_rings(smiles, ok):
+    """Whole molecules: the matching agrees with RDKit (and partialsmiles) on which aromatic
+    systems have a kekulé structure."""
+    from moldesign.grammar import kekulizable
+
+    toks = tokenize(smiles)
+    g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
+    st = ParseState()
+    for tok in toks:
+        g.advance(st, g.tokens.index(tok))
+    assert kekulizable(st, set()) is ok
+    assert (Chem.MolFromSmiles(smiles) is not None) is ok
+
+
+def test_kekulization_by_matching_agrees_with_partialsmiles_on_every_allowed_pick(sample):
+    """After every prefix of aromatic committed SMILES, every structurally allowed pick that takes
+    a kekulization check gets the same verdict from the matching (the default) and from
+    partialsmiles re-parsing the prefix — except where partialsmiles stops at a valence complaint
+    before judging kekulization (its verdict is then "not my call": accepted)."""
+    import partialsmiles as ps
+
+    from moldesign.grammar import BOND, EOS_KIND
+
+    smiles = [s for s in sample["smiles"] if "c" in s][:40] + ZINC_LIKE
+    vocab = list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)})
+    gm, gp = Grammar(vocab), Grammar(vocab, kekulize="partialsmiles")
+    checked = {"kekulize": 0, "partial": 0}
+    refused = 0
+    for s in smiles:
+        for st, _ in _prefix_states(gm, tokenize(s)):
+            for t in map(int, np.flatnonzero(gm.row_mask(st))):
+                if gm.info[t].kind == EOS_KIND:
+                    continue
+                if gm._needs_final_check(st, t):
+                    a, b, kind = gm._kekulize_check(st.copy(), t), gp._kekulize_check(st.copy(), t), "kekulize"
+                elif gm._needs_partial_check(st, t):
+                    a, b, kind = gm._partial_check(st, t), gp._partial_check(st, t), "partial"
+                else:
+                    continue
+                checked[kind] += 1
+                refused += not a
+                if a != b:
+                    prefix = st.smiles() + gm.tokens[t] + ("C" if gm.info[t].kind == BOND else "")
+                    with pytest.raises(ps.ValenceError):
+                        ps.ParseSmiles(prefix, partial=True, rulesToIgnore=0x7F)
+    assert min(checked.values()) > 50 and refused > 20, (checked, refused)
+
+
+def test_grammar_rejects_an_unknown_kekulization_engine():
+    with pytest.raises(ValueError, match="rdkit"):
+        Grammar(["<pad>", "<bos>", "<eos>", "<unk>", "C"], kekulize="rdkit")
