@@ -9,31 +9,28 @@
    RDKit rejects, a partialsmiles diagnosis (kekulization, unclosed ring, branch, valence);
 2. exact reconstruction of n test molecules: greedy vs beam 3/5/10 (constrained), with wall time;
 3. SNN (and FCD with --fcd) of the valid T = 1 samples against the test molecules, both ways;
-4. (--backtrack-n) the first N latents constrained at T = 1 and T = 0, without and with backjumping
-   at each --backtrack-depth: validity, time, valid molecules/s, rows that jumped and jumps.
+4. (--backtrack-n) the first N latents at T = 1 and T = 0, every variant in one process:
+   unconstrained, the mask alone, and mask + backjumping at each --backtrack-depth with jumps at
+   dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5):
+   validity, seconds, cost per decode (÷ unconstrained seconds), valid molecules/s, rows that
+   jumped and jumps; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
+   k equal across variants (FCD falls with the sample size).
 Lazy checks are reported as calls and refusals per check (lookahead, aromatic, partial, kekulize,
 eos), and the constrained dead ends by whether the row ended near max_len (the model wandered) or
 earlier. --n-recon 0 skips 2; --beams "" runs greedy only.
 
-Measured (one thread, shared 2-core machine: timings vary ±30% between runs; the cost ratio is
-constrained / unconstrained seconds in the same run):
+Measured (session 7, one thread, shipped ZINC model, batch 1,000; runs/s7/dec5k_b1000.json):
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/decoding_bench.py --model M --n-prior 1000 --n-recon 0 \
-        --beams "" --backtrack-n 1000 --backtrack-depth 32,64 --test T
+    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/decoding_bench.py --model models/moldesign-zinc.pt \
+        --n-prior 5000 --n-recon 0 --beams "" --backtrack-n 5000 --backtrack-depth 80 --fcd \
+        --test data/zinc250k/test.parquet
 
-                                  moldesign-moses.pt (MOSES test)  moldesign-zinc.pt (ZINC test)
-    T=1 valid unconstrained       0.668                            0.593
-    T=1 valid constrained         0.856 (dead ends: 0.101 near     0.814 (0.123 near max_len,
-                                  max_len, 0.043 shorter)          0.063 shorter)
-    T=0 valid unc. / constrained  0.782 / 0.912                    0.734 / 0.888
-    cost ratio T=1 (three runs)   1.37, 1.70, 1.86                 2.04, 2.07, 2.16
-    backjumping, T=1, valid       off 0.856 / D=32 0.986 /         off 0.814 / D=32 0.930 /
-                                  D=64 1.000                       D=64 0.998
-      valid molecules/s           203 / 123 / 162                  191 / 70 / 104
-    backjumping, T=0, valid       0.912 / 0.995 / 1.000            0.888 / 0.942 / 0.998
-      valid molecules/s           228 / 155 / 184                  201 / 91 / 123
-    SNN of valid T=1 samples      0.382 unc. / 0.362 constrained   0.320 / 0.312
-(the last run's numbers; D=64 is the whole prefix for the MOSES model, max_len 64, not for ZINC's 80)
+    5,000 latents, T = 1          valid    cost/decode  valid/s  SNN    FCD (2,551 valid each)
+    unconstrained                 0.510    1.00         318      0.306  4.70
+    mask                          0.765    1.71         279      0.297  5.25
+    mask + jumps at dead ends     0.999    3.50         178      0.292  5.94
+    mask + jumps, refused 0.5     0.999    3.16         197      0.296  5.45
+    T = 0: 0.597 / 0.830 (1.67) / 0.998 (3.51) / 0.998 (3.03)
 """
 from __future__ import annotations
 
@@ -161,17 +158,20 @@ def main() -> None:
             for gram, depth, rj in variants:
                 gen = torch.Generator().manual_seed(args.seed)
                 t0 = time.time()
-                d = sample(bundle.model.decoder, z[:m], cond[:m], bundle.config.max_len, T, 0, gram, gen,
-                           backtrack=depth, refused_jump=rj)
+                strings, backs = [], []
+                for i in range(0, m, 1000):  # batch 1,000, as section 1
+                    d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
+                               bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj)
+                    strings += [bundle.vocab.decode(r) for r in d.ids]
+                    backs += d.backtracks
                 dt = time.time() - t0
-                strings = [bundle.vocab.decode(r) for r in d.ids]
                 valid = float(np.mean([rdkit_valid(x) for x in strings]))
                 base = base or dt
                 key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
                                      else f"depth{depth}_refused_jump{rj:g}"))
                 res[key] = {"valid": valid, "seconds": round(dt, 2), "cost_per_decode": round(dt / base, 2),
-                            "valid_per_s": round(valid * m / dt, 1), "rows_backtracked": sum(x > 0 for x in d.backtracks) / m,
-                            "backtrack_steps": sum(d.backtracks)}
+                            "valid_per_s": round(valid * m / dt, 1), "rows_backtracked": sum(x > 0 for x in backs) / m,
+                            "backtrack_steps": sum(backs)}
                 if T > 0:
                     t1_strings[key] = strings
                 print(json.dumps({key: res[key]}), flush=True)
