@@ -155,7 +155,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     # hist[r, p]: the GRU state row r had before deciding position p (layers, H), every position.
     # A ring buffer of the last D + 1 positions is not enough: after a jump, the slots of positions
     # before it may hold states of the abandoned tail (measured: 207 of 1,111 jumps at D = 32).
-    hist = h.new_zeros((B, max_len) + tuple(h.shape[:1]) + tuple(h.shape[2:])) if can_back else None
+    # (every slot is written, at the step that decides its position, before a jump can read it)
+    hist = h.new_empty((B, max_len) + tuple(h.shape[:1]) + tuple(h.shape[2:])) if can_back else None
+    has_bans: set[int] = set()  # rows with a banned token somewhere
     alive = np.arange(B)  # rows still decoding; the GRU runs on these only
     for _ in range((max_len - 1) * (1 + (MAX_BACKTRACKS if can_back else 0))):
         alive_l = alive.tolist()
@@ -169,13 +171,15 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
         if grammar is None:
             picked = _pick(logits, temperature, top_k, generator)
         else:
-            for j, r in enumerate(alive_l):
-                banned = bans[r].get(len(ids[r])) if bans[r] else None
-                if banned:
-                    logits[j, list(banned)] = float("-inf")
+            if has_bans:
+                for j, r in enumerate(alive_l):
+                    banned = bans[r].get(len(ids[r])) if r in has_bans else None
+                    if banned:
+                        logits[j, list(banned)] = float("-inf")
             rows_st = [states[r] for r in alive_l]
             remaining = [max_len - 2 - len(ids[r]) for r in alive_l]  # tokens left after this one, <eos> included
-            may_jump = ({j for j, r in enumerate(alive_l) if ids[r] and backs[r] < REFUSED_JUMPS}
+            # rows j that may jump at a refused pick (asked only for the few refused ones)
+            may_jump = ((lambda j: bool(ids[alive_l[j]]) and backs[alive_l[j]] < REFUSED_JUMPS)
                         if can_back and refused_jump < 1 else None)
             pick = _pick_lazy if top_k == 0 else _pick_masked
             picked, kept = pick(logits, logprobs, temperature, top_k, generator, grammar, rows_st, remaining,
@@ -217,6 +221,7 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 bans[r] = {q: b for q, b in bans[r].items() if q <= p}
                 bans[r].setdefault(p, set()).add(t_there)
+                has_bans.add(r)
                 st = ParseState()
                 for t in ids[r]:
                     grammar.advance(st, t)
@@ -229,38 +234,31 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     return Decoded(ids, status, logp, backs)
 
 
-def _accepts(grammar: Grammar, st: ParseState, t: int, remaining: int) -> bool | None:
-    """The grammar's verdict on pick t: True, False (the structural mask or the length budget
-    forbids it) or None (allowed structurally, refused by a lazy check)."""
-    if not (grammar.allowed(st, t) and grammar.fits(st, t, remaining)):
-        return False
-    return True if not grammar.needs_verify(st, t) or grammar.verify(st, t) else None
-
-
 def _pick_lazy(logits, logprobs, temperature, top_k, generator, grammar, states, remaining, may_jump, tau,
                want_kept=False) -> tuple[torch.Tensor, dict[int, float]]:
     """Draw from the unmasked logits (b, V); keep each row's draw the grammar accepts and redraw
     the others over their masked row (`_pick_masked`). The same distribution as masking first
-    (sample's docstring). A row in `may_jump` whose draw a lazy check refused while the model gave
-    it more than `tau` gets -1 (it jumps back). Returns (picked (b,), kept mass per redrawn row)."""
+    (sample's docstring). A row j with may_jump(j) whose draw a lazy check refused while the model
+    gave it more than `tau` gets -1 (it jumps back). Returns (picked (b,), kept mass per redrawn
+    row)."""
     picked = _pick(logits, temperature, 0, generator)
-    redo, lazy_refused = [], []
+    redo, refused = [], []  # rows to redraw; the lazily refused token of each (-1: masked anyway)
+    allowed, fits, needs_verify, verify = grammar.allowed, grammar.fits, grammar.needs_verify, grammar.verify
     for j, t in enumerate(picked.tolist()):
-        verdict = _accepts(grammar, states[j], t, remaining[j])
-        if verdict:
-            continue
-        if verdict is None:
-            if may_jump and j in may_jump and float(logprobs[j, t]) > np.log(tau):
+        st = states[j]
+        if not (allowed(st, t) and fits(st, t, remaining[j])):
+            redo.append(j)
+            refused.append(-1)
+        elif needs_verify(st, t) and not verify(st, t):
+            if may_jump is not None and may_jump(j) and float(logprobs[j, t]) > np.log(tau):
                 picked[j] = -1
                 continue
-            lazy_refused.append(t)
-        else:
-            lazy_refused.append(-1)
-        redo.append(j)
+            redo.append(j)
+            refused.append(t)
     if not redo:
         return picked, {}
     sub_logits = logits[redo]
-    for i, t in enumerate(lazy_refused):
+    for i, t in enumerate(refused):
         if t >= 0:
             sub_logits[i, t] = float("-inf")
     sub, kept = _pick_masked(sub_logits, logprobs[redo], temperature, 0, generator, grammar,
@@ -272,8 +270,8 @@ def _pick_lazy(logits, logprobs, temperature, top_k, generator, grammar, states,
 def _pick_masked(logits, logprobs, temperature, top_k, generator, grammar, states, remaining, may_jump, tau,
                  want_kept=False) -> tuple[torch.Tensor, dict[int, float]]:
     """Mask every row (structural rules and length budget), draw, and redraw rows whose draw
-    fails its lazy check (masked). -1: dead end (nothing allowed), or a row in `may_jump` whose
-    refused draw the model gave more than `tau`. Returns (picked (b,), {row: log of the model's
+    fails its lazy check (masked). -1: dead end (nothing allowed), or a row j with may_jump(j)
+    whose refused draw the model gave more than `tau`. Returns (picked (b,), {row: log of the model's
     mass the mask left} when want_kept)."""
     mask = _apply_budget(grammar.mask(states, logits.device), grammar, states, remaining)
     logits = logits.masked_fill(~mask, float("-inf"))
@@ -290,7 +288,7 @@ def _pick_masked(logits, logprobs, temperature, top_k, generator, grammar, state
         for j in todo:
             st, t = states[j], int(picked[j])
             if not grammar.verify(st, t):
-                if may_jump and j in may_jump and float(logprobs[j, t]) > np.log(tau):
+                if may_jump is not None and may_jump(j) and float(logprobs[j, t]) > np.log(tau):
                     picked[j] = -1
                     continue
                 logits[j, t] = float("-inf")
