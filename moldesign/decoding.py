@@ -185,8 +185,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             picked, kept = pick(logits, logprobs, temperature, top_k, generator, grammar, rows_st, remaining,
                                 may_jump, refused_jump, want_kept=can_back)
         picked_l = picked.tolist()
-        lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).cpu().numpy()
+        lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).tolist()
         keep, back = [], []
+        advance = grammar.advance if grammar is not None else None
         for j, (r, t) in enumerate(zip(alive_l, picked_l)):
             if t < 0:
                 if can_back and ids[r] and backs[r] < MAX_BACKTRACKS:
@@ -200,11 +201,11 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 eos_lp[r] = lp[j]
                 continue
             ids[r].append(t)
-            lps[r].append(float(lp[j]))
+            lps[r].append(lp[j])
             if can_back:
-                pushed[r].append(kept.get(j, 0.0))
-            if states is not None:
-                grammar.advance(states[r], t)
+                pushed[r].append(kept.get(j, 0.0) if kept else 0.0)
+            if advance is not None:
+                advance(states[r], t)
             keep.append(j)
         if not keep:
             break

@@ -634,27 +634,37 @@ class Grammar:
                 st.kek_pending = st.kek_after.get(t, False)
             st.kek_after = {}
         if k == ATOM:
-            i = len(st.rem)
-            st.rem.append(info.cap)
-            st.arom.append(info.aromatic)
-            st.ab.append(0)
-            st.anbrs.append([])
-            st.nbrs.append(set())
+            i, c, arom = len(st.rem), st.cur, info.aromatic
             st.atoms.append(info)
-            st.val.append(0)
-            st.multi.append(0)
-            if st.cur >= 0 and st.last != START:
+            st.arom.append(arom)
+            if c >= 0 and st.last != START:  # bonded to the current atom c (filled in for the new atom i)
                 order = st.bond or 1
-                if not st.bond and info.aromatic and st.arom[st.cur]:
-                    st.ab[st.cur] += 1
-                    st.ab[i] += 1
-                    st.anbrs[st.cur].append(i)
-                    st.anbrs[i].append(st.cur)
-                _add_bond_order(st, st.cur, i, order)
-                st.rem[st.cur] -= _cost(st.arom[st.cur], order)
-                st.rem[i] -= _cost(info.aromatic, order)
-                st.nbrs[st.cur].add(i)
-                st.nbrs[i].add(st.cur)
+                c_arom = st.arom[c]
+                if not st.bond and arom and c_arom:  # an aromatic bond
+                    st.ab[c] += 1
+                    st.ab.append(1)
+                    st.anbrs[c].append(i)
+                    st.anbrs.append([c])
+                else:
+                    st.ab.append(0)
+                    st.anbrs.append([])
+                st.rem[c] -= _cost(c_arom, order)
+                st.rem.append(info.cap - _cost(arom, order))
+                st.val[c] += order
+                st.val.append(order)
+                multi = order if order >= 2 else 0
+                if multi > st.multi[c]:
+                    st.multi[c] = multi
+                st.multi.append(multi)
+                st.nbrs[c].add(i)
+                st.nbrs.append({c})
+            else:
+                st.rem.append(info.cap)
+                st.ab.append(0)
+                st.anbrs.append([])
+                st.val.append(0)
+                st.multi.append(0)
+                st.nbrs.append(set())
             st.cur, st.bond = i, 0
         elif k == BOND:
             st.bond, st.bond_ring_ok = info.order, st.last in (ATOM, RING)
