@@ -14,7 +14,8 @@
    dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5):
    validity, seconds, cost per decode (÷ unconstrained seconds), valid molecules/s, rows that
    jumped and jumps; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
-   k equal across variants (FCD falls with the sample size).
+   k equal across variants (FCD falls with the sample size). --repeats R times each variant R
+   times in rounds and reports the median (timings drift ±10% on a shared machine).
 Lazy checks are reported as calls and refusals per check (lookahead, aromatic, partial, kekulize,
 eos), and the constrained dead ends by whether the row ended near max_len (the model wandered) or
 earlier. --n-recon 0 skips 2; --beams "" runs greedy only.
@@ -73,6 +74,8 @@ def main() -> None:
     ap.add_argument("--backtrack-n", type=int, default=300,
                     help="also decode the first N latents at T = 1 with bounded backtracking (0: skip)")
     ap.add_argument("--backtrack-depth", default="32", help="comma-separated depths (max_len - 1 or more: the whole prefix)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="time every backjumping-section variant this many times, in rounds; report the median")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -154,26 +157,31 @@ def main() -> None:
         variants = [(None, 0, 1.0), (g, 0, 1.0)] + [(g, int(x), rj) for x in args.backtrack_depth.split(",") if x.strip()
                                                      for rj in (1.0, 0.5)]
         for T in (1.0, 0.0):
-            base = None
-            for gram, depth, rj in variants:
-                gen = torch.Generator().manual_seed(args.seed)
-                t0 = time.time()
-                strings, backs = [], []
-                for i in range(0, m, 1000):  # batch 1,000, as section 1
-                    d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
-                               bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj)
-                    strings += [bundle.vocab.decode(r) for r in d.ids]
-                    backs += d.backtracks
-                dt = time.time() - t0
-                valid = float(np.mean([rdkit_valid(x) for x in strings]))
-                base = base or dt
-                key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
-                                     else f"depth{depth}_refused_jump{rj:g}"))
-                res[key] = {"valid": valid, "seconds": round(dt, 2), "cost_per_decode": round(dt / base, 2),
-                            "valid_per_s": round(valid * m / dt, 1), "rows_backtracked": sum(x > 0 for x in backs) / m,
-                            "backtrack_steps": sum(backs)}
-                if T > 0:
-                    t1_strings[key] = strings
+            times: dict[str, list[float]] = {}
+            for rep in range(args.repeats):  # every variant once per round: machine drift hits all alike
+                for gram, depth, rj in variants:
+                    gen = torch.Generator().manual_seed(args.seed)
+                    t0 = time.time()
+                    strings, backs = [], []
+                    for i in range(0, m, 1000):  # batch 1,000, as section 1
+                        d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
+                                   bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj)
+                        strings += [bundle.vocab.decode(r) for r in d.ids]
+                        backs += d.backtracks
+                    key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
+                                         else f"depth{depth}_refused_jump{rj:g}"))
+                    times.setdefault(key, []).append(time.time() - t0)
+                    if rep == 0:  # same seed every round: the same strings
+                        valid = float(np.mean([rdkit_valid(x) for x in strings]))
+                        res[key] = {"valid": valid, "rows_backtracked": sum(x > 0 for x in backs) / m,
+                                    "backtrack_steps": sum(backs)}
+                        if T > 0:
+                            t1_strings[key] = strings
+            base = float(np.median(times[f"T{T:g}_unconstrained"]))
+            for key, ts in times.items():
+                dt = float(np.median(ts))
+                res[key].update({"seconds": round(dt, 2), "seconds_each": [round(x, 2) for x in ts],
+                                 "cost_per_decode": round(dt / base, 2), "valid_per_s": round(res[key]["valid"] * m / dt, 1)})
                 print(json.dumps({key: res[key]}), flush=True)
         k = min(len(canonical_valid(x)) for x in t1_strings.values())
         for key, strings in t1_strings.items():
