@@ -20,18 +20,21 @@ Lazy checks are reported as calls and refusals per check (lookahead, aromatic, p
 eos), and the constrained dead ends by whether the row ended near max_len (the model wandered) or
 earlier. --n-recon 0 skips 2; --beams "" runs greedy only.
 
-Measured (session 7, one thread, shipped ZINC model, batch 1,000; runs/s7/dec5k_b1000.json):
+Measured (session 7, final code, one thread, batch 1,000, median of 3 rounds;
+runs/s7/final3_zinc5k.json, runs/s7/final3_moses.json):
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python bench/decoding_bench.py --model models/moldesign-zinc.pt \
-        --n-prior 5000 --n-recon 0 --beams "" --backtrack-n 5000 --backtrack-depth 80 --fcd \
+        --n-prior 5000 --n-recon 0 --beams "" --backtrack-n 5000 --backtrack-depth 80 --repeats 3 --fcd \
         --test data/zinc250k/test.parquet
 
-    5,000 latents, T = 1          valid    cost/decode  valid/s  SNN    FCD (2,551 valid each)
-    unconstrained                 0.510    1.00         318      0.306  4.70
-    mask                          0.765    1.71         279      0.297  5.25
-    mask + jumps at dead ends     0.999    3.50         178      0.292  5.94
-    mask + jumps, refused 0.5     0.999    3.16         197      0.296  5.45
-    T = 0: 0.597 / 0.830 (1.67) / 0.998 (3.51) / 0.998 (3.03)
+    ZINC model, 5,000 latents, T = 1  valid    cost/decode  valid/s  SNN    FCD (2,551 valid each)
+    unconstrained                     0.510    1.00         326      0.306  4.70
+    mask                              0.765    1.81         269      0.297  5.25
+    mask + jumps at dead ends         0.999    3.52         181      0.292  5.94
+    mask + jumps, refused 0.5         0.999    3.37         189      0.296  5.45
+    T = 0: 0.597 / 0.830 (1.65) / 0.998 (3.44) / 0.998 (3.08)
+    MOSES model (--n-prior 1000 --backtrack-depth 32,64, MOSES test), T = 1, whole prefix:
+    0.668 / 0.860 (1.60) / 1.000 (2.23) / 1.000 (2.32); FCD (668 each) 2.79 / 3.07 / 3.34 / 3.37
 """
 from __future__ import annotations
 
