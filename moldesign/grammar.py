@@ -580,18 +580,19 @@ class Grammar:
         its π count); `as_written` is the prefix for partialsmiles (the reference, and the
         fallback when the matching search gives up)."""
         if self.kekulize == "matching":
-            tries = [None] + ([(st2.cur, 1, 2, 2), (st2.cur, 1, 1, 0)] if variants else [])
-            verdicts = [kekulizable(st2, incomplete, extra) for extra in tries]
-            if True in verdicts:
-                return True
-            if None not in verdicts:
+            gave_up = False
+            for extra in [None] + ([(st2.cur, 1, 2, 2), (st2.cur, 1, 1, 0)] if variants else []):
+                verdict = kekulizable(st2, incomplete, extra)
+                if verdict:
+                    return True
+                gave_up |= verdict is None
+            if not gave_up:
                 return False
         return closure_kekulizable(as_written, variants)
 
     def _partial_check(self, st: ParseState, t: int) -> bool:
         """partialsmiles' partial mode on the pick (a bond symbol with a stand-in atom after it):
         no aromatic system without an open atom may be unkekulizable."""
-        prefix = st.smiles() + self.tokens[t] + ("C" if self.info[t].kind == BOND else "")
         if self.kekulize == "matching" and (self.info[t].kind != BOND or self._stand_in >= 0):
             st2 = self._after(st, t)
             if self.info[t].kind == BOND:
@@ -599,7 +600,7 @@ class Grammar:
             verdict = kekulizable(st2, self._incomplete(st2, current_too=True))
             if verdict is not None:
                 return verdict
-        return partial_ok(prefix)
+        return partial_ok(st.smiles() + self.tokens[t] + ("C" if self.info[t].kind == BOND else ""))
 
     def _kekulize_check(self, st: ParseState, t: int) -> bool:
         info = self.info[t]
