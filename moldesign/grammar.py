@@ -361,9 +361,9 @@ class Grammar:
 
     def _needs_partial_check(self, st: ParseState, t: int) -> bool:
         """Picks that settle part of an unfinished aromatic system, so it may already be
-        unkekulizable (`_partial_check` decides, as partialsmiles' partial mode would): a non-aromatic atom, a
-        bond symbol or `)` on an aromatic current atom, and a ring closure by a non-aromatic atom
-        onto an aromatic opener. Chosen by measurement (bench/decoding_bench.py, 400 samples at
+        unkekulizable (`_partial_check` decides, as partialsmiles' partial mode would): a
+        non-aromatic atom, a bond symbol or `)` on an aromatic current atom, and a ring closure by
+        a non-aromatic atom onto an aromatic opener. Chosen by measurement (bench/decoding_bench.py, 400 samples at
         T = 1, shipped model): checking only where a system completes let rows walk on for many
         tokens in a system already dead, and these four kinds of pick are the ones partial mode
         refused (54/850, 32/210, 10/214, 164/245); aromatic atoms and ring labels on aromatic
