@@ -159,6 +159,7 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     hist = h.new_empty((B, max_len) + tuple(h.shape[:1]) + tuple(h.shape[2:])) if can_back else None
     has_bans: set[int] = set()  # rows with a banned token somewhere
     alive = np.arange(B)  # rows still decoding; the GRU runs on these only
+    advance = grammar.advance if grammar is not None else None
     for _ in range((max_len - 1) * (1 + (MAX_BACKTRACKS if can_back else 0))):
         alive_l = alive.tolist()
         if can_back:
@@ -187,7 +188,6 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
         picked_l = picked.tolist()
         lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).tolist()
         keep, back = [], []
-        advance = grammar.advance if grammar is not None else None
         for j, (r, t) in enumerate(zip(alive_l, picked_l)):
             if t < 0:
                 if can_back and ids[r] and backs[r] < MAX_BACKTRACKS:
@@ -235,6 +235,12 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     return Decoded(ids, status, logp, backs)
 
 
+def _jumps_at_refusal(may_jump, logprobs: torch.Tensor, j: int, t: int, tau: float) -> bool:
+    """Whether row j, whose pick t a lazy check refused, jumps back instead of picking again: it
+    may (may_jump(j)) and the model gave t more than tau (logprobs (b, V), unmasked)."""
+    return may_jump is not None and may_jump(j) and float(logprobs[j, t]) > np.log(tau)
+
+
 def _pick_lazy(logits, logprobs, temperature, top_k, generator, grammar, states, remaining, may_jump, tau,
                want_kept=False) -> tuple[torch.Tensor, dict[int, float]]:
     """Draw from the unmasked logits (b, V); keep each row's draw the grammar accepts and redraw
@@ -251,7 +257,7 @@ def _pick_lazy(logits, logprobs, temperature, top_k, generator, grammar, states,
             redo.append(j)
             refused.append(-1)
         elif needs_verify(st, t) and not verify(st, t):
-            if may_jump is not None and may_jump(j) and float(logprobs[j, t]) > np.log(tau):
+            if _jumps_at_refusal(may_jump, logprobs, j, t, tau):
                 picked[j] = -1
                 continue
             redo.append(j)
@@ -289,7 +295,7 @@ def _pick_masked(logits, logprobs, temperature, top_k, generator, grammar, state
         for j in todo:
             st, t = states[j], int(picked[j])
             if not grammar.verify(st, t):
-                if may_jump is not None and may_jump(j) and float(logprobs[j, t]) > np.log(tau):
+                if _jumps_at_refusal(may_jump, logprobs, j, t, tau):
                     picked[j] = -1
                     continue
                 logits[j, t] = float("-inf")

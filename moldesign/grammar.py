@@ -567,10 +567,11 @@ class Grammar:
     def _incomplete(st: ParseState, current_too: bool) -> set[int]:
         """Atoms that may still get bonds: ring-bond openers, branch points below the current
         atom and (partial mode) the current atom. The others are complete as written."""
-        open_atoms = {a for a, _, _ in st.rings.values()} | set(st.stack)
+        openers = {a for a, _, _ in st.rings.values()}
+        open_atoms = openers | set(st.stack)
         if current_too:
             open_atoms.add(st.cur)
-        elif st.cur not in {a for a, _, _ in st.rings.values()}:
+        elif st.cur not in openers:
             open_atoms.discard(st.cur)
         return open_atoms
 
@@ -635,37 +636,27 @@ class Grammar:
                 st.kek_pending = st.kek_after.get(t, False)
             st.kek_after = {}
         if k == ATOM:
-            i, c, arom = len(st.rem), st.cur, info.aromatic
+            i, c = len(st.rem), st.cur
+            st.rem.append(info.cap)
+            st.arom.append(info.aromatic)
+            st.ab.append(0)
+            st.anbrs.append([])
+            st.nbrs.append(set())
             st.atoms.append(info)
-            st.arom.append(arom)
-            if c >= 0 and st.last != START:  # bonded to the current atom c (filled in for the new atom i)
+            st.val.append(0)
+            st.multi.append(0)
+            if c >= 0 and st.last != START:  # bonded to the current atom c
                 order = st.bond or 1
-                c_arom = st.arom[c]
-                if not st.bond and arom and c_arom:  # an aromatic bond
+                if not st.bond and info.aromatic and st.arom[c]:
                     st.ab[c] += 1
-                    st.ab.append(1)
+                    st.ab[i] += 1
                     st.anbrs[c].append(i)
-                    st.anbrs.append([c])
-                else:
-                    st.ab.append(0)
-                    st.anbrs.append([])
-                st.rem[c] -= _cost(c_arom, order)
-                st.rem.append(info.cap - _cost(arom, order))
-                st.val[c] += order
-                st.val.append(order)
-                multi = order if order >= 2 else 0
-                if multi > st.multi[c]:
-                    st.multi[c] = multi
-                st.multi.append(multi)
+                    st.anbrs[i].append(c)
+                _add_bond_order(st, c, i, order)
+                st.rem[c] -= _cost(st.arom[c], order)
+                st.rem[i] -= _cost(info.aromatic, order)
                 st.nbrs[c].add(i)
-                st.nbrs.append({c})
-            else:
-                st.rem.append(info.cap)
-                st.ab.append(0)
-                st.anbrs.append([])
-                st.val.append(0)
-                st.multi.append(0)
-                st.nbrs.append(set())
+                st.nbrs[i].add(c)
             st.cur, st.bond = i, 0
         elif k == BOND:
             st.bond, st.bond_ring_ok = info.order, st.last in (ATOM, RING)
