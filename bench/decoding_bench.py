@@ -11,9 +11,11 @@
 3. SNN (and FCD with --fcd) of the valid T = 1 samples against the test molecules, both ways;
 4. (--backtrack-n) the first N latents at T = 1 and T = 0, every variant in one process:
    unconstrained, the mask alone, and mask + backjumping at each --backtrack-depth with jumps at
-   dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5):
-   validity, seconds, cost per decode (÷ unconstrained seconds), valid molecules/s, rows that
-   jumped and jumps; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
+   dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5),
+   and at T = 1 the same with `ban_when_sampling` (`_bans`: a sampled jump forbids the token it
+   re-decides, the rule before session 8): validity, seconds, cost per decode (÷ unconstrained
+   seconds), valid molecules/s, rows that jumped and jumps, the fraction of rows valid with a first
+   token that starts < 0.1% of the test SMILES; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
    k equal across variants (FCD falls with the sample size). --repeats R times each variant R
    times in rounds and reports the median (timings drift ±10% on a shared machine).
 Lazy checks are reported as calls and refusals per check (lookahead, aromatic, partial, kekulize,
@@ -142,6 +144,11 @@ def main() -> None:
     ref_fps = fingerprints(valid_mols(ref))
     ref_stats = chemnet_stats(ref) if args.fcd and fcd_available() else None
 
+    # a token that starts < 0.1% of the test SMILES: rescued rows that start with one are the
+    # model pushed off its own first choice ([O-]CC…, PC…), not a molecule it meant to write
+    starts = collections.Counter(tokenize(s)[0] for s in test if s)
+    rare_start = {t for t in bundle.vocab.tokens if starts[t] < 0.001 * len(test)}
+
     def distribution(strings, k=None) -> dict:
         """SNN (and FCD with --fcd) of the first k valid canonical strings: equal k across variants,
         since FCD falls with the sample size (a variant with more valid molecules would look closer)."""
@@ -157,27 +164,35 @@ def main() -> None:
         # sampling default) or only at dead ends (1.0); cost = seconds / unconstrained seconds
         m = min(args.backtrack_n, n)
         res, t1_strings = {}, {}
-        variants = [(None, 0, 1.0), (g, 0, 1.0)] + [(g, int(x), rj) for x in args.backtrack_depth.split(",") if x.strip()
-                                                     for rj in (1.0, 0.5)]
+        # (grammar, depth, refused_jump, ban_when_sampling): the last, T = 1 only, is the rule
+        # before session 8 (a sampled jump forbade the token it re-decided, as greedy ones do)
+        depths = [int(x) for x in args.backtrack_depth.split(",") if x.strip()]
+        variants = [(None, 0, 1.0, False), (g, 0, 1.0, False)] + [(g, d_, rj, False) for d_ in depths for rj in (1.0, 0.5)] \
+            + [(g, d_, 0.5, True) for d_ in depths]
         for T in (1.0, 0.0):
             times: dict[str, list[float]] = {}
             for rep in range(args.repeats):  # every variant once per round: machine drift hits all alike
-                for gram, depth, rj in variants:
+                for gram, depth, rj, ban in variants:
+                    if ban and T <= 0:  # greedy always bans: the same as the variant without
+                        continue
                     gen = torch.Generator().manual_seed(args.seed)
                     t0 = time.time()
                     strings, backs = [], []
                     for i in range(0, m, 1000):  # batch 1,000, as section 1
                         d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
-                                   bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj)
+                                   bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj,
+                                   ban_when_sampling=ban)
                         strings += [bundle.vocab.decode(r) for r in d.ids]
                         backs += d.backtracks
                     key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
-                                         else f"depth{depth}_refused_jump{rj:g}"))
+                                         else f"depth{depth}_refused_jump{rj:g}" + ("_bans" if ban else "")))
                     times.setdefault(key, []).append(time.time() - t0)
                     if rep == 0:  # same seed every round: the same strings
                         valid = float(np.mean([rdkit_valid(x) for x in strings]))
                         res[key] = {"valid": valid, "rows_backtracked": sum(x > 0 for x in backs) / m,
-                                    "backtrack_steps": sum(backs)}
+                                    "backtrack_steps": sum(backs),
+                                    "valid_with_rare_first_token": sum(
+                                        1 for x in strings if x and tokenize(x)[0] in rare_start and rdkit_valid(x)) / m}
                         if T > 0:
                             t1_strings[key] = strings
             base = float(np.median(times[f"T{T:g}_unconstrained"]))

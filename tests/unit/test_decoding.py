@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moldesign.decoding import COMPLETE, beam_search, sample
-from moldesign.grammar import rdkit_valid
+from moldesign.decoding import COMPLETE, MAX_BACKTRACKS, REFUSED_JUMPS, beam_search, sample
+from moldesign.grammar import Grammar, rdkit_valid
 from moldesign.networks import BOS_ID, EOS_ID
 from moldesign.sampling import draw_conditions, grammar_for, reconstruct, scale
 
@@ -120,8 +120,10 @@ class _Scripted(torch.nn.Module):
         pos = h[0, :, 0].long()  # (B,) tokens fed so far, <bos> included
         logits = self.base.repeat(token.shape[0], 1)  # (B, V)
         for j, p in enumerate(pos.tolist()):
-            if p < len(self.script):
-                logits[j, self.vocab.index(self.script[p])] += 10.0
+            if p < len(self.script):  # a token (logit +10), or {token: added logit} for an unsure step
+                entry = self.script[p]
+                for tok, bonus in (entry.items() if isinstance(entry, dict) else [(entry, 10.0)]):
+                    logits[j, self.vocab.index(tok)] += bonus
         return logits, h + 1
 
 
@@ -222,25 +224,54 @@ def test_a_sampled_row_the_length_budget_corners_jumps_the_whole_depth_after_one
     assert [_jump_to(ids, free, k, 32, cornered=True) for k in (1, 2, 3)] == [9, 0, 0]
     assert _jump_to(ids, free, 2, 4, cornered=True) == 6  # never more than depth behind the dead end
     # the cornered 'Cc' row above, whole-prefix depth, sampled (T 0.1: the script's choice has
-    # logit 10 over the rest, so the draw follows it): its second jump re-decides position 0 with
-    # 'C' forbidden; what the scripted decoder writes then dead-ends, and is reported, not replaced
+    # logit 10 over the rest, so every draw follows it): its second jump re-decides position 0
+    # with nothing forbidden (a fresh draw), so it writes 'Cc' again and again until its jumps
+    # run out, and is reported a dead end with its prefix, not replaced
     _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, temperature=0.1, backtrack=8, refused_jump=1.0)
-    assert d.backtracks[0] >= 2 and not s.startswith("C") and d.status[0] == "dead_end"
+    assert (d.backtracks[0], d.status[0]) == (MAX_BACKTRACKS, "dead_end") and s.startswith("Cc")
     # greedy, the same row keeps doubling back from the dead end and keeps the model's first token
     _, s, d = _scripted_decode(["C", "c", "C"], max_len=6, backtrack=8)
     assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 2) and rdkit_valid(s)
 
 
+def test_a_sampled_jump_draws_afresh_a_greedy_jump_forbids():
+    # position 1 is a coin toss between 'c' (then only <eos> fits in max_len 4, and RDKit refuses
+    # 'Cc': a dead end) and 'O' ('CO' is fine). Sampling, a row that drew 'c' jumps back and draws
+    # position 1 afresh, so some toss 'c' again and jump again, and a row whose second jump
+    # restarts it (it is cornered) draws position 0 afresh too: it still starts with the model's
+    # sure 'C' (a ban there made rescued rows start with rare tokens). Greedy forbids what it had.
+    g = Grammar(SCRIPT_VOCAB)
+    dec = _Scripted(SCRIPT_VOCAB, ["C", {"c": 6.0, "O": 6.0}])
+    n = 200
+    d = sample(dec, torch.zeros(n, 2), torch.zeros(n, 1), 4, 1.0, 0, g, torch.Generator().manual_seed(0),
+               backtrack=4, refused_jump=1.0)
+    strings = ["".join(SCRIPT_VOCAB[t] for t in ids) for ids in d.ids]
+    assert 40 < sum(k > 0 for k in d.backtracks) < 160  # about half the rows drew 'c' first
+    assert sum(k >= 2 for k in d.backtracks) > 10  # 'c' drawn again after a jump
+    assert all(s.startswith("C") for s in strings)
+    assert all(st == COMPLETE and rdkit_valid(s) for s, st in zip(strings, d.status))
+    # greedy at the same step ('c' and 'O' tie; argmax takes the first, 'c'): one jump, 'c' banned
+    d = sample(_Scripted(SCRIPT_VOCAB, ["C", {"c": 6.0, "O": 6.0}]), torch.zeros(1, 2), torch.zeros(1, 1), 4, 0.0, 0,
+               g, backtrack=4)
+    assert (SCRIPT_VOCAB[d.ids[0][1]], d.backtracks[0], d.status[0]) == ("O", 1, COMPLETE)
+
+
 def test_a_refused_pick_the_model_was_sure_of_jumps_back_at_once():
     # after 'Cc' the script's 'C' (probability ~1) leaves the aromatic c in no ring: the aromatic
     # rule refuses it. With refused_jump 0.5 the row jumps back one token right there (no dead
-    # end first) and the model's next choice at position 1, with 'c' forbidden, is <eos>
-    g, s, d = _scripted_decode(["C", "c", "C"], max_len=20, temperature=0.1, backtrack=8, refused_jump=0.5)
+    # end first) and the model's next choice at position 1, with 'c' forbidden (greedy), is <eos>
+    g, s, d = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8, refused_jump=0.5)
     assert (s, d.status[0], d.backtracks[0]) == ("C", COMPLETE, 1) and rdkit_valid(s)
     assert g.verify_rejects["aromatic"] >= 1
-    # off (1.0), the same row takes the next-best token after the refusal instead of jumping
-    _, s, d = _scripted_decode(["C", "c", "C"], max_len=20, temperature=0.1, backtrack=8, refused_jump=1.0)
-    assert d.backtracks[0] == 0 or s != "C"
+    # off (1.0), the same row takes the next-best token after the refusal instead of jumping, walks
+    # on in the doomed 'Cc' and needs several jumps from later dead ends to reach the same answer
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8, refused_jump=1.0)
+    assert s == "C" and d.backtracks[0] > 1
+    # sampled (T 0.1), the jump at the refusal forbids nothing: the row retakes 'c' and is refused
+    # again, REFUSED_JUMPS times, then goes on with the next-best token after the refusal
+    _, s, d = _scripted_decode(["C", "c", "C"], max_len=20, temperature=0.1, backtrack=8, refused_jump=0.5)
+    assert d.backtracks[0] >= REFUSED_JUMPS and s.startswith("Cc")
+    assert rdkit_valid(s) == (d.status[0] == COMPLETE)
     # greedy decodes keep the model's path: refused_jump defaults to off at temperature 0
     _, s_default, d0 = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8)
     _, s_off, d1 = _scripted_decode(["C", "c", "C"], max_len=20, backtrack=8, refused_jump=1.0)
