@@ -12,8 +12,9 @@
 4. (--backtrack-n) the first N latents at T = 1 and T = 0, every variant in one process:
    unconstrained, the mask alone, and mask + backjumping at each --backtrack-depth with jumps at
    dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5),
-   and at T = 1 the same with `ban_when_sampling` (`_bans`: a sampled jump forbids the token it
-   re-decides, the rule before session 8): validity, seconds, cost per decode (÷ unconstrained
+   and with session 7's rules (`_old_rules`; at T = 1 with refused jumps, at T = 0 without: a
+   sampled jump forbade the token it re-decided, a greedy row restarted with any first token):
+   validity, seconds, cost per decode (÷ unconstrained
    seconds), valid molecules/s, rows that jumped and jumps, the fraction of rows valid with a first
    token that starts < 0.1% of the test SMILES; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
    k equal across variants (FCD falls with the sample size). --repeats R times each variant R
@@ -164,16 +165,17 @@ def main() -> None:
         # sampling default) or only at dead ends (1.0); cost = seconds / unconstrained seconds
         m = min(args.backtrack_n, n)
         res, t1_strings = {}, {}
-        # (grammar, depth, refused_jump, ban_when_sampling): the last, T = 1 only, is the rule
-        # before session 8 (a sampled jump forbade the token it re-decided, as greedy ones do)
+        # (grammar, depth, refused_jump, old): `old` is session 7's rules, to measure against: a
+        # sampled jump forbids the token it re-decides (as greedy ones do), and a greedy row may
+        # restart with any first token (first_token_floor 0)
         depths = [int(x) for x in args.backtrack_depth.split(",") if x.strip()]
         variants = [(None, 0, 1.0, False), (g, 0, 1.0, False)] + [(g, d_, rj, False) for d_ in depths for rj in (1.0, 0.5)] \
-            + [(g, d_, 0.5, True) for d_ in depths]
+            + [(g, d_, rj, True) for d_ in depths for rj in (1.0, 0.5)]
         for T in (1.0, 0.0):
             times: dict[str, list[float]] = {}
             for rep in range(args.repeats):  # every variant once per round: machine drift hits all alike
-                for gram, depth, rj, ban in variants:
-                    if ban and T <= 0:  # greedy always bans: the same as the variant without
+                for gram, depth, rj, old in variants:
+                    if old and (rj < 1) == (T <= 0):  # old rules: T = 1 with refused jumps, greedy without
                         continue
                     gen = torch.Generator().manual_seed(args.seed)
                     t0 = time.time()
@@ -181,11 +183,11 @@ def main() -> None:
                     for i in range(0, m, 1000):  # batch 1,000, as section 1
                         d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
                                    bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj,
-                                   ban_when_sampling=ban)
+                                   ban_when_sampling=old, first_token_floor=0.0 if old else None)
                         strings += [bundle.vocab.decode(r) for r in d.ids]
                         backs += d.backtracks
                     key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
-                                         else f"depth{depth}_refused_jump{rj:g}" + ("_bans" if ban else "")))
+                                         else f"depth{depth}_refused_jump{rj:g}" + ("_old_rules" if old else "")))
                     times.setdefault(key, []).append(time.time() - t0)
                     if rep == 0:  # same seed every round: the same strings
                         valid = float(np.mean([rdkit_valid(x) for x in strings]))

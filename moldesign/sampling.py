@@ -115,7 +115,8 @@ _GRAMMARS: dict[tuple, object] = {}
 @torch.no_grad()
 def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temperature: float = 0.0,
            top_k: int = 0, batch_size: int = 1000, generator: torch.Generator | None = None,
-           constrained: bool = True, beam: int = 0, backtrack: int | None = None) -> list[str]:
+           constrained: bool = True, beam: int = 0, backtrack: int | None = None,
+           first_token_floor: float | None = None) -> list[str]:
     """Decode latents (n, Z) under raw conditions (n, P) to strings (not validated).
 
     temperature 0 = greedy (deterministic); > 0 samples with `generator` for reproducibility.
@@ -154,7 +155,8 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
         if beam and beam > 1:
             rows = [hyps[0][0] for hyps in beam_search(dec, zb, cb, L, beam, grammar)]
         else:
-            rows = sample(dec, zb, cb, L, temperature, top_k, grammar, generator, backtrack=backtrack).ids
+            rows = sample(dec, zb, cb, L, temperature, top_k, grammar, generator, backtrack=backtrack,
+                          first_token_floor=first_token_floor).ids
         out += [bundle.vocab.decode(row) for row in rows]
     return out
 

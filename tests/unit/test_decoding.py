@@ -256,6 +256,22 @@ def test_a_sampled_jump_draws_afresh_a_greedy_jump_forbids():
     assert (SCRIPT_VOCAB[d.ids[0][1]], d.backtracks[0], d.status[0]) == ("O", 1, COMPLETE)
 
 
+def test_a_greedy_row_restarts_with_another_first_token_only_if_the_model_considers_one():
+    # script 'c' then 'C' in max_len 4: the lone aromatic c can never be in a ring, so the row
+    # dead-ends and its jump goes back to position 0. The scripted model gives every other first
+    # token < 0.01% (the script's 'c' has logit 10 over them): below FIRST_TOKEN_FLOOR the row is
+    # reported a dead end with its prefix instead of restarting as a string the model hardly
+    # considers; with the floor off (0) or below that probability it restarts with 'C'
+    from moldesign.decoding import FIRST_TOKEN_FLOOR
+
+    assert FIRST_TOKEN_FLOOR > 1e-4
+    _, s, d = _scripted_decode(["c", "C"], max_len=4, backtrack=4)
+    assert (s, d.status[0], d.backtracks[0]) == ("c", "dead_end", 1)
+    for floor in (0.0, 1e-5):
+        _, s, d = _scripted_decode(["c", "C"], max_len=4, backtrack=4, first_token_floor=floor)
+        assert (s, d.status[0], d.backtracks[0]) == ("CC", COMPLETE, 1) and rdkit_valid(s)
+
+
 def test_a_refused_pick_the_model_was_sure_of_jumps_back_at_once():
     # after 'Cc' the script's 'C' (probability ~1) leaves the aromatic c in no ring: the aromatic
     # rule refuses it. With refused_jump 0.5 the row jumps back one token right there (no dead
