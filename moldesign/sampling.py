@@ -125,17 +125,19 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     (moldesign.grammar); a row that hits a dead end or max_len keeps its unfinished prefix, which
     does not parse. `backtrack` D > 0 (constrained, greedy or sampling): a row that reaches a
     dead end jumps back (1, 2, 4, … up to D tokens; one the length budget cornered, the whole D from
-    its second jump on) and decodes on from there with the token it had forbidden
+    its second jump on) and decodes on from there — greedy with the token it had forbidden (a row
+    that would have to restart with a first token the model gives < `first_token_floor`, default
+    decoding.FIRST_TOKEN_FLOOR, is reported a dead end instead), sampling with a fresh draw
     (decoding.sample). Default (None): on for greedy decoding (temperature 0), as deep as the
     whole prefix, since a greedy decode is the answer for that latent (a seed, an
     interpolation, an optimizer's point; T = 0, 5,000 prior latents of the shipped ZINC model:
-    validity 0.830 → 0.998); off for sampling, by measurement (bench/decoding_bench.py, the same
-    5,000 latents at T = 1, batch 1,000, median of 3 rounds, session 7): the mask alone gives
-    0.765 valid at 1.81× the time of unconstrained decoding, backjumping 0.999 at 3.4×, i.e. fewer
-    valid molecules a second (189 vs 269) and a larger Fréchet ChemNet distance to ZINC test on
-    equal numbers of valid molecules (5.45 vs 5.25; unconstrained, whose invalid half is simply
-    dropped, 4.70): a rescued row is a latent the model was writing badly, and the rescue is an
-    unusual molecule. See moldesign.decoding.
+    validity 0.830 → 0.948); off for sampling, by measurement (bench/decoding_bench.py, the same
+    5,000 latents at T = 1, batch 1,000, median of 3 rounds, session 8): the mask alone gives
+    0.765 valid at 1.87× the time of unconstrained decoding, backjumping 0.999 at 3.9×, i.e. fewer
+    valid molecules a second (160 vs 256), for a Fréchet ChemNet distance to ZINC test on equal
+    numbers of valid molecules a little closer to the data (5.00 vs 5.25; unconstrained, whose
+    invalid half is simply dropped, 4.70); at T = 0.6 (`generate --like`) it costs 2.1–2.6× the mask's
+    time per decode (2,000 latents, runs/s8). See moldesign.decoding.
     """
     from .decoding import beam_search, sample
 
