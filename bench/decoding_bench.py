@@ -14,7 +14,8 @@
    dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5),
    and with session 7's rules (`_old_rules`; at T = 1 with refused jumps, at T = 0 without: a
    sampled jump forbade the token it re-decided, a greedy row restarted with any first token):
-   validity, seconds, cost per decode (÷ unconstrained
+   and at T = 0 `T0_decode_default`, what greedy commands run (sampling.decode: backjumping, the
+   first-token floor, the beam rescue of rows left unfinished); validity, seconds, cost per decode (÷ unconstrained
    seconds), valid molecules/s, rows that jumped and jumps, the fraction of rows valid with a first
    token that starts < 0.1% of the test SMILES; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
    k equal across variants (FCD falls with the sample size). --repeats R times each variant R
@@ -36,8 +37,9 @@ runs/s8/final_zinc5k.json):
     mask + jumps, refused 0.5         0.999    3.90         160      0.0060      0.298  5.00
     the same, session 7's rules       0.999    3.70         169      0.0764      0.296  5.45
     mask + jumps at dead ends         0.999    3.91         160      0.0056      0.294  5.57
-    T = 0: 0.597 / 0.830 (1.73) / greedy default 0.948 (3.05; session 7's rules 0.998 at 3.83)
-    reconstruction of 1,000 ZINC test molecules: greedy 0.598, beam-5 0.660
+    T = 0: 0.597 / 0.830 (1.73) / backjumping 0.948 (3.05; session 7's rules 0.998 at 3.83) /
+    T0_decode_default (+ beam rescue; --repeats 1 run, runs/s8/greedy_zinc5k.json) 0.996 (4.0)
+    reconstruction of 1,000 ZINC test molecules: greedy 0.598 (0.599 with the beam rescue), beam-5 0.660
     MOSES model (session 7, --n-prior 1000 --backtrack-depth 32,64, MOSES test), T = 1, whole prefix:
     0.668 / 0.860 (1.60) / 1.000 (2.23) / 1.000 (2.32); FCD (668 each) 2.79 / 3.07 / 3.34 / 3.37
 """
@@ -92,7 +94,7 @@ def main() -> None:
     from moldesign.grammar import rdkit_valid
     from moldesign.metrics import canonical_valid, chemnet_stats, fcd_available, fingerprints, frechet_distance, \
         reconstruction_table, snn, valid_mols
-    from moldesign.sampling import draw_conditions, grammar_for, scale
+    from moldesign.sampling import decode as decode_latents, draw_conditions, grammar_for, scale
     from moldesign.tokenizer import tokenize
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
@@ -199,6 +201,15 @@ def main() -> None:
                                         1 for x in strings if x and tokenize(x)[0] in rare_start and rdkit_valid(x)) / m}
                         if T > 0:
                             t1_strings[key] = strings
+                if T <= 0:  # what greedy commands run: sampling.decode, backjumping + the beam rescue
+                    t0 = time.time()
+                    strings = decode_latents(bundle, z[:m], props[:m], 0.0)
+                    times.setdefault("T0_decode_default", []).append(time.time() - t0)
+                    if rep == 0:
+                        res["T0_decode_default"] = {"valid": float(np.mean([rdkit_valid(x) for x in strings])),
+                                                    "valid_with_rare_first_token": sum(
+                                                        1 for x in strings if x and tokenize(x)[0] in rare_start
+                                                        and rdkit_valid(x)) / m}
             base = float(np.median(times[f"T{T:g}_unconstrained"]))
             for key, ts in times.items():
                 dt = float(np.median(ts))

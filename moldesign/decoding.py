@@ -147,7 +147,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     (2,000 prior latents, greedy, runs/s8/greedy1.py): 140 rows' jumps reached position 0, and 112
     of them restarted with a first token the model gave < 0.1% (PCC…, [N+]C…, [O-]C…, SC…); 66
     valid strings began with a token that starts < 0.1% of ZINC SMILES, 11 with the floor; validity
-    1.000 → 0.939. After MAX_BACKTRACKS jumps a row is reported `dead_end` with its prefix. A row
+    1.000 → 0.939. sampling.decode then hands greedy rows left unfinished to a beam search
+    (`rescue_dead_ends`), which finishes most of them with the most likely string it finds. After
+    MAX_BACKTRACKS jumps a row is reported `dead_end` with its prefix. A row
     also jumps, up to REFUSED_JUMPS times, when a lazy check refuses a token the model gave more
     than `refused_jump` of its probability (`REFUSED_JUMP`): the model's plan there was an invalid
     molecule, and the next-best token mostly leads it astray (measured: every row that ended a
@@ -273,6 +275,27 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
         alive, token, h = alive[keep], picked[keep_t], h[:, keep_t]
     logp = [sum(l) + (eos_lp[r] if status[r] == COMPLETE else 0.0) for r, l in enumerate(lps)]
     return Decoded(ids, status, logp, backs)
+
+
+def rescue_dead_ends(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, decoded: Decoded, width: int,
+                     grammar: Grammar | None) -> list[int]:
+    """Beam search of `width` for the rows of `decoded` (from `sample` over z (B, Z), cond (B, P))
+    that did not finish: such a row takes the beam's best finished hypothesis (ids, log p, status
+    "eos"), or keeps its unfinished prefix when the beam finds none. Updates `decoded` in place and
+    returns the rows it rescued. For greedy decodes, where backjumping has given up (or would
+    only have restarted the row with a first token the model hardly considers): the beam's answer
+    is the most likely complete string it finds, the thing greedy decoding approximates."""
+    rows = [i for i, st in enumerate(decoded.status) if st != COMPLETE]
+    if not rows or width < 1:
+        return []
+    hyps = beam_search(decoder, z[rows], cond[rows], max_len, width, grammar)
+    rescued = []
+    for i, h in zip(rows, hyps):
+        ids, lp, st = h[0]
+        if st == COMPLETE:
+            decoded.ids[i], decoded.status[i], decoded.logp[i] = ids, st, lp
+            rescued.append(i)
+    return rescued
 
 
 def _first_token_plausible(first_lp: torch.Tensor, start_ok: torch.Tensor, banned: set[int], floor: float) -> bool:

@@ -272,6 +272,49 @@ def test_a_greedy_row_restarts_with_another_first_token_only_if_the_model_consid
         assert (s, d.status[0], d.backtracks[0]) == ("CC", COMPLETE, 1) and rdkit_valid(s)
 
 
+def test_rescue_dead_ends_takes_the_beams_best_finished_string():
+    from moldesign.decoding import rescue_dead_ends
+
+    # two rows: the 'c','C' script dead-ends greedily (its restart is below the first-token floor),
+    # the 'C' script finishes; only the first is handed to the beam, which finishes it
+    g = Grammar(SCRIPT_VOCAB)
+    dec = _Scripted(SCRIPT_VOCAB, ["c", "C"])
+    d = sample(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, 0.0, 0, g, backtrack=4)
+    assert d.status == ["dead_end"]
+    best = beam_search(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, 5, g)[0][0]
+    assert best[2] == COMPLETE
+    assert rescue_dead_ends(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, d, 5, g) == [0]
+    assert (d.ids[0], d.logp[0], d.status[0]) == best
+    assert rdkit_valid("".join(SCRIPT_VOCAB[t] for t in d.ids[0]))
+    ok = sample(_Scripted(SCRIPT_VOCAB, ["C"]), torch.zeros(1, 2), torch.zeros(1, 1), 4, 0.0, 0, g, backtrack=4)
+    before = (ok.ids[0][:], ok.status[0], ok.logp[0])
+    assert rescue_dead_ends(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, ok, 5, g) == []
+    assert (ok.ids[0], ok.status[0], ok.logp[0]) == before
+    # width 0 hands nothing over
+    d = sample(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, 0.0, 0, g, backtrack=4)
+    assert rescue_dead_ends(dec, torch.zeros(1, 2), torch.zeros(1, 1), 4, d, 0, g) == [] and d.status == ["dead_end"]
+
+
+def test_greedy_decode_hands_rows_backjumping_left_unfinished_to_a_beam(tiny_bundle):
+    from moldesign.sampling import decode
+
+    rng = np.random.default_rng(0)
+    n = 200
+    props = draw_conditions(tiny_bundle, n, rng)
+    z = rng.standard_normal((n, tiny_bundle.config.latent_dim)).astype(np.float32) * 2.0
+    default, off = decode(tiny_bundle, z, props), decode(tiny_bundle, z, props, rescue_beam=0)
+    changed = [i for i in range(n) if default[i] != off[i]]
+    assert changed  # this scenario has rows greedy backjumping leaves unfinished
+    g = grammar_for(tiny_bundle)
+    cond = scale(tiny_bundle, props)
+    hyps = beam_search(tiny_bundle.model.decoder, torch.from_numpy(z[changed]), cond[changed],
+                       tiny_bundle.config.max_len, 5, g)
+    for i, h in zip(changed, hyps):
+        assert not rdkit_valid(off[i]) and rdkit_valid(default[i])  # only unfinished rows change
+        assert default[i] == tiny_bundle.vocab.decode(h[0][0])  # to the beam's best finished string
+    assert np.mean([rdkit_valid(x) for x in default]) > np.mean([rdkit_valid(x) for x in off])
+
+
 def test_a_refused_pick_the_model_was_sure_of_jumps_back_at_once():
     # after 'Cc' the script's 'C' (probability ~1) leaves the aromatic c in no ring: the aromatic
     # rule refuses it. With refused_jump 0.5 the row jumps back one token right there (no dead
