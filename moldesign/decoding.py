@@ -245,16 +245,17 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             h = h.clone()
             for j in back:  # jump back and re-decide position p from the kept GRU state
                 r = alive_l[j]
-                backs[r] += 1
+                k = backs[r] + 1  # this row's k-th jump
                 # restarting a cornered row is a fresh draw from the same latent: right when
                 # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
                 ok = grammar.budget_mask(states[r], max_len - 2 - len(ids[r])) if temperature > 0 else None
-                p = _jump_to(ids[r], pushed[r], backs[r], backtrack, ok is not None and not ok.all())
+                p = _jump_to(ids[r], pushed[r], k, backtrack, ok is not None and not ok.all())
                 if p == 0 and temperature <= 0 and not _first_token_plausible(
                         first_lp[r], start_ok, bans[r].get(0, set()) | {ids[r][0]}, first_token_floor):
                     status[r] = DEAD_END  # only a first token the model hardly considers is left
                     ended.add(j)
                     continue
+                backs[r] = k
                 t_there = ids[r][p]
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 bans[r] = {q: b for q, b in bans[r].items() if q <= p}
