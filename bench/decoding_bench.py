@@ -12,12 +12,13 @@
 4. (--backtrack-n) the first N latents at T = 1 and T = 0, every variant in one process:
    unconstrained, the mask alone, and mask + backjumping at each --backtrack-depth with jumps at
    dead ends only (refused_jump 1) or also at lazily refused picks the model gave > 0.5 (0.5),
-   and with session 7's rules (`_old_rules`; at T = 1 with refused jumps, at T = 0 without: a
-   sampled jump forbade the token it re-decided, a greedy row restarted with any first token):
+   the same with session 7's rules (`_old_rules`; at T = 1 with refused jumps, at T = 0 without:
+   a sampled jump forbade the token it re-decided, a greedy row restarted with any first token),
    and at T = 0 `T0_decode_default`, what greedy commands run (sampling.decode: backjumping, the
-   first-token floor, the beam rescue of rows left unfinished); validity, seconds, cost per decode (÷ unconstrained
-   seconds), valid molecules/s, rows that jumped and jumps, the fraction of rows valid with a first
-   token that starts < 0.1% of the test SMILES; at T = 1 SNN (and FCD with --fcd) on the first k valid molecules of each,
+   first-token floor, the beam rescue of rows left unfinished): validity, seconds, cost per decode
+   (÷ unconstrained seconds), valid molecules/s, rows that jumped and jumps, the fraction of rows
+   valid with a first token that starts < 0.1% of the test SMILES; at T = 1 SNN (and FCD with
+   --fcd) on the first k valid molecules of each,
    k equal across variants (FCD falls with the sample size). --repeats R times each variant R
    times in rounds and reports the median (timings drift ±10% on a shared machine).
 Lazy checks are reported as calls and refusals per check (lookahead, aromatic, partial, kekulize,
@@ -154,6 +155,12 @@ def main() -> None:
     starts = collections.Counter(tokenize(s)[0] for s in test if s)
     rare_start = {t for t in bundle.vocab.tokens if starts[t] < 0.001 * len(test)}
 
+    def validity(strings) -> dict:
+        """Fraction valid, and fraction valid with a rare first token, of the decoded strings."""
+        ok = [rdkit_valid(x) for x in strings]
+        return {"valid": float(np.mean(ok)), "valid_with_rare_first_token":
+                sum(1 for x, v in zip(strings, ok) if v and tokenize(x)[0] in rare_start) / len(strings)}
+
     def distribution(strings, k=None) -> dict:
         """SNN (and FCD with --fcd) of the first k valid canonical strings: equal k across variants,
         since FCD falls with the sample size (a variant with more valid molecules would look closer)."""
@@ -194,11 +201,8 @@ def main() -> None:
                                          else f"depth{depth}_refused_jump{rj:g}" + ("_old_rules" if old else "")))
                     times.setdefault(key, []).append(time.time() - t0)
                     if rep == 0:  # same seed every round: the same strings
-                        valid = float(np.mean([rdkit_valid(x) for x in strings]))
-                        res[key] = {"valid": valid, "rows_backtracked": sum(x > 0 for x in backs) / m,
-                                    "backtrack_steps": sum(backs),
-                                    "valid_with_rare_first_token": sum(
-                                        1 for x in strings if x and tokenize(x)[0] in rare_start and rdkit_valid(x)) / m}
+                        res[key] = {**validity(strings), "rows_backtracked": sum(x > 0 for x in backs) / m,
+                                    "backtrack_steps": sum(backs)}
                         if T > 0:
                             t1_strings[key] = strings
                 if T <= 0:  # what greedy commands run: sampling.decode, backjumping + the beam rescue
@@ -206,10 +210,7 @@ def main() -> None:
                     strings = decode_latents(bundle, z[:m], props[:m], 0.0)
                     times.setdefault("T0_decode_default", []).append(time.time() - t0)
                     if rep == 0:
-                        res["T0_decode_default"] = {"valid": float(np.mean([rdkit_valid(x) for x in strings])),
-                                                    "valid_with_rare_first_token": sum(
-                                                        1 for x in strings if x and tokenize(x)[0] in rare_start
-                                                        and rdkit_valid(x)) / m}
+                        res["T0_decode_default"] = validity(strings)
             base = float(np.median(times[f"T{T:g}_unconstrained"]))
             for key, ts in times.items():
                 dt = float(np.median(ts))

@@ -162,9 +162,10 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     B, device = z.shape[0], z.device
     if first_token_floor is None:
         first_token_floor = FIRST_TOKEN_FLOOR
-    first_lp = None  # (B, V): every row's log-probabilities for its first token
-    # (V,) the tokens the grammar allows first (atoms), for _first_token_plausible
-    start_ok = torch.from_numpy(grammar.row_mask(ParseState())).to(device) if grammar is not None else None
+    # (B, V) when a greedy row may have to restart: each row's log-probabilities for its first
+    # token over the tokens that may start a string (-inf elsewhere), for _first_token_plausible
+    first_lp: torch.Tensor | None = None
+    floor_applies = grammar is not None and backtrack > 0 and temperature <= 0 and first_token_floor > 0
     if refused_jump is None:
         refused_jump = REFUSED_JUMP if temperature > 0 else 1.0
     zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
@@ -196,8 +197,10 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             hist[torch.from_numpy(alive).to(device), now] = h.transpose(0, 1)
         logits, h = decoder.step(token, h, zc[alive])  # (b, V)
         logprobs = F.log_softmax(logits, dim=1)
-        if first_lp is None:  # the first step: every row is at position 0
-            first_lp = logprobs.clone()  # (B, V)
+        if floor_applies and first_lp is None:  # the first step: every row is at position 0
+            start_ok = torch.from_numpy(grammar.row_mask(ParseState())).to(device)  # (V,) atoms
+            first_lp = logprobs.masked_fill(~start_ok, float("-inf"))
+            first_lp[:, NEVER] = float("-inf")
         logits[:, NEVER] = float("-inf")
         kept: dict[int, float] = {}
         if grammar is None:
@@ -250,8 +253,8 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
                 ok = grammar.budget_mask(states[r], max_len - 2 - len(ids[r])) if temperature > 0 else None
                 p = _jump_to(ids[r], pushed[r], k, backtrack, ok is not None and not ok.all())
-                if p == 0 and temperature <= 0 and not _first_token_plausible(
-                        first_lp[r], start_ok, bans[r].get(0, set()) | {ids[r][0]}, first_token_floor):
+                if p == 0 and floor_applies and not _first_token_plausible(
+                        first_lp[r], bans[r].get(0, set()) | {ids[r][0]}, first_token_floor):
                     status[r] = DEAD_END  # only a first token the model hardly considers is left
                     ended.add(j)
                     continue
@@ -299,14 +302,12 @@ def rescue_dead_ends(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int,
     return rescued
 
 
-def _first_token_plausible(first_lp: torch.Tensor, start_ok: torch.Tensor, banned: set[int], floor: float) -> bool:
+def _first_token_plausible(first_lp: torch.Tensor, banned: set[int], floor: float) -> bool:
     """Whether a greedy row may restart with its first token(s) `banned`: the best first token
-    left (the one greedy would take, among the tokens the grammar allows first, start_ok (V,)
-    bool) has model probability ≥ floor (first_lp (V,), log-probabilities at position 0)."""
-    if floor <= 0:
-        return True
-    lp = first_lp.masked_fill(~start_ok, float("-inf"))
-    lp[list(NEVER) + sorted(banned)] = float("-inf")
+    left (the one greedy would take) has model probability ≥ floor. first_lp (V,): the row's
+    log-probabilities at position 0, -inf for tokens that may not start a string."""
+    lp = first_lp.clone()
+    lp[sorted(banned)] = float("-inf")
     return float(lp.max()) >= np.log(floor)
 
 

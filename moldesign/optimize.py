@@ -368,11 +368,10 @@ def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, 
     n_pts = len(u)
     u = np.repeat(u, samples, axis=0) if samples > 1 else u  # (n·samples, D), point-major
     z, cond = split_input(bundle, u)
-    # first_token_floor 0, no beam rescue: a greedy rescue may restart with any first token the
-    # grammar allows, as when the optimization benchmarks were measured.
-    # The optimizer scores every candidate with RDKit and its filters, and its benchmark numbers
-    # were measured that way; with the floor (decoding.FIRST_TOKEN_FLOOR) the README's CMA-ES run
-    # from aspirin fell from QED 0.907 to 0.869 (validity 1.000 -> 0.974; session 8)
+    # first_token_floor 0, no beam rescue: a greedy row may restart with any first token the
+    # grammar allows. The optimizer scores every candidate with RDKit and its filters, and its
+    # benchmark numbers were measured so; with the floor (decoding.FIRST_TOKEN_FLOOR) the README's
+    # CMA-ES run from aspirin fell from QED 0.907 to 0.869 (validity 1.000 -> 0.974; session 8)
     strings = decode(bundle, z[::samples], cond[::samples], temperature=0.0, constrained=constrained,
                      first_token_floor=0.0, rescue_beam=0)
     if samples > 1:
