@@ -87,6 +87,9 @@ def main() -> None:
     ap.add_argument("--backtrack-depth", default="32", help="comma-separated depths (max_len - 1 or more: the whole prefix)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="time every backjumping-section variant this many times, in rounds; report the median")
+    ap.add_argument("--chunked", action="store_true",
+                    help="decode each 1,000 latents in a call of their own, a batch that shrinks as its rows finish "
+                         "(the rule before session 9), instead of 1,000 slots for all of them (continuous batching)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -106,19 +109,27 @@ def main() -> None:
     props = draw_conditions(bundle, n, rng)
     z = torch.from_numpy(rng.standard_normal((n, bundle.config.latent_dim)).astype(np.float32))
     cond = scale(bundle, props)
-    out: dict = {"model": args.model, "n_prior": n, "threads": 1}
+    out: dict = {"model": args.model, "n_prior": n, "threads": 1, "chunked": args.chunked}
+
+    def decode_rows(zs, cs, T, gram, gen, **kw):
+        """sample() over latents zs (m, Z) at batch 1,000 → (strings, statuses, jumps per row)."""
+        parts = [(0, len(zs))] if not args.chunked else [(i, min(i + 1000, len(zs))) for i in range(0, len(zs), 1000)]
+        strings, status, backs = [], [], []
+        for a, b in parts:
+            d = sample(bundle.model.decoder, zs[a:b], cs[a:b], bundle.config.max_len, T, 0, gram, gen,
+                       batch_size=None if args.chunked else 1000, **kw)
+            strings += [bundle.vocab.decode(r) for r in d.ids]
+            status += d.status
+            backs += d.backtracks
+        return strings, status, backs
+
     samples = {}
     for T in (1.0, 0.0):
         for constrained in (False, True):
             calls0, rej0 = dict(g.verify_calls), dict(g.verify_rejects)
             gen = torch.Generator().manual_seed(args.seed)
             t0 = time.time()
-            strings, status = [], []
-            for i in range(0, n, 1000):
-                d = sample(bundle.model.decoder, z[i:i + 1000], cond[i:i + 1000], bundle.config.max_len, T, 0,
-                           g if constrained else None, gen)
-                strings += [bundle.vocab.decode(r) for r in d.ids]
-                status += d.status
+            strings, status, _ = decode_rows(z, cond, T, g if constrained else None, gen)
             dt = time.time() - t0
             ok = [rdkit_valid(s) for s in strings]
             why = collections.Counter(
@@ -190,13 +201,8 @@ def main() -> None:
                         continue
                     gen = torch.Generator().manual_seed(args.seed)
                     t0 = time.time()
-                    strings, backs = [], []
-                    for i in range(0, m, 1000):  # batch 1,000, as section 1
-                        d = sample(bundle.model.decoder, z[i:min(i + 1000, m)], cond[i:min(i + 1000, m)],
-                                   bundle.config.max_len, T, 0, gram, gen, backtrack=depth, refused_jump=rj,
-                                   ban_when_sampling=old, first_token_floor=0.0 if old else None)
-                        strings += [bundle.vocab.decode(r) for r in d.ids]
-                        backs += d.backtracks
+                    strings, _, backs = decode_rows(z[:m], cond[:m], T, gram, gen, backtrack=depth, refused_jump=rj,
+                                                    ban_when_sampling=old, first_token_floor=0.0 if old else None)
                     key = (f"T{T:g}_" + ("unconstrained" if gram is None else "mask" if not depth
                                          else f"depth{depth}_refused_jump{rj:g}" + ("_old_rules" if old else "")))
                     times.setdefault(key, []).append(time.time() - t0)
@@ -207,7 +213,8 @@ def main() -> None:
                             t1_strings[key] = strings
                 if T <= 0:  # what greedy commands run: sampling.decode, backjumping + the beam rescue
                     t0 = time.time()
-                    strings = decode_latents(bundle, z[:m], props[:m], 0.0)
+                    step = 1000 if args.chunked else m
+                    strings = [x for i in range(0, m, step) for x in decode_latents(bundle, z[i:i + step], props[i:i + step], 0.0)]
                     times.setdefault("T0_decode_default", []).append(time.time() - t0)
                     if rep == 0:
                         res["T0_decode_default"] = validity(strings)

@@ -159,21 +159,20 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     dec, L = bundle.model.decoder, bundle.config.max_len
     if backtrack is None:
         backtrack = L if temperature <= 0 else 0
-    out: list[str] = []
+    z = z.float()
     if beam and beam > 1:
-        batch_size = max(1, batch_size // beam)  # K live beams per row
-    for i in range(0, len(z), batch_size):
-        zb, cb = z[i : i + batch_size].float(), cond[i : i + batch_size]
-        if beam and beam > 1:
-            rows = [hyps[0][0] for hyps in beam_search(dec, zb, cb, L, beam, grammar)]
-        else:
-            d = sample(dec, zb, cb, L, temperature, top_k, grammar, generator, backtrack=backtrack,
-                       first_token_floor=first_token_floor)
-            if temperature <= 0 and grammar is not None:
-                rescue_dead_ends(dec, zb, cb, L, d, RESCUE_BEAM if rescue_beam is None else rescue_beam, grammar)
-            rows = d.ids
-        out += [bundle.vocab.decode(row) for row in rows]
-    return out
+        rows = []
+        step = max(1, batch_size // beam)  # K live beams per row
+        for i in range(0, len(z), step):
+            rows += [hyps[0][0] for hyps in beam_search(dec, z[i : i + step], cond[i : i + step], L, beam, grammar)]
+    else:  # batch_size rows at a time, a finished row's slot going to the next (continuous batching)
+        d = sample(dec, z, cond, L, temperature, top_k, grammar, generator, backtrack=backtrack,
+                   first_token_floor=first_token_floor, batch_size=batch_size)
+        if temperature <= 0 and grammar is not None:
+            rescue_dead_ends(dec, z, cond, L, d, RESCUE_BEAM if rescue_beam is None else rescue_beam, grammar,
+                             batch_size=batch_size)
+        rows = d.ids
+    return [bundle.vocab.decode(row) for row in rows]
 
 
 def sample_prior(bundle: Bundle, n: int, seed: int = 0, temperature: float = 1.0,
