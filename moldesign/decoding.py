@@ -324,7 +324,8 @@ def rescue_dead_ends(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int,
         return []
     step = max(1, batch_size // width)
     hyps = [h for i in range(0, len(rows), step)
-            for h in beam_search(decoder, z[rows[i:i + step]], cond[rows[i:i + step]], max_len, width, grammar)]
+            for h in beam_search(decoder, z[rows[i:i + step]], cond[rows[i:i + step]], max_len, width, grammar,
+                                 best_only=True)]
     rescued = []
     for i, h in zip(rows, hyps):
         ids, lp, st = h[0]
@@ -422,7 +423,7 @@ def _pick_masked(logits, logprobs, temperature, top_k, generator, grammar, state
 
 @torch.no_grad()
 def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, width: int = 5,
-                grammar: Grammar | None = None) -> list[list[tuple[list[int], float, str]]]:
+                grammar: Grammar | None = None, best_only: bool = False) -> list[list[tuple[list[int], float, str]]]:
     """Beam search of width K per row: for each row up to K finished hypotheses (ids, log p,
     "eos"), best first (score = total log-probability under the model's unmasked softmax, no length
     normalisation: exact reconstruction wants the most likely string, not the longest).
@@ -433,6 +434,12 @@ def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, widt
     at max_len are not answers: a row with none finished returns its best unfinished prefix alone,
     with status "max_len" or "dead_end" (reported invalid, not replaced). The grammar masks every extension; lazily checked picks that fail are masked
     and the top K recomputed.
+
+    `best_only`: only the best finished hypothesis is wanted (a reconstruction, a rescue), so a
+    row stops as soon as one of its finished hypotheses scores at least as high as every live
+    beam of the row: a score only falls as a hypothesis grows, so no later one can beat it — the
+    same answer as the full search, without decoding the live beams on to max_len. Returns that
+    hypothesis alone per row (or the best unfinished prefix, as above).
     """
     B, K, device = z.shape[0], width, z.device
     zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
@@ -483,11 +490,16 @@ def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, widt
             if not chosen and not finished[r]:  # every extension forbidden: the row ends here
                 i = max(beams, key=lambda b: float(scores[b]))
                 best_open[r] = (seqs[i][:], float(scores[i]), DEAD_END)
+            live = []
             for i, t, s in chosen:
                 if t == EOS_ID:
                     finished[r].append((seqs[i][:], s, COMPLETE))
                 else:
-                    new_rows.append(r), new_parent.append(i), new_tok.append(t), new_score.append(s)
+                    live.append((i, t, s))
+            if best_only and finished[r] and all(s <= max(f[1] for f in finished[r]) for _, _, s in live):
+                live = []  # settled: no live beam can finish above the best finished hypothesis
+            for i, t, s in live:
+                new_rows.append(r), new_parent.append(i), new_tok.append(t), new_score.append(s)
         for r, i, t, s in zip(new_rows, new_parent, new_tok, new_score):
             if r not in best_open or len(best_open[r][0]) <= len(seqs[i]):  # first (best) live beam of the row
                 best_open[r] = (seqs[i] + [t], s, MAX_LEN)
@@ -506,5 +518,5 @@ def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, widt
                 new_states.append(s)
             states = new_states
         rows = new_rows
-    return [sorted(f, key=lambda x: -x[1]) if f else [best_open.get(r, ([], float("-inf"), DEAD_END))]
-            for r, f in enumerate(finished)]
+    return [sorted(f, key=lambda x: -x[1])[:1 if best_only else None] if f
+            else [best_open.get(r, ([], float("-inf"), DEAD_END))] for r, f in enumerate(finished)]

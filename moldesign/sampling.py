@@ -164,7 +164,8 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
         rows = []
         step = max(1, batch_size // beam)  # K live beams per row
         for i in range(0, len(z), step):
-            rows += [hyps[0][0] for hyps in beam_search(dec, z[i : i + step], cond[i : i + step], L, beam, grammar)]
+            rows += [hyps[0][0] for hyps in beam_search(dec, z[i : i + step], cond[i : i + step], L, beam, grammar,
+                                                        best_only=True)]
     else:  # batch_size rows at a time, a finished row's slot going to the next (continuous batching)
         d = sample(dec, z, cond, L, temperature, top_k, grammar, generator, backtrack=backtrack,
                    first_token_floor=first_token_floor, batch_size=batch_size)

@@ -91,6 +91,29 @@ def test_beam_results_are_sorted_and_scored_by_model_log_probability(tiny_bundle
                 assert s == pytest.approx(_logp(tiny_bundle, z[i], cond[i], ids), abs=1e-3)
 
 
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_beam_best_only_stops_early_with_the_full_searchs_answer(tiny_bundle, constrained):
+    """best_only stops a row once a finished hypothesis outscores every live beam; a score only
+    falls as a hypothesis grows, so the answer must be the full search's best, row by row."""
+    z, cond = _inputs(tiny_bundle, 40, noise=1.5)
+    g = grammar_for(tiny_bundle) if constrained else None
+    dec, L = tiny_bundle.model.decoder.eval(), tiny_bundle.config.max_len
+    steps = {}
+    for best_only in (False, True):
+        calls = []
+        step = dec.step
+        dec.step = lambda *a, _s=step, _c=calls: (_c.append(len(a[0])), _s(*a))[1]
+        try:
+            steps[best_only] = (beam_search(dec, z, cond, L, 4, g, best_only=best_only), sum(calls))
+        finally:
+            del dec.step
+    (full, full_steps), (best, best_steps) = steps[False], steps[True]
+    for f, b in zip(full, best):
+        assert len(b) == 1
+        assert (b[0][0], b[0][2]) == (f[0][0], f[0][2]) and b[0][1] == pytest.approx(f[0][1], abs=1e-5)
+    assert best_steps < full_steps  # it decoded fewer beam-steps to get there
+
 def test_reconstruct_beam_and_unconstrained_run_through_the_api(tiny_bundle, tiny_smiles):
     smiles = tiny_smiles[:10]
     greedy = reconstruct(tiny_bundle, smiles)
