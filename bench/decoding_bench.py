@@ -25,22 +25,24 @@ Lazy checks are reported as calls and refusals per check (lookahead, aromatic, p
 eos), and the constrained dead ends by whether the row ended near max_len (the model wandered) or
 earlier. --n-recon 0 skips 2; --beams "" runs greedy only.
 
-Measured (session 8, final code, one thread, batch 1,000, median of 3 rounds;
-runs/s8/final_zinc5k.json):
+Decodes run through one sample() call with 1,000 slots (continuous batching); --chunked decodes
+each 1,000 latents in a call of their own, as before session 9.
+
+Measured (session 9, one thread, 1,000 slots, median of 3 rounds; runs/s9/final_zinc5k.json):
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python bench/decoding_bench.py --model models/moldesign-zinc.pt \
         --n-prior 5000 --n-recon 1000 --beams 5 --backtrack-n 5000 --backtrack-depth 80 --repeats 3 --fcd \
         --test data/zinc250k/test.parquet
 
-    ZINC model, 5,000 latents, T = 1  valid    cost/decode  valid/s  rare start  SNN    FCD (2,551 valid each)
-    unconstrained                     0.510    1.00         319      0.0014      0.306  4.70
-    mask                              0.765    1.87         256      0.0046      0.297  5.25
-    mask + jumps, refused 0.5         0.999    3.90         160      0.0060      0.298  5.00
-    the same, session 7's rules       0.999    3.70         169      0.0764      0.296  5.45
-    mask + jumps at dead ends         0.999    3.91         160      0.0056      0.294  5.57
-    T = 0: 0.597 / 0.830 (1.73) / backjumping 0.948 (3.05; session 7's rules 0.998 at 3.83) /
-    T0_decode_default (+ beam rescue; --repeats 1 run, runs/s8/greedy_zinc5k.json) 0.996 (4.0)
-    reconstruction of 1,000 ZINC test molecules: greedy 0.598 (0.599 with the beam rescue), beam-5 0.660
+    ZINC model, 5,000 latents, T = 1  valid    cost/decode  valid/s  rare start  SNN    FCD (2,509 valid each)
+    unconstrained                     0.502    1.00         256      0.0024      0.305  4.66
+    mask                              0.772    1.81         218      0.0054      0.298  5.52
+    mask + jumps, refused 0.5         0.998    3.13         163      0.0064      0.296  5.13
+    mask + jumps at dead ends         0.9996   2.86         179      0.0076      0.295  5.61
+    the first, session 7's rules      0.999    2.71         188      0.0768      0.294  5.46
+    T = 0: 0.597 / 0.830 (1.64) / backjumping with the first-token floor 0.948 (2.76) /
+    T0_decode_default (+ beam rescue) 0.996 (4.27)
+    reconstruction of 1,000 ZINC test molecules: greedy 0.599 (unconstrained 0.598), beam-5 0.660
     MOSES model (session 7, --n-prior 1000 --backtrack-depth 32,64, MOSES test), T = 1, whole prefix:
     0.668 / 0.860 (1.60) / 1.000 (2.23) / 1.000 (2.32); FCD (668 each) 2.79 / 3.07 / 3.34 / 3.37
 """

@@ -167,7 +167,10 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     the GRU costs up to 7× per row-step what it costs at batch ≥ 250 (one thread, shipped model,
     session 8: ~38 µs a row-step at batch ≥ 250, 60 µs at 50, 280 µs at 1).
     Every row is decoded as it would be alone (the rows are independent); only the random draws
-    at T > 0 depend on which rows share a step. None: all B rows at once.
+    at T > 0 depend on which rows share a step. None: all B rows at once. Measured on the shipped
+    model (5,000 prior latents, 1,000 slots vs calls of 1,000, one thread, median of 3 rounds,
+    runs/s9/refill.py): T = 1 with backjumping 32.0 → 28.8 s; unconstrained, the mask alone and
+    greedy decodes the same within the machine's ±10% (their rows end at similar lengths).
     """
     B, device = z.shape[0], z.device
     S = B if batch_size is None else max(1, min(B, batch_size))  # slots: rows decoding at once

@@ -142,12 +142,13 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     interpolation, an optimizer's point; T = 0, 5,000 prior latents of the shipped ZINC model:
     validity 0.830 → 0.996 with the beam rescue, session 8); off for sampling, by measurement
     (bench/decoding_bench.py, the same 5,000 latents at T = 1, batch 1,000, median of 3 rounds,
-    session 8): the mask alone gives
-    0.765 valid at 1.87× the time of unconstrained decoding, backjumping 0.999 at 3.9×, i.e. fewer
-    valid molecules a second (160 vs 256), for a Fréchet ChemNet distance to ZINC test on equal
-    numbers of valid molecules a little closer to the data (5.00 vs 5.25; unconstrained, whose
-    invalid half is simply dropped, 4.70); at T = 0.6 (`generate --like`) it costs 2.1–2.6× the
-    mask's time per decode (2,000 latents, runs/s8). See moldesign.decoding.
+    session 9): the mask alone gives 0.772 valid at 1.81× the time of unconstrained decoding,
+    backjumping 0.998 at 3.1×, i.e. fewer valid molecules a second (163 vs 218), for a Fréchet
+    ChemNet distance to ZINC test on equal numbers of valid molecules a little closer to the data
+    (5.13 vs 5.52; unconstrained, whose invalid half is simply dropped, 4.66); at T = 0.6
+    (`generate --like`) it costs 2.1–2.6× the mask's time per decode (2,000 latents, session 8).
+    All latents go through one `decoding.sample` call with `batch_size` slots (continuous
+    batching). See moldesign.decoding.
     """
     from .decoding import beam_search, rescue_dead_ends, sample
 
