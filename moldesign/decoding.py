@@ -176,9 +176,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     S = B if batch_size is None else max(1, min(B, batch_size))  # slots: rows decoding at once
     if first_token_floor is None:
         first_token_floor = FIRST_TOKEN_FLOOR
-    # (B, V) when a greedy row may have to restart: each row's log-probabilities for its first
-    # token over the tokens that may start a string (-inf elsewhere), for _first_token_plausible;
-    # filled at each row's first step
+    # (S, V) when a greedy row may have to restart: per slot, its row's log-probabilities for the
+    # first token over the tokens that may start a string (-inf elsewhere), for
+    # _first_token_plausible; written at each row's first step
     first_lp: torch.Tensor | None = None
     floor_applies = grammar is not None and backtrack > 0 and temperature <= 0 and first_token_floor > 0
     if refused_jump is None:
@@ -191,16 +191,18 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     fresh = S  # the last `fresh` rows of `alive` are at their first step
     h = decoder.initial_state(zc[:S])  # (layers, S, H)
     token = torch.full((S,), BOS_ID, dtype=torch.long, device=device)
-    states = [ParseState() for _ in range(B)] if grammar is not None else None
+    # Per row; what only a decoding row needs is kept for the rows in `alive` and dropped when
+    # the row ends, so memory follows S, not B (a million-row decode holds S parse states)
     ids: list[list[int]] = [[] for _ in range(B)]
-    lps: list[list[float]] = [[] for _ in range(B)]  # per-token log p, so a backtrack can drop its tail
-    # per row and position: log of the model's probability mass the mask left (0: not pushed, or
-    # not measured: a lazily accepted draw never builds its mask)
-    pushed: list[list[float]] = [[] for _ in range(B)]
     status = [MAX_LEN] * B
-    eos_lp = np.zeros(B)
+    logp = [0.0] * B  # set when the row ends
     backs = [0] * B
-    bans: list[dict[int, set[int]]] = [{} for _ in range(B)]  # row → position → tokens ruled out there
+    states: dict[int, ParseState] = {r: ParseState() for r in range(S)} if grammar is not None else {}
+    lps: dict[int, list[float]] = {r: [] for r in range(S)}  # per-token log p, so a backtrack can drop its tail
+    # per position: log of the model's probability mass the mask left (0: not pushed, or not
+    # measured: a lazily accepted draw never builds its mask)
+    pushed: dict[int, list[float]] = {r: [] for r in range(S)}
+    bans: dict[int, dict[int, set[int]]] = {}  # row → position → tokens ruled out there
     can_back = grammar is not None and backtrack > 0
     # hist[s, p]: the GRU state the row in slot s had before deciding position p (layers, H), every
     # position. A ring buffer of the last D + 1 positions is not enough: after a jump, the slots of
@@ -218,10 +220,10 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
         logprobs = F.log_softmax(logits, dim=1)
         if floor_applies and fresh:  # rows at their first step: position 0
             if first_lp is None:
-                first_lp = logprobs.new_full((B, logprobs.shape[1]), float("-inf"))
+                first_lp = logprobs.new_full((S, logprobs.shape[1]), float("-inf"))
                 start_ok = torch.from_numpy(grammar.row_mask(ParseState())).to(device)  # (V,) atoms
                 start_ok[list(NEVER)] = False
-            first_lp[torch.from_numpy(alive[-fresh:]).to(device)] = logprobs[-fresh:].masked_fill(~start_ok, float("-inf"))
+            first_lp[torch.from_numpy(slot[-fresh:]).to(device)] = logprobs[-fresh:].masked_fill(~start_ok, float("-inf"))
         fresh = 0
         logits[:, NEVER] = float("-inf")
         kept: dict[int, float] = {}
@@ -254,7 +256,7 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 continue
             if t == EOS_ID:
                 status[r] = COMPLETE
-                eos_lp[r] = lp[j]
+                lps[r].append(lp[j])
                 continue
             ids[r].append(t)
             lps[r].append(lp[j])
@@ -275,16 +277,17 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 ok = grammar.budget_mask(states[r], max_len - 2 - len(ids[r])) if temperature > 0 else None
                 p = _jump_to(ids[r], pushed[r], k, backtrack, ok is not None and not ok.all())
                 if p == 0 and floor_applies and not _first_token_plausible(
-                        first_lp[r], bans[r].get(0, set()) | {ids[r][0]}, first_token_floor):
+                        first_lp[slot[j]], bans.get(r, {}).get(0, set()) | {ids[r][0]}, first_token_floor):
                     status[r] = DEAD_END  # only a first token the model hardly considers is left
                     ended.add(j)
                     continue
                 backs[r] = k
                 t_there = ids[r][p]
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
-                bans[r] = {q: b for q, b in bans[r].items() if q <= p}
+                if r in bans:
+                    bans[r] = {q: b for q, b in bans[r].items() if q <= p}
                 if temperature <= 0 or ban_when_sampling:  # greedy would pick it again: forbid it
-                    bans[r].setdefault(p, set()).add(t_there)
+                    bans.setdefault(r, {}).setdefault(p, set()).add(t_there)
                     has_bans.add(r)
                 st = ParseState()
                 for t in ids[r]:
@@ -294,7 +297,11 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 h[:, j] = hist[slot[j], p]
         if ended:
             keep = [j for j in keep if j not in ended]
-        if len(keep) < len(alive_l):  # rows that finished hand their slots on
+        if len(keep) < len(alive_l):  # rows that ended hand their slots on
+            for r in np.delete(alive, keep).tolist():
+                logp[r] = sum(lps.pop(r))  # <eos> included when complete
+                pushed.pop(r), states.pop(r, None), bans.pop(r, None)
+                has_bans.discard(r)
             free_slots += np.delete(slot, keep).tolist()
             keep_t = torch.tensor(keep, dtype=torch.long, device=device)
             alive, slot, token, h = alive[keep], slot[keep], picked[keep_t], h[:, keep_t]
@@ -305,11 +312,14 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
             new = np.arange(waiting, waiting + n_new)
             waiting += n_new
             new_slots, free_slots = free_slots[:n_new], free_slots[n_new:]
+            for r in new.tolist():
+                lps[r], pushed[r] = [], []
+                if grammar is not None:
+                    states[r] = ParseState()
             alive, slot = np.concatenate([alive, new]), np.concatenate([slot, new_slots])
             token = torch.cat([token, torch.full((n_new,), BOS_ID, dtype=torch.long, device=device)])
             h = torch.cat([h, decoder.initial_state(zc[torch.from_numpy(new).to(device)])], dim=1)
             fresh = n_new
-    logp = [sum(l) + (eos_lp[r] if status[r] == COMPLETE else 0.0) for r, l in enumerate(lps)]
     return Decoded(ids, status, logp, backs)
 
 
