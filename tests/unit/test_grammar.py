@@ -280,3 +280,31 @@ def test_kekulization_by_matching_agrees_with_partialsmiles_on_every_allowed_pic
 def test_grammar_rejects_an_unknown_kekulization_engine():
     with pytest.raises(ValueError, match="rdkit"):
         Grammar(["<pad>", "<bos>", "<eos>", "<unk>", "C"], kekulize="rdkit")
+
+
+@pytest.mark.parametrize("smiles", ["c1ccc2ccccc2c1C(=O)O", "C1CC2(CC1)OC(=O)c1ccccc12", "c1ccn2c1cc[nH]2"])
+def test_a_copied_state_and_its_original_change_apart(smiles):
+    """copy() shares the per-atom containers and advance() replaces, never edits, the ones it
+    changes (copy-on-write): advancing a copy must leave the original as it was, and the copy
+    must end where a parse from scratch ends — at every prefix, for bonds, branches and rings."""
+    toks = tokenize(smiles)
+    g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
+    ids = [g.tokens.index(t) for t in toks]
+
+    def parse(n):
+        st = ParseState()
+        for t in ids[:n]:
+            g.advance(st, t)
+        return st
+
+    def view(st):
+        return ([sorted(x) for x in st.nbrs], [list(x) for x in st.anbrs], st.rem, st.ab, dict(st.rings), st.stack)
+
+    for n in range(len(ids)):
+        st = parse(n)
+        before = view(st)
+        cp = st.copy()
+        for t in ids[n:]:
+            g.advance(cp, t)
+        assert view(st) == before
+        assert view(cp) == view(parse(len(ids)))
