@@ -10,6 +10,7 @@ replaced by something else, and its prefix does not parse (the mask would otherw
 """
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -524,9 +525,13 @@ def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, widt
         scores = torch.tensor(new_score, device=device)
         seqs = [seqs[i] + [t] for i, t in zip(new_parent, new_tok)]
         if grammar is not None:
+            # a parent's last surviving child takes its state (the parent is gone after this
+            # step); the others advance copies, made before it does
+            left = collections.Counter(new_parent)
             new_states = []
             for i, t in zip(new_parent, new_tok):
-                s = states[i].copy()
+                left[i] -= 1
+                s = states[i].copy() if left[i] else states[i]
                 grammar.advance(s, t)
                 new_states.append(s)
             states = new_states
