@@ -41,8 +41,9 @@ Measured (session 9, one thread, 1,000 slots, median of 3 rounds; runs/s9/final_
     mask + jumps at dead ends         0.9996   2.86         179      0.0076      0.295  5.61
     the first, session 7's rules      0.999    2.71         188      0.0768      0.294  5.46
     T = 0: 0.597 / 0.830 (1.64) / backjumping with the first-token floor 0.948 (2.76) /
-    T0_decode_default (+ beam rescue) 0.996 (4.27)
-    reconstruction of 1,000 ZINC test molecules: greedy 0.599 (unconstrained 0.598), beam-5 0.660
+    T0_decode_default (+ beam rescue) 0.996 (4.27; 3.51 with session 9's faster beam, runs/s9/final2_zinc5k.json,
+    where the other ratios of the same decodes came out up to 20% higher: machine drift)
+    reconstruction of 1,000 ZINC test molecules: greedy 0.599 (unconstrained 0.598), beam-5 0.660 (16.0 s vs 5.9 s)
     MOSES model (session 7, --n-prior 1000 --backtrack-depth 32,64, MOSES test), T = 1, whole prefix:
     0.668 / 0.860 (1.60) / 1.000 (2.23) / 1.000 (2.32); FCD (668 each) 2.79 / 3.07 / 3.34 / 3.37
 """

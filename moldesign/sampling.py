@@ -115,7 +115,8 @@ _GRAMMARS: dict[tuple, object] = {}
 # Beam width for greedy rows that backjumping leaves unfinished (sampling.decode): on 2,000 prior
 # latents of the shipped model, 123 such rows; beam 3 / 5 / 10 finish 111 / 116 / 121 of them, none
 # starting with a token that starts < 0.1% of ZINC SMILES, in 3.4 / 4.8 / 9.7 s beside the 11 s of
-# the greedy pass (runs/s8/beamrescue.py)
+# the greedy pass (runs/s8/beamrescue.py); session 9's beam (early stop, shared parse states): the
+# 260 such rows of 5,000 latents in 3.96 s, 10.6 s before (runs/s9/beamstop.py)
 RESCUE_BEAM = 5
 
 
@@ -142,8 +143,8 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     interpolation, an optimizer's point; T = 0, 5,000 prior latents of the shipped ZINC model:
     validity 0.830 → 0.996 with the beam rescue, session 8); off for sampling, by measurement
     (bench/decoding_bench.py, the same 5,000 latents at T = 1, batch 1,000, median of 3 rounds,
-    session 9): the mask alone gives 0.772 valid at 1.81× the time of unconstrained decoding,
-    backjumping 0.998 at 3.1×, i.e. fewer valid molecules a second (163 vs 218), for a Fréchet
+    session 9, two runs): the mask alone gives 0.772 valid at 1.8–1.9× the time of unconstrained
+    decoding, backjumping 0.998 at 3.1–3.5×, i.e. fewer valid molecules a second (163 vs 218–236), for a Fréchet
     ChemNet distance to ZINC test on equal numbers of valid molecules a little closer to the data
     (5.13 vs 5.52; unconstrained, whose invalid half is simply dropped, 4.66); at T = 0.6
     (`generate --like`) it costs 2.1–2.6× the mask's time per decode (2,000 latents, session 8).
