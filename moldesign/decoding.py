@@ -157,8 +157,8 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     molecule, and the next-best token mostly leads it astray (measured: every row that ended a
     dead end had such a refusal, and 57% of the rows with one ended a dead end). The same latent
     throughout, never a fresh sample; deterministic at temperature 0. It is cheap and batched: the
-    GRU state before each position is kept per row (B, max_len, layers, H: 196 MB at batch 1,000
-    on the shipped model), and the parse state is rebuilt from the kept prefix (grammar only, no
+    GRU state before each position is kept per slot (S, max_len, layers, H: 196 MB at batch_size
+    1,000 on the shipped model), and the parse state is rebuilt from the kept prefix (grammar only, no
     network). `Decoded.backtracks` counts the jumps per row.
 
     Continuous batching (`batch_size` S < B): at most S rows decode at once, and a row that
