@@ -331,22 +331,26 @@ def rescue_dead_ends(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int,
     "eos"), or keeps its unfinished prefix when the beam finds none. Updates `decoded` in place and
     returns the rows it rescued. For greedy decodes, where backjumping has given up (or would
     only have restarted the row with a first token the model hardly considers): the beam's answer
-    is the most likely complete string it finds, the thing greedy decoding approximates. The beam
-    runs on batch_size // width rows at a time (batch_size live hypotheses)."""
+    is the most likely complete string it finds, the thing greedy decoding approximates (beam_best,
+    batch_size live hypotheses at a time)."""
     rows = [i for i, st in enumerate(decoded.status) if st != COMPLETE]
     if not rows or width < 1:
         return []
-    step = max(1, batch_size // width)
-    hyps = [h for i in range(0, len(rows), step)
-            for h in beam_search(decoder, z[rows[i:i + step]], cond[rows[i:i + step]], max_len, width, grammar,
-                                 best_only=True)]
     rescued = []
-    for i, h in zip(rows, hyps):
-        ids, lp, st = h[0]
+    for i, (ids, lp, st) in zip(rows, beam_best(decoder, z[rows], cond[rows], max_len, width, grammar, batch_size)):
         if st == COMPLETE:
             decoded.ids[i], decoded.status[i], decoded.logp[i] = ids, st, lp
             rescued.append(i)
     return rescued
+
+
+def beam_best(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, width: int,
+              grammar: Grammar | None = None, batch_size: int = 1000) -> list[tuple[list[int], float, str]]:
+    """Per row of z (B, Z), cond (B, P): the best hypothesis (ids, log p, status) of a best_only
+    beam search of `width`, run on batch_size // width rows at a time (batch_size live hypotheses)."""
+    step = max(1, batch_size // width)
+    return [hyps[0] for i in range(0, len(z), step)
+            for hyps in beam_search(decoder, z[i:i + step], cond[i:i + step], max_len, width, grammar, best_only=True)]
 
 
 def _first_token_plausible(first_lp: torch.Tensor, banned: set[int], floor: float) -> bool:
@@ -510,8 +514,10 @@ def beam_search(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, widt
                     finished[r].append((seqs[i][:], s, COMPLETE))
                 else:
                     live.append((i, t, s))
-            if best_only and finished[r] and all(s <= max(f[1] for f in finished[r]) for _, _, s in live):
-                live = []  # settled: no live beam can finish above the best finished hypothesis
+            if best_only and finished[r]:
+                best = max(f[1] for f in finished[r])
+                if all(s <= best for _, _, s in live):
+                    live = []  # settled: no live beam can finish above the best finished hypothesis
             for i, t, s in live:
                 new_rows.append(r), new_parent.append(i), new_tok.append(t), new_score.append(s)
         for r, i, t, s in zip(new_rows, new_parent, new_tok, new_score):

@@ -151,7 +151,7 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     All latents go through one `decoding.sample` call with `batch_size` slots (continuous
     batching). See moldesign.decoding.
     """
-    from .decoding import beam_search, rescue_dead_ends, sample
+    from .decoding import beam_best, rescue_dead_ends, sample
 
     device = model_device(bundle)
     z = torch.as_tensor(np.asarray(z, dtype=np.float32) if not torch.is_tensor(z) else z, device=device)
@@ -163,11 +163,7 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
         backtrack = L if temperature <= 0 else 0
     z = z.float()
     if beam and beam > 1:
-        rows = []
-        step = max(1, batch_size // beam)  # K live beams per row
-        for i in range(0, len(z), step):
-            rows += [hyps[0][0] for hyps in beam_search(dec, z[i : i + step], cond[i : i + step], L, beam, grammar,
-                                                        best_only=True)]
+        rows = [ids for ids, _, _ in beam_best(dec, z, cond, L, beam, grammar, batch_size)]
     else:  # batch_size rows at a time, a finished row's slot going to the next (continuous batching)
         d = sample(dec, z, cond, L, temperature, top_k, grammar, generator, backtrack=backtrack,
                    first_token_floor=first_token_floor, batch_size=batch_size)
