@@ -89,6 +89,9 @@ class TrainConfig:
     kl_warmup: float = 0.3  # fraction of the run over which beta rises linearly from 0
     free_bits: float = 0.02  # nats per latent dim below which KL is not penalised (keeps units active)
     word_dropout: float = 0.1  # fraction of decoder input tokens replaced by <unk> (forces use of z)
+    randomize: str = "none"  # randomized SMILES: none | input (random -> canonical) | both (random -> same random)
+    random_variants: int = 8  # variants precomputed per molecule when randomizing (one drawn per epoch)
+    enc_lr_scale: float = 1.0  # encoder learning rate = lr * enc_lr_scale (Re-balanced VAE gives the encoder more)
     bucketed: bool = True
     seed: int = 0
     num_threads: int = 0  # torch threads; 0 = all cores
@@ -111,12 +114,15 @@ class TrainConfig:
             "max_train": (0, True, 10**9), "val_every_minutes": (0, False, 1e6),
             "checkpoint_every_minutes": (0, False, 1e6), "time_limit_minutes": (0, True, 1e7),
             "stop_after_steps": (0, True, 10**12), "seed": (0, True, 2**32 - 1),
+            "random_variants": (1, True, 1000), "enc_lr_scale": (0, False, 1000.0),
         }
         for key, (lo, inclusive, hi) in ranges.items():
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                     or v < lo or (v == lo and not inclusive) or v > hi:
                 raise ConfigError(f"train.{key} must be a finite number in {'[' if inclusive else '('}{lo:g}, {hi:g}], got {v!r}")
+        if self.randomize not in ("none", "input", "both"):
+            raise ConfigError(f"train.randomize must be none, input or both, got {self.randomize!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
         return self

@@ -101,9 +101,11 @@ class CVAE(nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
-    def forward(self, ids: torch.Tensor, cond: torch.Tensor, word_dropout: float = 0.0):
-        """ids (B, L) → (logits (B, L-1, V), mu (B, Z), logvar (B, Z))."""
-        mu, logvar = self.encode(ids, cond)
+    def forward(self, ids: torch.Tensor, cond: torch.Tensor, word_dropout: float = 0.0,
+                enc_ids: torch.Tensor | None = None):
+        """ids (B, L) → (logits (B, L-1, V), mu (B, Z), logvar (B, Z)). The encoder reads `enc_ids`
+        (B, L') when given (another spelling of the same molecules: randomized SMILES), else ids."""
+        mu, logvar = self.encode(ids if enc_ids is None else enc_ids, cond)
         z = self.reparameterize(mu, logvar) if self.training else mu
         inputs = ids[:, :-1]
         if self.training and word_dropout > 0:

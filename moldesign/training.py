@@ -223,6 +223,35 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
     return Datasets(train_table, val_table.reset_index(drop=True), train, vocab, scaler, source, stats)
 
 
+def training_variants(ds: Datasets, model_cfg: ModelConfig, cfg: TrainConfig, log: Callable = print):
+    """The precomputed randomized SMILES of the training molecules (None when not randomizing)."""
+    if cfg.randomize == "none":
+        return None
+    if ds.train_table is None:
+        from .config import ConfigError
+
+        raise ConfigError("train.randomize needs the training SMILES; a training pack (.npz) holds only ids")
+    from .randomize import cached_variants
+
+    return cached_variants(ds.train_table["smiles"].tolist(), ds.vocab, model_cfg.max_len, cfg.random_variants,
+                           cfg.seed, cache_dir("variants"), log)
+
+
+def epoch_strings(train: EncodedSet, variants, cfg: TrainConfig, epoch: int):
+    """(target ids, target lengths, encoder ids or None, encoder lengths or None) for one epoch.
+
+    none: canonical strings, the encoder reads the target. input: the encoder reads one random
+    variant per molecule, the decoder writes the canonical string. both: encoder and decoder read
+    the same random variant. The draw depends only on (seed, epoch), so a resumed run sees the
+    same strings."""
+    if variants is None:
+        return train.ids, train.lengths, None, None
+    ids, lengths = variants.pick(np.random.default_rng([cfg.seed, epoch, 7]))  # (n, L) uint8, (n,)
+    if cfg.randomize == "both":
+        return ids, lengths, None, None
+    return train.ids, train.lengths, ids, lengths
+
+
 def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     """Cosine decay from lr to lr_final over the planned run."""
     frac = min(1.0, step / max(1, total))
@@ -234,15 +263,30 @@ def beta_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.kl_max if warm <= 0 else cfg.kl_max * min(1.0, step / warm)
 
 
-def elbo_terms(model: CVAE, ids: torch.Tensor, cond: torch.Tensor, word_dropout: float):
-    """Returns (recon (scalar, nats/molecule), kl_dims (Z,), token accuracy)."""
-    logits, mu, logvar = model(ids, cond, word_dropout)  # logits (B, L-1, V)
+def elbo_terms(model: CVAE, ids: torch.Tensor, cond: torch.Tensor, word_dropout: float,
+               enc_ids: torch.Tensor | None = None):
+    """Returns (recon (scalar, nats/molecule), kl_dims (Z,), token accuracy). The encoder reads
+    enc_ids (another spelling of the molecules) when given, else ids."""
+    logits, mu, logvar = model(ids, cond, word_dropout, enc_ids)  # logits (B, L-1, V)
     target = ids[:, 1:]  # (B, L-1)
     ce = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=PAD_ID, reduction="sum")
     recon = ce / ids.shape[0]
     mask = target != PAD_ID
     acc = ((logits.argmax(-1) == target) & mask).sum().float() / mask.sum()
     return recon, kl_per_dim(mu, logvar), acc
+
+
+def same_molecule(a: str, b: str) -> bool:
+    """Reconstruction counts the molecule, not the string (a model trained on randomized SMILES
+    may write another spelling). Without RDKit (a GPU machine), the strings are compared."""
+    if a == b:
+        return True
+    try:
+        from .chem import try_canonical
+    except ImportError:
+        return False
+    ca = try_canonical(a, isomeric=False)
+    return ca is not None and ca == try_canonical(b, isomeric=False)
 
 
 @torch.no_grad()
@@ -264,7 +308,7 @@ def validate(bundle: ckpt_io.Bundle, val_table: pd.DataFrame, n_prior: int = 500
         out = {"val_nll": float(recon_nll), "val_token_acc": float(acc), "val_kl": float(kl_dims.sum())}
     # unconstrained: the raw model is what training improves (and the grammar mask needs RDKit)
     recon = reconstruct(bundle, ok, props=props, constrained=False) if ok else []
-    exact = float(np.mean([a == b for a, b in zip(ok, recon)])) if ok else 0.0
+    exact = float(np.mean([same_molecule(a, b) for a, b in zip(ok, recon)])) if ok else 0.0
     samples, _ = sample_prior(bundle, n_prior, seed=seed, temperature=1.0, constrained=False)
     try:  # RDKit judges validity; a GPU machine may not have it (then the column stays empty)
         from .chem import is_valid
@@ -406,18 +450,28 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
     # DDP broadcasts rank 0's parameters now, so every rank starts from the same weights
     net = DistributedDataParallel(model, device_ids=[env.local_rank] if device.type == "cuda" else None) \
         if env.active else model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # two groups so the encoder may learn faster (enc_lr_scale); group "lr_scale" multiplies the schedule
+    opt = torch.optim.AdamW([
+        {"params": list(model.encoder.parameters()), "lr_scale": cfg.enc_lr_scale},
+        {"params": list(model.decoder.parameters()), "lr_scale": 1.0},
+    ], lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "molecules_seen": 0, "wall_seconds": 0.0}
     if prev is not None:
         state.update(prev.train_state or {})
         if "torch_rng" in state:
             torch.set_rng_state(state.pop("torch_rng"))
-        if prev.optimizer_state is not None:
+        if prev.optimizer_state is not None and len(prev.optimizer_state["param_groups"]) == len(opt.param_groups):
             opt.load_state_dict(prev.optimizer_state)
+            for g in opt.param_groups[:1]:  # the scale is this run's setting, not the stored one
+                g["lr_scale"] = cfg.enc_lr_scale
+        elif prev.optimizer_state is not None:
+            log("resume: the checkpoint's optimizer has one parameter group (encoder and decoder together); "
+                "AdamW moments start fresh")
         else:  # shipped checkpoints leave the moments out to stay small; they rebuild in a few hundred steps
             log("resume: checkpoint has no optimizer state; AdamW moments start fresh")
     if env.active:  # word dropout and z noise differ per rank, reproducibly (also on resume)
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, state["step"], env.rank]).generate_state(1)[0]))
+    variants = training_variants(ds, model_cfg, cfg, log)
     n_train = len(ds.train)
     total_steps = math.ceil(cfg.epochs * math.ceil(n_train / cfg.batch_size))  # whole epochs end on an epoch
     info = dict(prev.train_info) if prev else {}
@@ -467,16 +521,21 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, resume: st
     stop = False
     while state["step"] < total_steps and not stop:
         rng = np.random.default_rng([cfg.seed, state["epoch"]])  # same batch order on resume
-        batches = bucket_batches(ds.train.lengths, cfg.batch_size, rng, cfg.bucketed)
+        # this epoch's spellings: target (decoder) and encoder input, (n, L) each
+        tgt_ids, tgt_len, enc_ids, enc_len = epoch_strings(ds.train, variants, cfg, state["epoch"])
+        batches = bucket_batches(tgt_len, cfg.batch_size, rng, cfg.bucketed)
         for idx in batches[state["batch_in_epoch"]:]:
             mine = shard(idx, env)  # idx itself in a single process
-            L = int(ds.train.lengths[mine].max())
-            ids = torch.from_numpy(ds.train.ids[mine, :L]).to(device)  # (B, L); B = this rank's share
+            L = int(tgt_len[mine].max())
+            ids = torch.from_numpy(tgt_ids[mine, :L].astype(np.int64)).to(device)  # (B, L); B = this rank's share
+            enc = None
+            if enc_ids is not None:  # randomize = input: the encoder reads a random spelling
+                enc = torch.from_numpy(enc_ids[mine, : int(enc_len[mine].max())].astype(np.int64)).to(device)
             cond = torch.from_numpy(ds.train.cond[mine]).to(device)  # (B, P)
             lr, beta = lr_at(cfg, state["step"], total_steps), beta_at(cfg, state["step"], total_steps)
             for g in opt.param_groups:
-                g["lr"] = lr
-            recon, kl_dims, acc = elbo_terms(net, ids, cond, cfg.word_dropout)
+                g["lr"] = lr * g["lr_scale"]
+            recon, kl_dims, acc = elbo_terms(net, ids, cond, cfg.word_dropout, enc)
             kl_fb = torch.clamp(kl_dims, min=cfg.free_bits).sum()
             loss = recon + beta * kl_fb
             opt.zero_grad(set_to_none=True)

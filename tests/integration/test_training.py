@@ -104,3 +104,20 @@ def test_batchnorm_statistics_are_recalibrated_on_random_batches(tiny_bundle, ti
     with torch.no_grad():
         mu_other = other.encode(ids, cond)[0]
     assert (mu_other - runs[0]).abs().max() < 0.25 * runs[0].abs().max()  # another random sample: close
+
+
+@pytest.mark.parametrize("mode", ["input", "both"])
+def test_randomized_training_runs_resumes_exactly_and_records_its_settings(small_run, mode, monkeypatch):
+    tmp, cfg = small_run
+    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp / "cache"))
+    cfg = dataclasses.replace(cfg, randomize=mode, random_variants=3, enc_lr_scale=2.0)
+    full = train(TINY_MODEL, cfg, tmp / "full" / "m.pt", log=lambda m: None, progress=False)
+    train(TINY_MODEL, dataclasses.replace(cfg, stop_after_steps=7), tmp / "part" / "m.pt", log=lambda m: None,
+          progress=False)
+    resumed = train(TINY_MODEL, cfg, tmp / "res" / "m.pt", resume=tmp / "part" / "m.pt", log=lambda m: None,
+                    progress=False)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    stored = checkpoint.load(tmp / "full" / "m.pt").train_info["train_config"]
+    assert stored["randomize"] == mode and stored["random_variants"] == 3 and stored["enc_lr_scale"] == 2.0
+    assert len(list((tmp / "cache" / "variants").glob("*.npz"))) == 1  # computed once, reused by the resume

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Issue 27's model-3 experiments at equal compute, one after another on one thread:
+#   configs/zinc_experiments/run_m3.sh [OUT_DIR=runs/m3] [NAMES...]
+# Each run writes OUT_DIR/<name>/model.pt (+ metrics.csv). A run that was stopped (session end,
+# SIGTERM) is resumed from its checkpoint; a finished one is skipped. Needs `moldesign data zinc250k`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:-runs/m3}"; shift || true
+NAMES=("$@"); [ ${#NAMES[@]} -gt 0 ] || NAMES=(ctrl input both input_drop both_drop ctrl_drop)
+PY="${PYTHON:-.venv/bin/python}"
+for name in "${NAMES[@]}"; do
+  cfg="configs/zinc_experiments/m3_$name.toml"; ckpt="$OUT/$name/model.pt"
+  mkdir -p "$OUT/$name"
+  if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=400 else 1)" "$ckpt"; then
+    echo "$name: finished, skipped"; continue
+  fi
+  resume=(); [ -f "$ckpt" ] && resume=(--resume "$ckpt")
+  echo "$name: $(date -u +%T) start ${resume[*]}"
+  OMP_NUM_THREADS=1 "$PY" cli.py train --config "$cfg" --out "$ckpt" "${resume[@]}" >> "$OUT/$name/train.log" 2>&1
+  echo "$name: $(date -u +%T) done"
+done
