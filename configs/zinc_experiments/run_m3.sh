@@ -11,7 +11,7 @@ PY="${PYTHON:-.venv/bin/python}"
 for name in "${NAMES[@]}"; do
   cfg="configs/zinc_experiments/m3_$name.toml"; ckpt="$OUT/$name/model.pt"
   mkdir -p "$OUT/$name"
-  if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=400 else 1)" "$ckpt"; then
+  if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=514 else 1)" "$ckpt"; then
     echo "$name: finished, skipped"; continue
   fi
   resume=(); [ -f "$ckpt" ] && resume=(--resume "$ckpt")
