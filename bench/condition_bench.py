@@ -35,10 +35,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from moldesign import checkpoint
+    from moldesign.model import checkpoint
     from moldesign.chem import PROPERTIES, properties_array
-    from moldesign.prior import draw_latents
-    from moldesign.sampling import canonical_mols, decode, draw_conditions
+    from moldesign.model.prior import draw_latents
+    from moldesign.chem import canonical_mols
+    from moldesign.decoding.sampling import decode, draw_conditions
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
     j = PROPERTIES.index("logp")

@@ -19,7 +19,7 @@ import numpy as np
 
 from moldesign.chem import compute_table
 from moldesign.data import DEFAULT_DATA_DIR, find_or_download_molsets_wheel, load_moses, read_moses_split_raw
-from moldesign.tokenizer import Vocabulary, tokenize
+from moldesign.model.tokenizer import Vocabulary, tokenize
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import json
 import numpy as np
 import torch
 
-from moldesign.grammar import ATOM, CLOSE, EOS_KIND, RING, Grammar, ParseState
+from moldesign.decoding.grammar import ATOM, CLOSE, EOS_KIND, RING, Grammar, ParseState
 
 
 def refusals(g: Grammar, st: ParseState, remaining: int) -> collections.Counter:
@@ -87,9 +87,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from moldesign import checkpoint
-    from moldesign.decoding import sample
-    from moldesign.sampling import draw_conditions, grammar_for, scale
+    from moldesign.model import checkpoint
+    from moldesign.decoding.search import sample
+    from moldesign.decoding.sampling import draw_conditions, grammar_for, scale
 
     b = checkpoint.load(args.model, torch.device("cpu"))
     b.model.eval()

@@ -96,13 +96,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from moldesign import checkpoint
-    from moldesign.decoding import sample
-    from moldesign.grammar import rdkit_valid
-    from moldesign.metrics import canonical_valid, chemnet_stats, fcd_available, fingerprints, frechet_distance, \
-        reconstruction_table, snn, valid_mols
-    from moldesign.sampling import decode as decode_latents, draw_conditions, grammar_for, scale
-    from moldesign.tokenizer import tokenize
+    from moldesign.model import checkpoint
+    from moldesign.decoding.search import sample
+    from moldesign.decoding.grammar import rdkit_valid
+    from moldesign.screening.metrics import (canonical_valid, chemnet_stats, fcd_available, fingerprints, frechet_distance,
+                                             reconstruction_table, snn, valid_mols)
+    from moldesign.decoding.sampling import decode as decode_latents, draw_conditions, grammar_for, scale
+    from moldesign.model.tokenizer import tokenize
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
     bundle.model.eval()

@@ -38,8 +38,9 @@ from scipy.stats import spearmanr
 
 from moldesign.api import DEFAULT_MODEL, Designer, load, surrogate_training_smiles
 from moldesign.chem import PROPERTIES
-from moldesign.optimize import DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE
-from moldesign.sampling import DEFAULT_RADIUS, NothingValid
+from moldesign.design.optimize import DEFAULT_PRIOR_WEIGHT, DEFAULT_STEP_SIZE
+from moldesign.config import DEFAULT_RADIUS
+from moldesign.errors import NothingValid
 
 REPO = Path(__file__).resolve().parent.parent
 

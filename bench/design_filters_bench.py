@@ -20,8 +20,8 @@ import numpy as np
 from rdkit import Chem, rdBase
 
 from moldesign import api
-from moldesign.filters import Sanity
-from moldesign.sampling import NothingValid
+from moldesign.design.filters import Sanity
+from moldesign.errors import NothingValid
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from moldesign import checkpoint, metrics
+from moldesign.model import checkpoint
+from moldesign.screening import metrics
 from moldesign.data import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent

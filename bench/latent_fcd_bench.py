@@ -41,11 +41,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from moldesign import checkpoint
-    from moldesign.decoding import sample
-    from moldesign.grammar import rdkit_valid
-    from moldesign.metrics import canonical_valid, chemnet_stats, fingerprints, frechet_distance, snn, valid_mols
-    from moldesign.sampling import draw_conditions, scale
+    from moldesign.model import checkpoint
+    from moldesign.decoding.search import sample
+    from moldesign.decoding.grammar import rdkit_valid
+    from moldesign.screening.metrics import (canonical_valid, chemnet_stats, fingerprints, frechet_distance, snn, valid_mols)
+    from moldesign.decoding.sampling import draw_conditions, scale
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
     bundle.model.eval()

@@ -33,11 +33,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from moldesign import checkpoint
+from moldesign.model import checkpoint
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_properties, morgan_fp, standardize
 from moldesign.known_molecules import KNOWN_MOLECULES
-from moldesign.sampling import canonical_mols, encodable, encode, reconstruct, sample_prior
+from moldesign.chem import canonical_mols
+from moldesign.decoding.sampling import encodable, encode, reconstruct, sample_prior
 
 REPO = Path(__file__).resolve().parent.parent
 LIKE_SEEDS = ("aspirin", "ibuprofen", "celecoxib")

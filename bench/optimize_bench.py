@@ -6,7 +6,7 @@
         [--samples K --temperature T] [--sigma S --sigma-units prior|posterior] [--similarity-penalty W] \
         [--tasks plogp,qed] [--plogp-runs 0.4,0.6]
 
-Search settings are optimize's (moldesign.optimize; --grad-sigma is the gradient chains' --sigma).
+Search settings are optimize's (moldesign.design.optimize; --grad-sigma is the gradient chains' --sigma).
 Penalized logP task (starts: `SMILES value` lines, value = logP − SA, JT-VAE's selection). Every
 method runs once per --plogp-runs value per start (default twice: --min-similarity 0.4 and 0.6);
 each δ is scored on the proposals of the tightest run whose constraint δ covers (δ 0 and 0.2 on
@@ -45,12 +45,9 @@ import torch
 from rdkit import Chem, DataStructs
 
 from moldesign.api import DEFAULT_MODEL, load
-from moldesign.chem import (morgan_count_fp, morgan_fp, mol_from_smiles, one_atom_edits, penalized_logp, plogp_raw,
-                            qed, quiet_rdkit, standardize)
-from moldesign.optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_SAMPLES, DEFAULT_SIGMA,
-                                DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
-                                random_baseline)
-from moldesign.sampling import DesignInputError, DesignWarning
+from moldesign.chem import (morgan_count_fp, morgan_fp, mol_from_smiles, one_atom_edits, penalized_logp, plogp_raw, qed, quiet_rdkit, standardize)
+from moldesign.design.optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, random_baseline)
+from moldesign.errors import DesignInputError, DesignWarning
 
 DELTAS = (0.0, 0.2, 0.4, 0.6)
 RUNS = (0.4, 0.6)  # the constrained runs per start (--plogp-runs)

@@ -45,10 +45,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from moldesign import checkpoint
+    from moldesign.model import checkpoint
     from moldesign.chem import PROPERTIES
-    from moldesign.prior import fit_gmm
-    from moldesign.sampling import canonical_mols, decode, draw_conditions, encode, sample_prior
+    from moldesign.training.fitting import fit_gmm
+    from moldesign.chem import canonical_mols
+    from moldesign.decoding.sampling import decode, draw_conditions, encode, sample_prior
 
     bundle = checkpoint.load(args.model, torch.device("cpu"))
     test = pd.read_parquet(args.zinc_test).sample(n=args.n, random_state=args.seed)

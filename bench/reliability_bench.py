@@ -32,7 +32,7 @@ def main() -> None:
     import pandas as pd
 
     from moldesign.data import ChunkWriter, load_sample
-    from moldesign.screening import _assemble, _write_json, screen_smiles
+    from moldesign.screening.screen import _assemble, _write_json, screen_smiles
 
     smiles = load_sample()["smiles"].tolist()[:2000]
     t0 = time.perf_counter()

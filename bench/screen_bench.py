@@ -55,7 +55,7 @@ def plain_loop(src: Path, out: Path) -> int:
     from rdkit.Chem import rdMolDescriptors
 
     from moldesign import chem
-    from moldesign.screening import parent_molecule
+    from moldesign.screening.screen import parent_molecule
 
     n = 0
     with open(src) as f, open(out, "w", newline="") as g, rdBase.BlockLogs():
@@ -84,7 +84,7 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "plain":
         rows = plain_loop(Path(args.src), Path(args.out))
     else:
-        from moldesign.screening import screen_file
+        from moldesign.screening.screen import screen_file
 
         rows = screen_file(args.src, args.out, workers=args.child_workers, chunk_size=args.chunk_size)["rows"]
     seconds = time.perf_counter() - t0

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from moldesign import checkpoint
+from moldesign.model import checkpoint
 from moldesign.chem import is_valid
 from moldesign.config import ModelConfig
 from moldesign.data import PropertyScaler, bucket_batches, encode_table, load_moses, load_sample
-from moldesign.networks import CVAE
-from moldesign.sampling import sample_prior
-from moldesign.tokenizer import Vocabulary
-from moldesign.training import elbo_terms
+from moldesign.model.networks import CVAE
+from moldesign.decoding.sampling import sample_prior
+from moldesign.model.tokenizer import Vocabulary
+from moldesign.training.loop import elbo_terms
 
 
 def cpu_clock_ghz() -> float:

@@ -25,20 +25,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checkpoint
+from .model import checkpoint
 from .chem import PROPERTIES, mol_scores, scores_array, tanimoto_to
 from .config import DEFAULT_OVERSAMPLE, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS
-from .optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA,
-                       DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult,
-                       check_settings, optimize as _optimize, random_baseline)
-from .prior import draw_latents
-from .sampling import (DEFAULT_RADIUS, DesignInputError, DesignWarning, NothingValid, Seed, canonical_mols,
-                       check_property_value,
-                       decode as _decode, draw_conditions, encode as _encode, interpolate_latents, model_device,
-                       prepare_molecule, resolve_device, sample_around, training_range_warning)
-from .surrogate import TARGETS
-from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
-from .screening import FilterError
+from .design.optimize import (DEFAULT_CHAINS, DEFAULT_METHOD, DEFAULT_CONDITION_SIGMA, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult, check_settings, optimize as _optimize, random_baseline)
+from .model.prior import draw_latents
+from .config import DEFAULT_RADIUS
+from .errors import DesignInputError, DesignWarning, NothingValid
+from .design.seeds import Seed, check_property_value, prepare_molecule, training_range_warning
+from .chem import canonical_mols
+from .decoding.sampling import decode as _decode, draw_conditions, encode as _encode, model_device, resolve_device
+from .design.latent import interpolate_latents, sample_around
+from .model.surrogate import TARGETS
+from .design.filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
+from .screening.screen import FilterError
 
 from . import DEFAULT_MODEL  # noqa: E402,F401  (re-exported: the shipped model)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
@@ -210,7 +210,7 @@ class Designer:
         batch (shrinks ×0.7 while fewer than a quarter of new molecules reach S, grows ×1.25 while
         most decodes repeat the seed or earlier ones); `keep` a SMARTS every output must contain;
         `filters` expressions in `screen`'s language over filters.DESIGN_FILTER_KEYS; `sanity`
-        the default sanity filter (moldesign.filters; False turns it off).
+        the default sanity filter (moldesign.design.filters; False turns it off).
         Sorted by: mean |RDKit − requested| / training std over the requested properties when any
         were given, then similarity to the seed (descending); with a seed only, by similarity;
         otherwise in the order sampled. Stops at `n` or after `max_attempts` decodes (default
@@ -225,7 +225,7 @@ class Designer:
         exactly `n` decodes, unfiltered, every string in order: `smiles` as decoded, `valid`,
         `canonical`, RDKit properties (valid rows), similarity.
         `constrained` (default True) masks every decoding step with the SMILES grammar and valence
-        rules (moldesign.grammar); `beam` K > 1 decodes the seed by beam search, which needs
+        rules (moldesign.decoding.grammar); `beam` K > 1 decodes the seed by beam search, which needs
         `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
         """
         if raw:  # every decoded string, in order, as decoded (for measuring validity): generate_raw_chunks
@@ -557,7 +557,7 @@ class Designer:
         and `filters` as in `generate`, with similarity = similarity_a). Every step is kept: the
         path is the result, the filters mark it. `constrained`: grammar/valence mask (default on);
         `beam` K > 1: beam search instead of greedy."""
-        from .screening import explain_invalid
+        from .screening.screen import explain_invalid
 
         _check_beam(beam)
         if not isinstance(steps, (int, np.integer)) or steps < 2:
@@ -594,7 +594,7 @@ class Designer:
                  constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                  sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
                  similarity_penalty: float = 0.0) -> OptimizeResult:
-        """Optimize from one start (see moldesign.optimize): `method` gradient (surrogate ascent)
+        """Optimize from one start (see moldesign.design.optimize): `method` gradient (surrogate ascent)
         or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
         is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
         Returns OptimizeResult(trajectory, best, summary), objective values in natural units.
@@ -604,7 +604,7 @@ class Designer:
         "prior" or "posterior" (z steps in the start's posterior σ); `fill_budget` restarts from the
         best point until `budget` oracle calls are spent; `similarity_penalty` W > 0 turns the
         similarity constraint inside CMA-ES's fitness into a penalty W·(S − similarity)."""
-        from .optimize import require_surrogate
+        from .design.optimize import require_surrogate
 
         obj = Objective.parse(maximize, minimize, targets, objective)
         if method == "gradient":
@@ -626,9 +626,9 @@ class Designer:
 
         from .chem import InvalidSmiles, standardize
         from .known_molecules import UnknownMolecule
-        from .tokenizer import TokenizeError, UnknownTokenError
+        from .model.tokenizer import TokenizeError, UnknownTokenError
 
-        from .optimize import require_surrogate
+        from .design.optimize import require_surrogate
 
         objective = Objective.parse(kwargs.pop("maximize", ()), kwargs.pop("minimize", ()),
                                     kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
@@ -684,7 +684,7 @@ class Designer:
 
     def baseline(self, result: OptimizeResult, seed: int = 0) -> OptimizeResult:
         """The fair baseline for an optimize result: the same number of decodes around the same
-        seed, at the optimizer's distances from μ, in random directions (moldesign.optimize).
+        seed, at the optimizer's distances from μ, in random directions (moldesign.design.optimize).
         Only for a gradient run (its trajectory is a walk with distances); DesignInputError otherwise."""
         check_settings(method=result.summary["method"], baseline=True)
         return random_baseline(self.bundle, result.start, result.objective, result.trajectory["distance"].to_numpy(),
@@ -699,7 +699,7 @@ class Designer:
                       log: Callable[[str], None] = lambda m: None, **kwargs) -> dict:
         """Fit the latent surrogate on `smiles`, attach it to the model and return the report
         (held-out R² per property). Call `save` to write it into a checkpoint."""
-        from .surrogate import fit_surrogate
+        from .training.fitting import fit_surrogate
 
         sur, report = fit_surrogate(self.bundle, smiles, seed=seed, workers=workers, progress=progress, log=log,
                                     **kwargs)
@@ -708,7 +708,7 @@ class Designer:
 
     def fit_prior(self, smiles: Sequence[str], components: int = 16, seed: int = 0) -> dict:
         """Fit the GMM prior on μ of `smiles` and keep it in the bundle (save() writes it)."""
-        from .prior import fit_prior
+        from .training.fitting import fit_prior
 
         self.bundle.prior, report = fit_prior(self.bundle, smiles, components, seed)
         return report

@@ -382,3 +382,25 @@ def one_atom_edits(mol: Chem.Mol) -> list[str]:
                 if smi != own and Chem.MolFromSmiles(smi) is not None:
                     out[smi] = None
     return list(out)
+
+
+def canonical_mols(strings: Sequence[str]) -> tuple[list[str | None], list]:
+    """Validate decoded strings with RDKit: (canonical non-isomeric SMILES or None, Mol or None).
+    A parse that yields no atoms (the empty string) counts as invalid, and so does one whose
+    canonical SMILES RDKit cannot read back (rare charged aromatic systems, e.g.
+    `...c(=CCC=[n+]3c(=O)c[n+]3=O)...`, parse but fail to kekulize once written out; their scores
+    then raise inside RDKit's own QED). The Mol returned is the canonical SMILES' parse."""
+    canon: list[str | None] = []
+    mols: list = []
+    with quiet_rdkit():
+        for s in strings:
+            mol = Chem.MolFromSmiles(s) if s else None
+            if mol is None or mol.GetNumAtoms() == 0:
+                canon.append(None)
+                mols.append(None)
+            else:
+                c = Chem.MolToSmiles(mol, isomericSmiles=False)
+                mol = Chem.MolFromSmiles(c)  # the round trip: what is reported must parse
+                canon.append(c if mol is not None else None)
+                mols.append(mol)
+    return canon, mols

@@ -167,11 +167,11 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     import zipfile
     import zlib
 
-    from .checkpoint import CheckpointError
+    from .model.checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataError
-    from .prior import PriorError
-    from .tokenizer import TokenizeError, UnknownTokenError
+    from .model.prior import PriorError
+    from .model.tokenizer import TokenizeError, UnknownTokenError
 
     types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
              EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
@@ -286,8 +286,8 @@ def info(msg: str, quiet: bool) -> None:
 
 
 def load_bundle(model: Optional[Path], device: Device):
-    from . import checkpoint
-    from .sampling import resolve_device
+    from .model import checkpoint
+    from .decoding.sampling import resolve_device
 
     try:
         dev = resolve_device(device.value)
@@ -365,7 +365,7 @@ def data_pack(
     """Write a training pack: token ids, scaled conditions and validation molecules as arrays, so
     `train --data PACK.npz` runs on a machine without RDKit (e.g. a borrowed GPU; see docs/gpu.md)."""
     from .config import load_toml
-    from .training import prepare_datasets, write_pack
+    from .training.loop import prepare_datasets, write_pack
 
     with cli_errors():
         if out.suffix != ".npz":
@@ -374,7 +374,7 @@ def data_pack(
         model_cfg, cfg = load_toml(config)
         prev = None
         if resume is not None:
-            from .checkpoint import load
+            from .model.checkpoint import load
 
             prev = load(resume)
             model_cfg = prev.config
@@ -432,9 +432,9 @@ def train(
     import shlex
 
     from .config import ModelConfig, TrainConfig, load_toml
-    from .sampling import resolve_device
-    from .training import TrainingInterrupted, torchrun_env
-    from .training import train as run_training
+    from .decoding.sampling import resolve_device
+    from .training.loop import TrainingInterrupted, torchrun_env
+    from .training.loop import train as run_training
 
     with cli_errors():
         try:
@@ -492,7 +492,7 @@ def _design_errors() -> Iterator[None]:
     import warnings
 
     from .api import DesignWarning
-    from .sampling import DesignInputError, NothingValid
+    from .errors import DesignInputError, NothingValid
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", DesignWarning)
@@ -774,7 +774,7 @@ def optimize(
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
                         similarity_penalty=similarity_penalty)
         terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
-        from .optimize import check_settings
+        from .design.optimize import check_settings
 
         check_settings(**settings, baseline=baseline)  # every setting, before the model loads
         if _is_start_file(start):
@@ -1032,7 +1032,7 @@ def screen(
     tpsa, qed, sa, rotb; novel with --reference; duplicate_of with --dedupe; passes and
     failed_filters with --filter/--dedupe. Rows that cannot be scored are kept with valid=False
     and an error. Loads no model (--seed, --device, --model are accepted and unused)."""
-    from .screening import FilterError, ScreenOptions, format_summary, load_reference, parse_filter, screen_file
+    from .screening.screen import (FilterError, ScreenOptions, format_summary, load_reference, parse_filter, screen_file)
 
     with cli_errors():
         check_out_path(out)
@@ -1067,7 +1067,7 @@ def screen(
         if engine == Engine.dask:
             if resume:
                 raise UserError("--resume is for --engine local (a Dask run writes its partitions in one go)")
-            from .screening_dask import screen_file_dask
+            from .screening.dask_engine import screen_file_dask
 
             summary = screen_file_dask(input_path, out, opts, smiles_col=smiles_col, scheduler=scheduler,
                                        workers=n_workers, partitions=partitions, progress=not quiet,
@@ -1100,8 +1100,8 @@ def reconstruct(
     import torch
 
     from .known_molecules import resolve_molecule
-    from .metrics import reconstruction_table
-    from .screening import INPUT_SUFFIXES, iter_input_chunks
+    from .screening.metrics import reconstruction_table
+    from .screening.screen import INPUT_SUFFIXES, iter_input_chunks
 
     with cli_errors():
         check_out_path(out)
@@ -1155,7 +1155,7 @@ def evaluate(
     n_valid, n_reconstruct, timings; null where not computed."""
     import time
 
-    from . import metrics
+    from .screening import metrics
     from .data import DEFAULT_DATA_DIR
 
     with cli_errors():

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from moldesign.chem import INTEGER_PROPERTIES, PROPERTIES
+from .chem import INTEGER_PROPERTIES, PROPERTIES
 
 LABELS = {"mw": "MW", "logp": "LogP", "hbd": "HBD", "hba": "HBA", "tpsa": "TPSA", "qed": "QED", "sa": "SA"}
 GRID_MAX = 50  # molecule images drawn per grid; the table and downloads hold every row
@@ -36,7 +36,7 @@ PER_ROW = 5
 def app_args(argv: list[str] | None = None) -> argparse.Namespace:
     """What `moldesign app` passes after `streamlit run webapp.py --`: --model (else $MOLDESIGN_MODEL,
     else the shipped model), --device, --seed (the default random seed of the inputs)."""
-    from moldesign.api import DEFAULT_MODEL
+    from .api import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--model")
@@ -58,9 +58,9 @@ def designer(path: str, device: str = "auto"):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions the CLI turns into its one-line `error: …` (exit 2 or 1)."""
-    from moldesign.cli import RunFailure, _bad_input_types
-    from moldesign.sampling import DesignInputError, NothingValid
-    from moldesign.screening import FilterError
+    from .cli import RunFailure, _bad_input_types
+    from .errors import DesignInputError, NothingValid
+    from .screening.screen import FilterError
 
     return _bad_input_types() + (DesignInputError, NothingValid, FilterError, RunFailure)
 
@@ -71,7 +71,7 @@ def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
     e.g. a seed's notes, which the API repeats when it prepares the seed again)."""
     from rdkit import RDLogger
 
-    from moldesign.api import DesignWarning
+    from .api import DesignWarning
 
     RDLogger.DisableLog("rdApp.*")  # as in the CLI: parser noise is not for the page
     with warnings.catch_warnings(record=True) as caught:
@@ -89,8 +89,8 @@ def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
 
 def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
     """The table as the CLI would write it (data.write_atomic_table, same float format)."""
-    from moldesign.cli import CSV_FLOAT_FORMAT
-    from moldesign.data import write_atomic_table
+    from .cli import CSV_FLOAT_FORMAT
+    from .data import write_atomic_table
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"table{suffix}"
@@ -122,21 +122,21 @@ def pyplot(fig) -> None:
 
 def parse_filters(text: str) -> list:
     """'qed>=0.5, pains==0' → screening RangeFilters (FilterError names a bad one)."""
-    from moldesign.screening import parse_filter
+    from .screening.screen import parse_filter
 
     return [parse_filter(t) for t in text.replace(";", ",").split(",") if t.strip()]
 
 
 # ------------------------------------------------------------------ drawing helpers
 def fmt(x, spec: str = ".2f") -> str:
-    from moldesign.drawing import fmt as _fmt
+    from .drawing import fmt as _fmt
 
     return _fmt(x, spec)
 
 
 def grid(smiles: list[str | None], captions: list[str], per_row: int = PER_ROW) -> None:
     """Molecule images in rows of `per_row`, each captioned; invalid entries as a marked cell."""
-    from moldesign.drawing import mol_image
+    from .drawing import mol_image
 
     for start in range(0, len(smiles), per_row):
         cols = st.columns(per_row)
@@ -152,8 +152,8 @@ def grid(smiles: list[str | None], captions: list[str], per_row: int = PER_ROW) 
 
 def seed_panel(d, text: str, title: str = "Seed"):
     """Draw a seed beside its RDKit properties; return the api Seed, or None (error shown)."""
-    from moldesign.chem import mol_scores
-    from moldesign.drawing import mol_image
+    from .chem import mol_scores
+    from .drawing import mol_image
 
     seed = call(d.molecule, text)
     if seed is None:
@@ -203,7 +203,7 @@ def notes(*seeds) -> list[str]:
 
 # ------------------------------------------------------------------ tabs
 def generate_tab(d) -> None:
-    from moldesign.config import DEFAULT_RADIUS, LIKE_TEMPERATURE
+    from .config import DEFAULT_RADIUS, LIKE_TEMPERATURE
 
     st.subheader("Generate molecules with requested properties")
     text = st.text_input("Seed molecule: a name (aspirin, tamiflu, …) or a SMILES; empty for none",
@@ -258,7 +258,7 @@ def generate_tab(d) -> None:
 
 def screened(df: pd.DataFrame, filters: list) -> pd.DataFrame:
     """Generated molecules with the screening columns (alerts, rules) and `passes` / `failed_filters`."""
-    from moldesign.screening import ScreenOptions, screen_smiles
+    from .screening.screen import ScreenOptions, screen_smiles
 
     s = screen_smiles(df["smiles"].tolist(), ScreenOptions(filters=filters))
     extra = ["pains", "brenk", "lipinski", "veber", "passes", "failed_filters"]
@@ -268,8 +268,8 @@ def screened(df: pd.DataFrame, filters: list) -> pd.DataFrame:
 
 
 def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> None:
-    from moldesign.chem import mol_scores
-    from moldesign.drawing import property_histograms
+    from .chem import mol_scores
+    from .drawing import property_histograms
 
     summary = df.attrs.get("summary", {})
     removed = summary.get("removed_total", 0)
@@ -323,7 +323,7 @@ def interpolate_tab(d) -> None:
 
 
 def optimize_tab(d) -> None:
-    from moldesign.optimize import COLUMNS, DEFAULT_CHAINS, DEFAULT_STEPS, METHODS
+    from .design.optimize import COLUMNS, DEFAULT_CHAINS, DEFAULT_STEPS, METHODS
 
     st.subheader("Optimize from a start molecule (every decode checked with RDKit)")
     text = st.text_input("Start molecule", "aspirin", key="opt_start")
@@ -359,8 +359,8 @@ def optimize_tab(d) -> None:
 
 
 def show_optimized(res) -> None:
-    from moldesign.drawing import trajectory_plot
-    from moldesign.surrogate import TARGETS
+    from .drawing import trajectory_plot
+    from .model.surrogate import TARGETS
 
     s = res.summary
     m = st.columns(4)
@@ -392,7 +392,7 @@ def show_optimized(res) -> None:
 
 
 def screen_tab() -> None:
-    from moldesign.screening import INPUT_SUFFIXES
+    from .screening.screen import INPUT_SUFFIXES
 
     st.subheader("Screen a file: properties, QED, SA, alerts, rules, filters")
     up = st.file_uploader("SMILES file", type=[s.lstrip(".") for s in INPUT_SUFFIXES], key="scr_file")
@@ -417,7 +417,7 @@ def screen_tab() -> None:
 def run_screen(upload, pasted: str, filters: list, dedupe: bool, standardize: bool) -> tuple[pd.DataFrame, str]:
     """Screen the uploaded file (or the pasted lines) chunk by chunk with a progress line; every
     row kept, bad ones with valid=False and an error."""
-    from moldesign.screening import ScreenOptions, format_summary, iter_input_chunks, screen_chunks
+    from .screening.screen import ScreenOptions, format_summary, iter_input_chunks, screen_chunks
 
     opts = ScreenOptions(filters=filters, dedupe=dedupe, standardize=standardize)
     t0 = time.time()

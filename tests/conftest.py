@@ -48,7 +48,8 @@ def _tiny_cache_key(smiles: list[str]) -> str:
     # torch's version too: its kernels decide the trained weights (so does the CPU, see tiny_model_path)
     h = hashlib.sha256(repr((TINY_MODEL, TINY_TRAIN, smiles, torch.__version__)).encode())
     pkg = Path(moldesign.__file__).parent
-    for name in ("checkpoint", "config", "data", "networks", "tokenizer", "training", "chem", "sampling"):
+    for name in ("model/checkpoint", "config", "data", "model/networks", "model/tokenizer", "training/loop",
+                 "training/randomize", "chem", "decoding/sampling"):
         h.update((pkg / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
 
@@ -66,7 +67,7 @@ def tiny_model_path(request, tmp_path_factory, tiny_smiles) -> Path:
     import dataclasses
     import shutil
 
-    from moldesign.training import train
+    from moldesign.training.loop import train
 
     d = tmp_path_factory.mktemp("tiny")
     cache_dir = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
@@ -86,7 +87,7 @@ def tiny_model_path(request, tmp_path_factory, tiny_smiles) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_model_path):
-    from moldesign import checkpoint
+    from moldesign.model import checkpoint
 
     return checkpoint.load(tiny_model_path)
 
@@ -104,7 +105,7 @@ def reconstructed_smiles(tiny_bundle, tiny_smiles) -> list[str]:
     (batch size can change float rounding). Which molecules these are differs between machines;
     tests that need "a molecule the model reconstructs" take them from here, not tiny_smiles[0]."""
     from moldesign.chem import properties_array
-    from moldesign.sampling import decode, encode
+    from moldesign.decoding.sampling import decode, encode
 
     props = properties_array(tiny_smiles)  # (101, 5)
     mu, _ = encode(tiny_bundle, tiny_smiles, props)  # (101, Z), one batch

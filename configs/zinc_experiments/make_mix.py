@@ -3,8 +3,8 @@
 # property table is computed once (2 workers) into the training cache, keyed by the file checksum.
 import numpy as np, pandas as pd
 from pathlib import Path
-from moldesign.data import DEFAULT_DATA_DIR, cache_dir, find_or_download_molsets_wheel, load_training_table, load_zinc250k, \
-    read_moses_split_raw
+from moldesign.data import (DEFAULT_DATA_DIR, cache_dir, find_or_download_molsets_wheel, load_training_table, load_zinc250k,
+                            read_moses_split_raw)
 zinc = load_zinc250k("train")["smiles"].tolist()
 moses = read_moses_split_raw(find_or_download_molsets_wheel(DEFAULT_DATA_DIR), "train")
 rng = np.random.default_rng(6)

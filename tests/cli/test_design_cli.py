@@ -8,7 +8,7 @@ import pytest
 from rdkit import Chem
 
 from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
-from moldesign.sampling import DEFAULT_RADIUS
+from moldesign.config import DEFAULT_RADIUS
 
 from .common import ok, one_line_error, run, table
 
@@ -176,9 +176,9 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
                                                                              monkeypatch):
     """A decoder that only gives back the seed (or junk): the summary line says "none", the one
     error line says why, exit 1, and the trajectory and an empty best table are still written."""
-    import moldesign.optimize
+    import moldesign.design.optimize
 
-    monkeypatch.setattr(moldesign.optimize, "decode", lambda bundle, z, props, temperature=0.0, **kw:
+    monkeypatch.setattr(moldesign.design.optimize, "decode", lambda bundle, z, props, temperature=0.0, **kw:
                         [(seed_smiles, "C1CC")[i % 2] for i in range(len(z))])
     out, best = tmp_path / "traj.csv", tmp_path / "best.csv"
     args = ["optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient", "--steps", 3,
@@ -201,10 +201,10 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
 def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tmp_path, monkeypatch):
     import itertools
 
-    import moldesign.optimize
+    import moldesign.design.optimize
 
     found = itertools.cycle(["CCO", "CCN", "CCCC", "c1ccccc1", "CC(=O)O", "C1CC"])  # always something to find
-    monkeypatch.setattr(moldesign.optimize, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    monkeypatch.setattr(moldesign.design.optimize, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
     starts = tmp_path / "starts.csv"
     pd.DataFrame({"id": ["s1", "bad", "s3"], "smiles": [tiny_smiles[0], "not_a_smiles", tiny_smiles[3]]}).to_csv(
         starts, index=False)
@@ -306,7 +306,7 @@ def test_optimize_cli_defaults_match_the_api():
     """The CLI spells its defaults out (importing torch for --help would be slow); keep them in step."""
     import inspect
 
-    from moldesign import optimize as opt
+    from moldesign.design import optimize as opt
     from moldesign.cli import optimize as optimize_command
 
     defaults = {name: p.default.default for name, p in inspect.signature(optimize_command).parameters.items()}

@@ -152,7 +152,8 @@ def test_bad_values_are_one_line_exit_2(model, args, needle, tmp_path, monkeypat
 
 
 def test_reconstruct_invalid_decode_carries_an_error(tiny_bundle, monkeypatch):
-    from moldesign import metrics, sampling
+    from moldesign.screening import metrics
+    from moldesign.decoding import sampling
 
     monkeypatch.setattr(sampling, "reconstruct", lambda bundle, smiles, batch_size=512, **kw: ["C1CC", smiles[1]])
     t = metrics.reconstruction_table(tiny_bundle, ["CCO", "CCN", "not_a_smiles"])

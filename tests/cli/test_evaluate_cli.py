@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from moldesign import metrics
+from moldesign.screening import metrics
 from moldesign.cli import app
-from moldesign.sampling import sample_prior
+from moldesign.decoding.sampling import sample_prior
 
 runner = CliRunner()
 REQUIRED = ["valid", "unique@1000", "unique@10000", "novelty", "intdiv", "fcd", "snn", "frag", "scaf",

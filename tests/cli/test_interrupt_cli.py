@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from moldesign import screening
-from moldesign.screening import ScreenOptions, parts_dir, screen_file
+from moldesign.screening import screen as screening
+from moldesign.screening.screen import ScreenOptions, parts_dir, screen_file
 
 from .common import one_line_error, runner
 
@@ -136,7 +136,7 @@ def test_screen_killed_then_resumed_equals_uninterrupted(tmp_path, killable, sig
 def test_train_ctrl_c_exits_nonzero_with_the_resume_command(tmp_path, tiny_smiles, monkeypatch):
     """SIGINT arrives during step 3: the step finishes, the checkpoint is saved, the exit code is
     130 and the message gives the command that continues the run."""
-    from moldesign import training
+    from moldesign.training import loop as training
 
     real, steps = training.elbo_terms, []
 
@@ -159,6 +159,6 @@ def test_train_ctrl_c_exits_nonzero_with_the_resume_command(tmp_path, tiny_smile
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("interrupted (SIGINT): interrupted at step 3 of ") and "resume with: moldesign train --resume" in last
     assert out.exists()
-    from moldesign import checkpoint
+    from moldesign.model import checkpoint
 
     assert checkpoint.load(out).train_state["step"] == 3

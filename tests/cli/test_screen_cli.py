@@ -62,7 +62,7 @@ def test_screen_reference_and_novel_filter(smi, tmp_path):
 
 def test_small_chunks_give_the_same_table_as_one_chunk(tmp_path, sample):
     # order across chunks; the 2-worker order test is tests/unit/test_screening.py (one pool per suite)
-    from moldesign.screening import screen_smiles
+    from moldesign.screening.screen import screen_smiles
 
     src = tmp_path / "in.csv"
     sample.head(60)[["smiles"]].to_csv(src, index=False)

@@ -189,7 +189,7 @@ def test_hostile_input_follows_the_contract(case, files):
 
 
 def test_damaged_surrogate_loads_the_model_with_a_warning(files):
-    from moldesign import checkpoint
+    from moldesign.model import checkpoint
 
     with pytest.warns(UserWarning, match="surrogate block is damaged"):
         b = checkpoint.load(files["bad_surrogate"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from moldesign.training import torchrun_env, train
+from moldesign.training.loop import torchrun_env, train
 from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 

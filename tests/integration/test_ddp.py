@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from moldesign import checkpoint
-from moldesign.training import DistEnv, shard
+from moldesign.model import checkpoint
+from moldesign.training.loop import DistEnv, shard
 
 from ..conftest import TINY_MODEL, TINY_TRAIN
 
@@ -56,7 +56,7 @@ def test_two_process_gloo_ddp_run_and_resume(tmp_path, tiny_smiles):
     logits, mu, _ = bundle.model(ids, torch.zeros(1, 5), 0.0)
     assert torch.isfinite(logits).all() and mu.shape == (1, TINY_MODEL.latent_dim)
     # and a single-process run can continue it (same checkpoint format, global step count)
-    from moldesign.training import train
+    from moldesign.training.loop import train
 
     cfg = dataclasses.replace(TINY_TRAIN, data=str(data), epochs=5, batch_size=16)
     more = train(TINY_MODEL, cfg, tmp_path / "more.pt", resume=tmp_path / "ddp.pt", log=lambda m: None,

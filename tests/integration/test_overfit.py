@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from moldesign import checkpoint
-from moldesign.sampling import decode, encode, reconstruct, sample_prior
+from moldesign.model import checkpoint
+from moldesign.decoding.sampling import decode, encode, reconstruct, sample_prior
 
 
 def test_tiny_model_reconstructs_its_training_molecules(tiny_bundle, tiny_smiles):

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from typer.testing import CliRunner
 
-from moldesign import checkpoint
+from moldesign.model import checkpoint
 from moldesign.cli import app
 
 from ..conftest import TINY_MODEL

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from moldesign import checkpoint
+from moldesign.model import checkpoint
 from moldesign.config import load_toml
-from moldesign.training import beta_at, lr_at, train
+from moldesign.training.loop import beta_at, lr_at, train
 
 from ..conftest import TINY_MODEL, TINY_TRAIN
 
@@ -76,7 +76,7 @@ def test_batchnorm_statistics_are_recalibrated_on_random_batches(tiny_bundle, ti
     import copy
 
     from moldesign.data import encode_table
-    from moldesign.training import recalibrate_batchnorm
+    from moldesign.training.loop import recalibrate_batchnorm
 
     table = pd.DataFrame({"smiles": tiny_smiles})
     from moldesign.chem import PROPERTIES, properties_array

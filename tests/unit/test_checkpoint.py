@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from moldesign import checkpoint
-from moldesign.checkpoint import CheckpointError
+from moldesign.model import checkpoint
+from moldesign.model.checkpoint import CheckpointError
 
 
 def test_checkpoint_is_a_plain_dict_loadable_with_weights_only(tiny_model_path):

@@ -3,9 +3,8 @@ import pandas as pd
 import pytest
 
 from moldesign.chem import PROPERTIES
-from moldesign.data import (DataError, PropertyScaler, bucket_batches, encode_table, find_smiles_column,
-                            load_training_table, read_smiles_file, write_atomic_table)
-from moldesign.tokenizer import Vocabulary
+from moldesign.data import (DataError, PropertyScaler, bucket_batches, encode_table, find_smiles_column, load_training_table, read_smiles_file, write_atomic_table)
+from moldesign.model.tokenizer import Vocabulary
 
 
 def test_sample_is_committed_with_properties(sample):

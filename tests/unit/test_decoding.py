@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moldesign.decoding import COMPLETE, MAX_BACKTRACKS, REFUSED_JUMPS, beam_search, sample
-from moldesign.grammar import Grammar, rdkit_valid
-from moldesign.networks import BOS_ID, EOS_ID
-from moldesign.sampling import draw_conditions, grammar_for, reconstruct, scale
+from moldesign.decoding.search import COMPLETE, MAX_BACKTRACKS, REFUSED_JUMPS, beam_search, sample
+from moldesign.decoding.grammar import Grammar, rdkit_valid
+from moldesign.model.networks import BOS_ID, EOS_ID
+from moldesign.decoding.sampling import draw_conditions, grammar_for, reconstruct, scale
 
 
 def _inputs(bundle, n, seed=0, noise=1.0):
@@ -76,7 +76,7 @@ def test_beam_width_one_is_greedy(tiny_bundle, constrained):
 def test_beam_results_are_sorted_and_scored_by_model_log_probability(tiny_bundle, tiny_smiles):
     mu_strings = tiny_smiles[:8]
     from moldesign.chem import properties_array
-    from moldesign.sampling import encode
+    from moldesign.decoding.sampling import encode
 
     props = properties_array(mu_strings)
     mu, _ = encode(tiny_bundle, mu_strings, props)
@@ -154,7 +154,7 @@ SCRIPT_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "C", "c", "O", "1", "2", "("
 
 
 def _scripted_decode(script, max_len=20, temperature=0.0, **kw):
-    from moldesign.grammar import Grammar
+    from moldesign.decoding.grammar import Grammar
 
     vocab = SCRIPT_VOCAB
     g = Grammar(vocab)
@@ -171,7 +171,7 @@ def test_lookahead_steers_a_decoder_out_of_a_stranded_ring(monkeypatch):
     assert (s, d.status[0]) == ("C1CCO1", COMPLETE) and rdkit_valid(s)  # the next choice, '1', closes it
     assert g.verify_rejects["lookahead"] >= 1
     # without the lookahead the same decoder dead-ends after C1CCO2
-    from moldesign.grammar import Grammar
+    from moldesign.decoding.grammar import Grammar
 
     monkeypatch.setattr(Grammar, "completable_after", lambda self, st, t: True)
     _, s, d = _scripted_decode(list("C1CCO2"))
@@ -227,7 +227,7 @@ def test_backjumps_double_until_they_reach_the_cause_and_restore_the_kept_state(
 
 
 def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
-    from moldesign.decoding import _jump, _jump_to
+    from moldesign.decoding.search import _jump, _jump_to
 
     assert [_jump(10, k, 32) for k in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
     assert _jump(40, 7, 32) == 32  # never deeper than the ring buffer
@@ -241,7 +241,7 @@ def test_jump_target_counts_back_from_where_the_mask_pushed_the_row():
 
 
 def test_a_sampled_row_the_length_budget_corners_jumps_the_whole_depth_after_one_token():
-    from moldesign.decoding import _jump_to
+    from moldesign.decoding.search import _jump_to
 
     ids, free = list(range(10)), [0.0] * 10
     assert [_jump_to(ids, free, k, 32, cornered=True) for k in (1, 2, 3)] == [9, 0, 0]
@@ -285,7 +285,7 @@ def test_a_greedy_row_restarts_with_another_first_token_only_if_the_model_consid
     # token < 0.01% (the script's 'c' has logit 10 over them): below FIRST_TOKEN_FLOOR the row is
     # reported a dead end with its prefix instead of restarting as a string the model hardly
     # considers; with the floor off (0) or below that probability it restarts with 'C'
-    from moldesign.decoding import FIRST_TOKEN_FLOOR
+    from moldesign.decoding.search import FIRST_TOKEN_FLOOR
 
     assert FIRST_TOKEN_FLOOR > 1e-4
     _, s, d = _scripted_decode(["c", "C"], max_len=4, backtrack=4)
@@ -296,7 +296,7 @@ def test_a_greedy_row_restarts_with_another_first_token_only_if_the_model_consid
 
 
 def test_rescue_dead_ends_takes_the_beams_best_finished_string():
-    from moldesign.decoding import rescue_dead_ends
+    from moldesign.decoding.search import rescue_dead_ends
 
     # two rows: the 'c','C' script dead-ends greedily (its restart is below the first-token floor),
     # the 'C' script finishes; only the first is handed to the beam, which finishes it
@@ -319,7 +319,7 @@ def test_rescue_dead_ends_takes_the_beams_best_finished_string():
 
 
 def test_greedy_decode_hands_rows_backjumping_left_unfinished_to_a_beam(tiny_bundle):
-    from moldesign.sampling import decode
+    from moldesign.decoding.sampling import decode
 
     rng = np.random.default_rng(0)
     n = 200
@@ -365,8 +365,8 @@ def test_lazy_masking_draws_from_the_masked_distribution():
     refused rows: the result must be distributed as the masked, renormalised softmax. One step
     after `C(` (a `)` or `<eos>` would be refused), many rows, counts against the expected
     probabilities."""
-    from moldesign.decoding import _pick_lazy
-    from moldesign.grammar import Grammar, ParseState
+    from moldesign.decoding.search import _pick_lazy
+    from moldesign.decoding.grammar import Grammar, ParseState
 
     vocab = SCRIPT_VOCAB
     g = Grammar(vocab)

@@ -1,10 +1,10 @@
-"""moldesign.filters: the default sanity filter, --keep and the design filter language."""
+"""moldesign.design.filters: the default sanity filter, --keep and the design filter language."""
 import pytest
 from rdkit import Chem
 
 from moldesign.chem import mol_scores, structural_alerts
-from moldesign.filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
-from moldesign.screening import FilterError
+from moldesign.design.filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
+from moldesign.screening.screen import FilterError
 
 
 @pytest.mark.parametrize("smiles,reason", [

@@ -60,7 +60,7 @@ def test_stream_to_csv_and_bad_arguments(designer, tmp_path):
     designer.generate_raw_to(out, n=30, seed=0, chunk_size=7, float_format="%.8g")
     df = pd.read_csv(out)
     assert len(df) == 30 and df["valid"].dtype == bool
-    from moldesign.sampling import DesignInputError
+    from moldesign.errors import DesignInputError
 
     with pytest.raises(DesignInputError, match="-n must be a positive integer"):
         designer.generate_raw_to(tmp_path / "x.parquet", n=0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from moldesign.grammar import Grammar, ParseState, classify, first_forbidden, rdkit_valid
-from moldesign.tokenizer import SPECIAL_TOKENS, tokenize
+from moldesign.decoding.grammar import Grammar, ParseState, classify, first_forbidden, rdkit_valid
+from moldesign.model.tokenizer import SPECIAL_TOKENS, tokenize
 
 # ZINC-like molecules the MOSES sample lacks: charges, bracket atoms with H, stereo, isotopes,
 # two-digit ring labels, hypervalent S/P, nitro groups, ring bonds with explicit orders
@@ -190,7 +190,7 @@ def test_partial_mode_refuses_only_picks_that_settle_an_aromatic_system(sample):
     (`_settles_aromatic_system`); partialsmiles' partial mode must accept all of those. Every
     structurally allowed next token after every prefix of committed SMILES (aromatic ones,
     where it matters), and the scenario holds settling picks it refuses."""
-    from moldesign.grammar import BOND, partial_ok
+    from moldesign.decoding.grammar import BOND, partial_ok
 
     smiles = [s for s in sample["smiles"] if "c" in s][:60] + ZINC_LIKE
     g = Grammar(list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)}))
@@ -232,7 +232,7 @@ def test_cached_row_mask_equals_the_rule_per_token_on_committed_samples(sample):
 def test_kekulizable_on_complete_rings(smiles, ok):
     """Whole molecules: the matching agrees with RDKit (and partialsmiles) on which aromatic
     systems have a kekulé structure."""
-    from moldesign.grammar import kekulizable
+    from moldesign.decoding.grammar import kekulizable
 
     toks = tokenize(smiles)
     g = Grammar(list(SPECIAL_TOKENS) + sorted(set(toks)))
@@ -250,7 +250,7 @@ def test_kekulization_by_matching_agrees_with_partialsmiles_on_every_allowed_pic
     before judging kekulization (its verdict is then "not my call": accepted)."""
     import partialsmiles as ps
 
-    from moldesign.grammar import BOND, EOS_KIND
+    from moldesign.decoding.grammar import BOND, EOS_KIND
 
     smiles = [s for s in sample["smiles"] if "c" in s][:40] + ZINC_LIKE
     vocab = list(SPECIAL_TOKENS) + sorted({t for s in smiles for t in tokenize(s)})

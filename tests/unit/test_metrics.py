@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rdkit import Chem, DataStructs
 
-from moldesign import metrics
+from moldesign.screening import metrics
 
 
 def test_fingerprint_facts_used_by_the_hand_computations():
@@ -144,7 +144,7 @@ def test_reference_set_cache_roundtrip(tmp_path, sample, monkeypatch):
 
 
 def test_reconstruction_table_keeps_every_row(tiny_bundle, tiny_smiles, reconstructed_smiles):
-    from moldesign.sampling import reconstruct
+    from moldesign.decoding.sampling import reconstruct
 
     good = reconstructed_smiles[:2] + [s for s in tiny_smiles if s not in reconstructed_smiles][:8]
     inputs = good + ["C1CC", "[Se]1C=CC=C1", "C" * 200]
@@ -170,7 +170,7 @@ def test_condition_targets_are_training_quantiles(tiny_bundle):
 
 def test_unique_at_k_tops_up_until_k_valid(tiny_bundle, tiny_smiles, monkeypatch):
     """The top-up arithmetic with a scripted sampler (what the tiny model samples differs by machine)."""
-    import moldesign.sampling
+    import moldesign.decoding.sampling
 
     calls = []
 
@@ -178,7 +178,7 @@ def test_unique_at_k_tops_up_until_k_valid(tiny_bundle, tiny_smiles, monkeypatch
         calls.append((m, seed, temperature))
         return ["C1CC"] + [tiny_smiles[i % 20] for i in range(m - 1)], None
 
-    monkeypatch.setattr(moldesign.sampling, "sample_prior", scripted)
+    monkeypatch.setattr(moldesign.decoding.sampling, "sample_prior", scripted)
     first = tiny_smiles[:8] + ["C1CC", "xyz"]  # 8 valid, all different
     # enough valid already: no extra samples, the plain unique@k of the first k valid
     assert metrics.unique_at_k_valid(tiny_bundle, first, 3, 0, 0.0, max_samples=500) == (1.0, 10) and not calls

@@ -9,9 +9,10 @@ from rdkit import Chem
 
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_scores
-from moldesign.optimize import COLUMNS, Objective, Space, latent_paths, seed_point
-from moldesign.sampling import DesignInputError, DesignWarning
-from moldesign.surrogate import TARGETS, fit_surrogate
+from moldesign.design.optimize import COLUMNS, Objective, Space, latent_paths, seed_point
+from moldesign.errors import DesignInputError, DesignWarning
+from moldesign.model.surrogate import TARGETS
+from moldesign.training.fitting import fit_surrogate
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,7 @@ def _fake_decoder(monkeypatch, cycle):
     iterator: its next item). Returns the list of (temperature, rows) of every call."""
     import itertools
 
-    import moldesign.optimize
+    import moldesign.design.optimize
 
     counter = itertools.count()
     calls = []
@@ -158,7 +159,7 @@ def _fake_decoder(monkeypatch, cycle):
             return [next(cycle) for _ in range(len(z))]
         return [cycle[next(counter) % len(cycle)] for _ in range(len(z))]
 
-    monkeypatch.setattr(moldesign.optimize, "decode", fake)
+    monkeypatch.setattr(moldesign.design.optimize, "decode", fake)
     return calls
 
 
@@ -408,7 +409,7 @@ def test_samples_decode_each_point_greedily_and_at_temperature(designer, seed_sm
 
 
 def test_point_fitness_is_the_best_decode_hard_or_penalized():
-    from moldesign.optimize import point_fitness
+    from moldesign.design.optimize import point_fitness
 
     df = pd.DataFrame({"point": [0, 0, 1, 1, 2], "valid": [True, True, True, False, False],
                        "feasible": [False, True, False, False, False], "objective": [5.0, 1.0, 3.0, np.nan, np.nan],
@@ -423,7 +424,7 @@ def test_point_fitness_is_the_best_decode_hard_or_penalized():
 
 
 def test_sigma_units_posterior_scales_z_by_the_start_posterior(designer, tiny_smiles):
-    from moldesign.optimize import posterior_sd, step_scale
+    from moldesign.design.optimize import posterior_sd, step_scale
 
     seed = designer.molecule(tiny_smiles[0])
     space = Space.of(designer.bundle, "optimize")

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from moldesign import data
-from moldesign.data import (ChunkWriter, DataError, OutputError, atomic_path, check_output_path,
-                            remove_stale_temps, write_atomic_table)
+from moldesign.data import (ChunkWriter, DataError, OutputError, atomic_path, check_output_path, remove_stale_temps, write_atomic_table)
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".sdf", ".smi")
 

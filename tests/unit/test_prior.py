@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from moldesign import checkpoint
-from moldesign.prior import GaussianMixturePrior, PriorError, draw_latents, fit_gmm, fit_prior
-from moldesign.sampling import encode, sample_prior
+from moldesign.model import checkpoint
+from moldesign.model.prior import GaussianMixturePrior, PriorError, draw_latents
+from moldesign.training.fitting import fit_gmm, fit_prior
+from moldesign.decoding.sampling import encode, sample_prior
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from rdkit import Chem
 
 from moldesign.config import ConfigError, TrainConfig
 from moldesign.data import EncodedSet
-from moldesign.randomize import cached_variants, make_variants
-from moldesign.tokenizer import Vocabulary
-from moldesign.training import epoch_strings
+from moldesign.training.randomize import cached_variants, make_variants
+from moldesign.model.tokenizer import Vocabulary
+from moldesign.training.loop import epoch_strings
 
 SMILES = ["CC(=O)Oc1ccccc1C(=O)O", "c1ccc2ccccc2c1", "CCN(CC)CCNC(=O)c1ccc(N)cc1", "OCC1OC(O)C(O)C(O)C1O"]
 

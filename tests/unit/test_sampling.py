@@ -8,8 +8,11 @@ from moldesign.api import Designer
 from moldesign.chem import canonicalize
 from moldesign.config import PROPERTIES
 from moldesign.known_molecules import UnknownMolecule
-from moldesign.sampling import (DesignInputError, canonical_mols, check_property_value, draw_conditions,
-                                interpolate_latents, prepare_molecule, sample_around, slerp)
+from moldesign.errors import DesignInputError
+from moldesign.chem import canonical_mols
+from moldesign.design.seeds import check_property_value, prepare_molecule
+from moldesign.decoding.sampling import draw_conditions
+from moldesign.design.latent import interpolate_latents, sample_around, slerp
 
 
 def test_prepare_molecule_drops_stereo_and_keeps_rdkit_properties(tiny_bundle):
@@ -115,7 +118,7 @@ def test_neighbourhood_similarity_falls_with_radius(tiny_bundle, seed_smiles):
 
 def test_python_api_encode_decode_round_trip(tiny_model_path, tiny_smiles, reconstructed_smiles):
     import moldesign
-    from moldesign.sampling import reconstruct
+    from moldesign.decoding.sampling import reconstruct
 
     d = moldesign.load(tiny_model_path, device="cpu")
     enc = d.encode(tiny_smiles[:5])

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from moldesign import chem, screening
+from moldesign import chem
+from moldesign.screening import screen as screening
 from moldesign.data import DataError
-from moldesign.screening import FilterError, ScreenOptions, parse_filter, screen_file, screen_smiles
+from moldesign.screening.screen import FilterError, ScreenOptions, parse_filter, screen_file, screen_smiles
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("distributed")
 
 from moldesign.data import DataError  # noqa: E402
-from moldesign.screening import ScreenOptions, screen_file  # noqa: E402
-from moldesign.screening_dask import screen_file_dask  # noqa: E402
+from moldesign.screening.screen import ScreenOptions, screen_file  # noqa: E402
+from moldesign.screening.dask_engine import screen_file_dask  # noqa: E402
 
 BAD = {3: "C1CC", 10: "", 57: "CC(=O)Oc1ccccc1C(=O)[O-].[Na+]", 58: "c1cccc1", 200: "C[N+](C)(C)C.[Cl-]",
        301: "not a smiles"}

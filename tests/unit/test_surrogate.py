@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from moldesign import checkpoint
+from moldesign.model import checkpoint
 from moldesign.chem import mol_scores, mol_from_smiles
-from moldesign.surrogate import TARGETS, Surrogate, fit_surrogate, r2_scores, training_targets
+from moldesign.model.surrogate import TARGETS, Surrogate
+from moldesign.training.fitting import fit_surrogate, r2_scores, training_targets
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_fit_reports_held_out_r2_and_learns(fitted, tiny_smiles):
 
 
 def test_joint_input_round_trip(tiny_bundle):
-    from moldesign.surrogate import joint_input, split_input
+    from moldesign.model.surrogate import joint_input, split_input
 
     z = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
     cond = np.array([[300.0, 2.0, 1.0, 4.0, 60.0]] * 3)

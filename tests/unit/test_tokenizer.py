@@ -2,8 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moldesign.tokenizer import (SPECIAL_TOKENS, TokenizeError, UnknownTokenError, Vocabulary,
-                                 tokenize)
+from moldesign.model.tokenizer import SPECIAL_TOKENS, TokenizeError, UnknownTokenError, Vocabulary, tokenize
 
 
 @pytest.mark.parametrize("smiles, tokens", [

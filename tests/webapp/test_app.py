@@ -425,7 +425,7 @@ def test_screen_tab_reads_an_uploaded_sdf(tiny_model_path):
 
 def test_a_seed_note_is_shown_once_per_tab(tiny_model_path, tiny_bundle, seed):
     """A seed outside the training ranges is warned about beside the seed, not again by the run."""
-    from moldesign.sampling import prepare_molecule
+    from moldesign.design.seeds import prepare_molecule
 
     big = "C" * 40  # MW 563: above any MOSES molecule, so outside the tiny model's training ranges
     notes = prepare_molecule(tiny_bundle, big).notes

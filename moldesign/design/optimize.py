@@ -67,11 +67,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .chem import (PLOGP_LOGP_STD, PLOGP_SA_STD, PROPERTIES, penalized_logp, plogp_raw, scores_array,
-                   tanimoto_to)
-from .checkpoint import Bundle
-from .sampling import DesignInputError, DesignWarning, Seed, canonical_mols, check_property_value, decode, encode
-from .surrogate import TARGETS, Surrogate, joint_input, split_input
+from ..chem import PLOGP_LOGP_STD, PLOGP_SA_STD, PROPERTIES, penalized_logp, plogp_raw, scores_array, tanimoto_to
+from ..model.checkpoint import Bundle
+from ..errors import DesignInputError, DesignWarning
+from .seeds import Seed, check_property_value
+from ..chem import canonical_mols
+from ..decoding.sampling import decode, encode
+from ..model.surrogate import TARGETS, Surrogate, joint_input, split_input
 
 DEFAULT_STEPS = 30  # gradient steps per chain (CMA-ES: generations)
 DEFAULT_CHAINS = 8  # decodes = chains × (steps + 1) (CMA-ES: population size)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from .chem import structural_alerts
-from .screening import FilterError, RangeFilter, parse_filter
+from ..chem import structural_alerts
+from ..screening.screen import FilterError, RangeFilter, parse_filter
 
 DEFAULT_MAX_RING_SIZE = 8
 DEFAULT_MAX_SA = 6.0

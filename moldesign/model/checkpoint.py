@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import ModelConfig, from_dict
-from .data import PropertyScaler, atomic_path
+from ..config import ModelConfig, from_dict
+from ..data import PropertyScaler, atomic_path
 from .networks import CVAE
 from .tokenizer import Vocabulary
 
@@ -134,7 +134,7 @@ def _block(ckpt: dict, key: str, kind: type, path: Path):
 def _check_shapes(cfg: ModelConfig, vocab: Vocabulary, scaler: PropertyScaler, stats, path: Path) -> None:
     """The blocks must agree with each other: vocabulary vs embedding/output rows, scaler and
     property statistics vs the condition size. One line naming the first key that does not."""
-    from .config import PROPERTIES
+    from ..config import PROPERTIES
 
     def bad(key: str, what: str):
         raise CheckpointError(f"{path} is damaged: {key} {what}")

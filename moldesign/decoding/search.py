@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .grammar import Grammar, ParseState
-from .networks import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from ..model.networks import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEVER = (PAD_ID, BOS_ID, UNK_ID)  # never emitted mid-sequence
 COMPLETE, DEAD_END, MAX_LEN = "eos", "dead_end", "max_len"

@@ -26,8 +26,8 @@ from rdkit import Chem, DataStructs, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from .chem import PROPERTIES, properties_array
-from .chem import try_mol as parse
+from ..chem import PROPERTIES, properties_array
+from ..chem import try_mol as parse
 
 MOSES_FP_RADIUS, MOSES_FP_BITS = 2, 1024
 FCD_REFERENCE_SIZE = 10_000
@@ -163,7 +163,7 @@ def moses_filter_patterns() -> tuple[Chem.Mol, ...]:
     """The MCF and PAINS SMARTS that MOSES filters with: moses/metrics/mcf.csv (with a header) and
     wehi_pains.csv (without) from the molsets 0.3.1 wheel, committed under data/moses_filters/
     (MIT, see data/README.md) so the metric needs no download."""
-    from .data import MOSES_FILTERS_DIR
+    from ..data import MOSES_FILTERS_DIR
 
     mcf = pd.read_csv(MOSES_FILTERS_DIR / "mcf.csv")
     pains = pd.read_csv(MOSES_FILTERS_DIR / "wehi_pains.csv", names=["smarts", "names"])
@@ -238,7 +238,7 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512, c
     encodes), output, exact (canonical(output) == canonical), error (why a row was not encoded:
     invalid SMILES, unknown token, too long; or why its decode is invalid: "invalid decode: ...").
     Rows keep input order."""
-    from .sampling import reconstruct
+    from ..decoding.sampling import reconstruct
 
     canon, errors = [], []
     with rdBase.BlockLogs():
@@ -256,7 +256,7 @@ def reconstruction_table(bundle, smiles: Sequence[str], batch_size: int = 512, c
     ok = [c for c in canon if c is not None]
     decoded = iter(reconstruct(bundle, ok, batch_size, constrained=constrained, beam=beam) if ok else [])
     outputs = [next(decoded) if c is not None else None for c in canon]
-    from .screening import explain_invalid
+    from .screen import explain_invalid
 
     with rdBase.BlockLogs():
         out_canon = [None if o is None or (m := parse(o)) is None else Chem.MolToSmiles(m, isomericSmiles=False)
@@ -347,7 +347,7 @@ def _write_cache(path, digest: str, ref: ReferenceSet) -> None:
                   scaf_keys=np.array(list(ref.scaf), dtype=str), scaf_counts=np.array(list(ref.scaf.values())))
     if ref.fcd is not None:
         arrays.update(fcd_mu=ref.fcd[0], fcd_sigma=ref.fcd[1])
-    from .data import atomic_path
+    from ..data import atomic_path
 
     with atomic_path(path, suffix=".npz") as tmp:  # .npz: savez would append it to any other name
         np.savez_compressed(tmp, **arrays)
@@ -361,8 +361,8 @@ def load_references(reference_dir: str | Path, test: str | Path | None = None,
     file; canonicalized here, invalid rows ignored) or else from the prepared MOSES table in
     reference_dir, whose statistics are cached beside it as <split>_ref_stats.npz. test is required
     (DataError names the missing table); the others are None, with a log line, when absent."""
-    from .data import DataError, load_moses, moses_table_path
-    from .screening import iter_input_chunks
+    from ..data import DataError, load_moses, moses_table_path
+    from .screen import iter_input_chunks
 
     def smiles_of(path, split: str, required: bool):
         if path is not None:
@@ -398,7 +398,7 @@ def conditioning_at_targets(bundle, n_per_target: int = 1000, quantiles: Sequenc
                             seed: int = 0, temperature: float = 1.0, constrained: bool = True) -> list[dict]:
     """For each target vector (condition_targets): n prior samples decoded under that fixed
     condition; validity and the MAE of each RDKit property of the valid molecules against the target."""
-    from .sampling import sample_prior
+    from ..decoding.sampling import sample_prior
 
     out = []
     for i, (q, target) in enumerate(zip(quantiles, condition_targets(bundle, quantiles))):
@@ -416,7 +416,7 @@ def unique_at_k_valid(bundle, first: Sequence[str], k: int, seed: int, temperatu
     """unique@k over the first k valid molecules: `first` (already sampled) topped up with more
     prior samples (other seeds) until k are valid or max_samples were drawn, as MOSES does by
     generating more than k. Returns (unique@k or None, samples drawn in all)."""
-    from .sampling import sample_prior
+    from ..decoding.sampling import sample_prior
 
     valid, drawn, extra = canonical_valid(first), len(first), 0
     while len(valid) < k and drawn < max_samples:
@@ -442,7 +442,7 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
     ways: `valid` (this run's mode), `valid_constrained` and `valid_unconstrained` (the same n
     latents and conditions decoded with the mask on and off). `samples`: a list that receives the
     valid canonical generated SMILES."""
-    from .sampling import sample_prior
+    from ..decoding.sampling import sample_prior
 
     timings: dict[str, float] = {}
 
@@ -501,7 +501,7 @@ def evaluate(bundle, n: int, test: ReferenceSet, test_scaffolds: ReferenceSet | 
 def property_frame(smiles: Sequence[str], n: int = 2000, seed: int = 0) -> pd.DataFrame:
     """RDKit mw, logp, hbd, hba, tpsa, qed, sa of up to `n` of `smiles` (a seeded random subset):
     what `evaluate --plot` compares, generated against the test set."""
-    from .chem import SCORES, scores_array
+    from ..chem import SCORES, scores_array
 
     smiles = list(smiles)
     if len(smiles) > n:

@@ -42,8 +42,8 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
 
-from . import chem
-from .data import ChunkWriter, DataError, find_smiles_column
+from .. import chem
+from ..data import ChunkWriter, DataError, find_smiles_column
 
 SCORES = ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa", "rotb")
 """Numeric output columns: chem.PROPERTIES, QED, SA and rotatable bonds (Veber's count)."""
@@ -338,7 +338,7 @@ def _read_errors_as_data_errors(path: Path, chunks: Iterator[pd.DataFrame]) -> I
 def reference_cache_dir() -> Path:
     """Where `--reference` keys are cached: $MOLDESIGN_CACHE/reference, else
     ~/.cache/moldesign/reference (read at call time, so tests can point it elsewhere)."""
-    from .data import cache_dir
+    from ..data import cache_dir
 
     return cache_dir("reference")
 
@@ -355,7 +355,7 @@ def load_reference(path: str | Path, smiles_col: str | None = None, standardize:
     written (read-only home) only costs the next run its speed."""
     from tqdm import tqdm
 
-    from .data import _write_parquet, file_sha256
+    from ..data import _write_parquet, file_sha256
 
     path = Path(path)
     if not path.exists():
@@ -594,7 +594,7 @@ def _fingerprint(path: Path, opts: ScreenOptions, smiles_col: str | None, chunk_
 def _write_json(path: Path, obj) -> None:
     import json
 
-    from .data import atomic_path
+    from ..data import atomic_path
 
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj))
@@ -605,7 +605,7 @@ def _assemble(parts: list[Path], out: Path) -> None:
     under the first part's schema), verifying what reached the disk before the rename."""
     import shutil
 
-    from .data import OutputError, atomic_path, fsync_file
+    from ..data import OutputError, atomic_path, fsync_file
 
     with atomic_path(out, min_size=0) as tmp:
         if out.suffix.lower() == ".parquet" and parts:

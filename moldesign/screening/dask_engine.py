@@ -36,9 +36,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .data import ChunkWriter, DataError, export_frame, find_smiles_column
-from .screening import (INPUT_SUFFIXES, ScreenOptions, _suffix, add_counts, empty_counts, finish_chunk,
-                        score_partition, score_smiles)
+from ..data import ChunkWriter, DataError, export_frame, find_smiles_column
+from .screen import (INPUT_SUFFIXES, ScreenOptions, _suffix, add_counts, empty_counts, finish_chunk, score_partition, score_smiles)
 
 AUTO_PARTITION_BYTES = 16 * 2**20  # ~300,000 SMILES rows of ~55 bytes: seconds of work, tens of MB in memory
 DASK_INPUTS = (".smi", ".txt", ".csv", ".tsv", ".parquet")

@@ -35,12 +35,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import checkpoint as ckpt_io
-from .config import PROPERTIES, ModelConfig, TrainConfig, to_toml
-from .data import DataError, cache_dir, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k
-from .networks import CVAE, PAD_ID, count_parameters, kl_per_dim
-from .sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
-from .tokenizer import Vocabulary
+from ..model import checkpoint as ckpt_io
+from ..config import PROPERTIES, ModelConfig, TrainConfig, to_toml
+from ..data import (DataError, cache_dir, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k)
+from ..model.networks import CVAE, PAD_ID, count_parameters, kl_per_dim
+from ..decoding.sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
+from ..model.tokenizer import Vocabulary
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension with mean KL above this is "active"
 
@@ -117,7 +117,7 @@ def write_pack(ds: Datasets, model_cfg: ModelConfig, path: str | Path) -> dict:
     """
     import json
 
-    from .data import atomic_path
+    from ..data import atomic_path
 
     if len(ds.vocab) > 255:
         raise ValueError(f"vocabulary of {len(ds.vocab)} tokens does not fit uint8 ids")
@@ -140,7 +140,7 @@ def write_pack(ds: Datasets, model_cfg: ModelConfig, path: str | Path) -> dict:
 def load_pack(path: str | Path, model_cfg: ModelConfig) -> Datasets:
     import json
 
-    from .config import ConfigError
+    from ..config import ConfigError
 
     with np.load(path, allow_pickle=False) as z:
         if int(z["version"]) != PACK_VERSION:
@@ -177,7 +177,7 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
     if str(cfg.data).endswith(".npz"):
         ds = load_pack(cfg.data, model_cfg)
         if vocab is not None and (vocab.tokens != ds.vocab.tokens or not np.allclose(scaler.mean, ds.scaler.mean)):
-            from .config import ConfigError
+            from ..config import ConfigError
 
             raise ConfigError(f"{cfg.data}: its vocabulary/scaler differ from the checkpoint being resumed")
         return ds
@@ -228,7 +228,7 @@ def training_variants(ds: Datasets, model_cfg: ModelConfig, cfg: TrainConfig, lo
     if cfg.randomize == "none":
         return None
     if ds.train_table is None:
-        from .config import ConfigError
+        from ..config import ConfigError
 
         raise ConfigError("train.randomize needs the training SMILES; a training pack (.npz) holds only ids")
     from .randomize import cached_variants
@@ -282,7 +282,7 @@ def same_molecule(a: str, b: str) -> bool:
     if a == b:
         return True
     try:
-        from .chem import try_canonical
+        from ..chem import try_canonical
     except ImportError:
         return False
     ca = try_canonical(a, isomeric=False)
@@ -311,7 +311,7 @@ def validate(bundle: ckpt_io.Bundle, val_table: pd.DataFrame, n_prior: int = 500
     exact = float(np.mean([same_molecule(a, b) for a, b in zip(ok, recon)])) if ok else 0.0
     samples, _ = sample_prior(bundle, n_prior, seed=seed, temperature=1.0, constrained=False)
     try:  # RDKit judges validity; a GPU machine may not have it (then the column stays empty)
-        from .chem import is_valid
+        from ..chem import is_valid
 
         validity = float(np.mean([is_valid(s) for s in samples]))
     except ImportError:

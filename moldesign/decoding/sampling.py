@@ -1,6 +1,6 @@
 """Encoding and decoding with a trained bundle: conditions, latents, greedy/temperature sampling.
 
-Higher-level design operations (generate around a seed, interpolate) build on these.
+Higher-level design operations (design/: generate around a seed, interpolate) build on these.
 All functions take a checkpoint.Bundle and return plain Python / numpy values.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import Bundle
-from .config import DEFAULT_RADIUS, PROPERTIES  # noqa: F401  (DEFAULT_RADIUS: re-exported for the design commands)
+from ..config import PROPERTIES
+from ..model.checkpoint import Bundle
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -83,7 +83,7 @@ def encode(bundle: Bundle, smiles: Sequence[str], props: np.ndarray | None = Non
            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """μ and log σ² (n, Z) of canonical SMILES, conditioned on their RDKit properties (or `props`)."""
     if props is None:
-        from .chem import properties_array
+        from ..chem import properties_array
 
         props = properties_array(smiles)
     props = np.asarray(props, dtype=np.float64)
@@ -151,7 +151,7 @@ def decode(bundle: Bundle, z: np.ndarray | torch.Tensor, props: np.ndarray, temp
     All latents go through one `decoding.sample` call with `batch_size` slots (continuous
     batching). See moldesign.decoding.
     """
-    from .decoding import beam_best, rescue_dead_ends, sample
+    from .search import beam_best, rescue_dead_ends, sample
 
     device = model_device(bundle)
     z = torch.as_tensor(np.asarray(z, dtype=np.float32) if not torch.is_tensor(z) else z, device=device)
@@ -180,7 +180,7 @@ def sample_prior(bundle: Bundle, n: int, seed: int = 0, temperature: float = 1.0
     """n strings decoded from z drawn from the prior (prior.draw_latents: the checkpoint's GMM when
     it has one, else N(0, I)) with conditions from the training distribution (or `props`, shape
     (n, P) or (P,)). Returns (strings, raw conditions (n, P)). `constrained`: grammar mask (default on)."""
-    from .prior import draw_latents
+    from ..model.prior import draw_latents
 
     rng = np.random.default_rng(seed)
     if props is None:
@@ -198,201 +198,8 @@ def reconstruct(bundle: Bundle, smiles: Sequence[str], batch_size: int = 512, co
     reconstruction uses this), under the molecules' RDKit properties (or `props` (n, P), e.g.
     from a training pack)."""
     if props is None:
-        from .chem import properties_array
+        from ..chem import properties_array
 
         props = properties_array(smiles)
     mu, _ = encode(bundle, smiles, props, batch_size)
     return decode(bundle, mu, props, temperature=0.0, batch_size=batch_size, constrained=constrained, beam=beam)
-
-
-# ------------------------------------------------------------------ design operations
-# Used by the design commands (generate / interpolate / optimize) and the Python API.
-
-
-class DesignInputError(ValueError):
-    """A design argument the user must fix (the message is one line naming the value)."""
-
-
-class DesignWarning(UserWarning):
-    """Something the user should know that does not stop the run (printed as `warning: …` by the CLI)."""
-
-
-class NothingValid(RuntimeError):
-    """Decoding ran but produced no valid molecule within the attempt budget."""
-
-
-class Seed:
-    """A user molecule prepared for this model: its label, the non-isomeric canonical SMILES the
-    model can encode, the RDKit Mol and its five raw properties (P,)."""
-
-    def __init__(self, label: str, smiles: str, mol, props: np.ndarray, notes: list[str] | None = None):
-        self.label, self.smiles, self.mol, self.props = label, smiles, mol, props
-        self.notes = notes or []  # standardization / domain remarks, shown as warnings
-
-    def __repr__(self) -> str:
-        return f"Seed({self.label!r}, {self.smiles!r})"
-
-
-def prepare_molecule(bundle: Bundle, text: str) -> Seed:
-    """A name or SMILES → Seed the model can encode.
-
-    The seed takes the same standard form as the training molecules (chem.standardize_mol: largest
-    fragment, neutralized, stereo removed; Tamiflu's three stereocentres become plain atoms).
-    `Seed.notes` lists what changed and where the seed lies outside the model's domain (training
-    property ranges): the design API turns them into one-line warnings. Raises UnknownMolecule /
-    InvalidSmiles for text that is neither a name nor a SMILES, and DesignInputError naming the
-    molecule when its tokens are outside the vocabulary or it is longer than `config.max_len`.
-    """
-    from rdkit import Chem
-
-    from .chem import mol_from_smiles, mol_properties, standardize_mol
-    from .known_molecules import resolve_molecule
-    from .tokenizer import TokenizeError, UnknownTokenError
-
-    label, smiles = resolve_molecule(text)
-    mol = mol_from_smiles(smiles)
-    flat = Chem.MolToSmiles(standardize_mol(mol), isomericSmiles=False)
-    name = label if label == flat else f"{label} ({flat})"
-    notes = []
-    as_given = Chem.MolToSmiles(mol, isomericSmiles=False)
-    if as_given != flat:
-        notes.append(f"{label} standardized to {flat} (largest fragment, neutralized)")
-    if Chem.MolToSmiles(mol) != as_given:
-        notes.append(f"{label}: stereochemistry dropped (the model has no stereo tokens)")
-    try:
-        bundle.vocab.encode(flat, max_len=bundle.config.max_len)
-    except (UnknownTokenError, TokenizeError) as e:
-        detail = str(e).split(": ", 1)[-1]
-        raise DesignInputError(f"{name} cannot be encoded by this model: tokens not in its vocabulary: {detail}") from None
-    except ValueError:
-        n = len(bundle.vocab.encode(flat))
-        raise DesignInputError(f"{name} is too long for this model: {n} tokens with <bos>/<eos>, "
-                               f"max_len is {bundle.config.max_len}") from None
-    mol = Chem.MolFromSmiles(flat)
-    props = np.array([mol_properties(mol)[k] for k in PROPERTIES], dtype=np.float64)
-    stats = bundle.property_stats
-    if "min" in stats:
-        out = [f"{k} {v:.4g} not in [{lo:.4g}, {hi:.4g}]" for k, v, lo, hi in zip(PROPERTIES, props, stats["min"], stats["max"])
-               if not lo <= v <= hi]
-        if out:
-            notes.append(f"{label} lies outside the model's training ranges ({'; '.join(out)}); expect weaker results")
-    seed = Seed(label, flat, mol, props)
-    seed.notes = notes
-    return seed
-
-
-def sample_around(mu: np.ndarray, n: int, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """n latents z = μ + radius·ε, ε ~ N(0, I): (n, Z) float32.
-
-    `radius` is in units of the prior's standard deviation per dimension (the prior is N(0, I)),
-    so a sample lies at distance ≈ radius·√Z from μ; radius 0 returns μ itself n times.
-    Gómez-Bombarelli et al. sampled around aspirin the same way (Gaussian noise of growing size).
-    """
-    mu = np.asarray(mu, dtype=np.float32).reshape(1, -1)  # (1, Z)
-    return (mu + radius * rng.standard_normal((n, mu.shape[1]))).astype(np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    """Spherical linear interpolation between latents a, b (Z,) at `alphas` (K,) → (K, Z).
-
-    Moves along the great circle through a and b (norm interpolated linearly), which keeps points
-    at the radius where the prior N(0, I) puts its mass instead of cutting through the low-norm
-    centre as a straight line does. Falls back to linear when a and b are (anti)parallel.
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    alphas = np.asarray(alphas, np.float64)[:, None]  # (K, 1)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na < 1e-8 or nb < 1e-8:
-        return ((1 - alphas) * a + alphas * b).astype(np.float32)
-    ua, ub = a / na, b / nb
-    omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
-    if omega < 1e-6 or np.pi - omega < 1e-6:
-        return ((1 - alphas) * a + alphas * b).astype(np.float32)
-    dirs = (np.sin((1 - alphas) * omega) * ua + np.sin(alphas * omega) * ub) / np.sin(omega)  # (K, Z), unit
-    norms = (1 - alphas) * na + alphas * nb  # (K, 1)
-    return (dirs * norms).astype(np.float32)
-
-
-def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, method: str = "slerp") -> tuple[np.ndarray, np.ndarray]:
-    """`steps` points from a to b inclusive: (alphas (K,), z (K, Z))."""
-    if steps < 2:
-        raise DesignInputError(f"steps must be at least 2 (both ends), got {steps}")
-    alphas = np.linspace(0.0, 1.0, steps)
-    if method == "linear":
-        z = (1 - alphas[:, None]) * np.asarray(a, np.float64) + alphas[:, None] * np.asarray(b, np.float64)
-        return alphas, z.astype(np.float32)
-    if method == "slerp":
-        return alphas, slerp(a, b, alphas)
-    raise DesignInputError(f"unknown interpolation method {method!r}; choose slerp or linear")
-
-
-def canonical_mols(strings: Sequence[str]) -> tuple[list[str | None], list]:
-    """Validate decoded strings with RDKit: (canonical non-isomeric SMILES or None, Mol or None).
-    A parse that yields no atoms (the empty string) counts as invalid, and so does one whose
-    canonical SMILES RDKit cannot read back (rare charged aromatic systems, e.g.
-    `...c(=CCC=[n+]3c(=O)c[n+]3=O)...`, parse but fail to kekulize once written out; their scores
-    then raise inside RDKit's own QED). The Mol returned is the canonical SMILES' parse."""
-    from rdkit import Chem
-
-    from .chem import quiet_rdkit
-
-    canon: list[str | None] = []
-    mols: list = []
-    with quiet_rdkit():
-        for s in strings:
-            mol = Chem.MolFromSmiles(s) if s else None
-            if mol is None or mol.GetNumAtoms() == 0:
-                canon.append(None)
-                mols.append(None)
-            else:
-                c = Chem.MolToSmiles(mol, isomericSmiles=False)
-                mol = Chem.MolFromSmiles(c)  # the round trip: what is reported must parse
-                canon.append(c if mol is not None else None)
-                mols.append(mol)
-    return canon, mols
-
-
-PROPERTY_LIMITS = {  # (lowest allowed, inclusive?) per property a user may request or target
-    "mw": (0.0, False), "tpsa": (0.0, False), "hbd": (0.0, True), "hba": (0.0, True),
-    "qed": (0.0, True), "sa": (1.0, True),
-}
-UPPER_LIMITS = {"qed": 1.0, "sa": 10.0}
-
-
-def check_property_value(name: str, value, flag: str | None = None) -> float:
-    """Validate a requested property value; return it as float or raise DesignInputError naming it.
-
-    NaN/inf are rejected; HBD/HBA must be non-negative integers; MW and TPSA positive; QED in
-    [0, 1]; SA in [1, 10]; LogP may be any finite number (negative LogP is common).
-    """
-    from .chem import INTEGER_PROPERTIES
-
-    flag = flag or f"--{name}"
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise DesignInputError(f"{flag} must be a number, got {value!r}") from None
-    if not np.isfinite(x):
-        raise DesignInputError(f"{flag} must be a finite number, got {value!r}")
-    if name in INTEGER_PROPERTIES and (x < 0 or not x.is_integer()):
-        raise DesignInputError(f"{flag} must be a non-negative integer, got {value!r}")
-    if name in PROPERTY_LIMITS:
-        lo, inclusive = PROPERTY_LIMITS[name]
-        if x < lo or (x == lo and not inclusive):
-            raise DesignInputError(f"{flag} must be {'>=' if inclusive else '>'} {lo:g}, got {value!r}")
-    if name in UPPER_LIMITS and x > UPPER_LIMITS[name]:
-        raise DesignInputError(f"{flag} must be <= {UPPER_LIMITS[name]:g}, got {value!r}")
-    return x
-
-
-def training_range_warning(bundle: Bundle, name: str, value: float, flag: str | None = None) -> str | None:
-    """A warning line when `value` lies outside the training set's [min, max] of `name`, else None."""
-    stats = bundle.property_stats
-    if name not in PROPERTIES or "min" not in stats:
-        return None
-    j = PROPERTIES.index(name)
-    lo, hi = stats["min"][j], stats["max"][j]
-    if lo <= value <= hi:
-        return None
-    return (f"{flag or '--' + name} {value:g} is outside the training range [{lo:.4g}, {hi:.4g}]; "
-            f"the decoder is extrapolating and may ignore it")

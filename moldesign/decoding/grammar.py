@@ -53,7 +53,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .tokenizer import EOS, SPECIAL_TOKENS, tokenize
+from ..model.tokenizer import EOS, SPECIAL_TOKENS, tokenize
 
 # token kinds
 SPECIAL, ATOM, BOND, OPEN, CLOSE, RING, EOS_KIND, OTHER = range(8)

@@ -12,8 +12,6 @@ Stored in the checkpoint as plain tensors under "prior": {"type": "gmm", "weight
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 import torch
 
@@ -66,18 +64,6 @@ class GaussianMixturePrior:
         return cls(w, m, c, int(d.get("n_fit", 0)), int(d.get("seed", 0)))
 
 
-def fit_gmm(mu: np.ndarray, n_components: int = 16, seed: int = 0, reg_covar: float = 1e-4) -> GaussianMixturePrior:
-    """Fit a full-covariance Gaussian mixture to posterior means μ (n, Z)."""
-    from sklearn.mixture import GaussianMixture
-
-    mu = np.asarray(mu, dtype=np.float64)
-    if len(mu) < 2 * n_components:
-        raise PriorError(f"need at least {2 * n_components} molecules to fit {n_components} components, got {len(mu)}")
-    gm = GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=reg_covar,
-                         random_state=seed, max_iter=200).fit(mu)
-    return GaussianMixturePrior(gm.weights_, gm.means_, gm.covariances_, len(mu), seed)
-
-
 def draw_latents(bundle, n: int, rng: np.random.Generator, prior: str = "auto") -> np.ndarray:
     """(n, Z) latents from the chosen prior. auto = the checkpoint's GMM when it has one, else N(0, I)."""
     if prior not in PRIORS:
@@ -88,19 +74,3 @@ def draw_latents(bundle, n: int, rng: np.random.Generator, prior: str = "auto") 
     if gmm is not None and prior in ("auto", "gmm"):
         return gmm.sample(n, rng)
     return rng.standard_normal((n, bundle.config.latent_dim)).astype(np.float32)
-
-
-def fit_prior(bundle, smiles: Sequence[str], n_components: int = 16, seed: int = 0) -> tuple[GaussianMixturePrior, dict]:
-    """Encode `smiles` (those the model can encode; the others are left out and counted) and fit
-    the GMM on their μ; returns the prior and a small report."""
-    import time
-
-    from .sampling import encodable, encode
-
-    t0 = time.time()
-    ok = [s for s in smiles if encodable(bundle, s)]
-    mu, _ = encode(bundle, ok)
-    gmm = fit_gmm(mu, n_components, seed)
-    return gmm, {"n_fit": len(mu), "n_left_out": len(smiles) - len(ok), "components": n_components, "seconds": round(time.time() - t0, 1),
-                 "mu_norm_mean": float(np.linalg.norm(mu, axis=1).mean()),
-                 "normal_norm_mean": float(np.sqrt(mu.shape[1]))}
