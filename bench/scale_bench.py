@@ -168,7 +168,7 @@ def _gen_child(n: int, out: str, mode: str, decoder: str) -> None:
 
     torch.set_num_threads(1)
     from moldesign import api
-    from moldesign.cli import CSV_FLOAT_FORMAT
+    from moldesign.data import CSV_FLOAT_FORMAT
     from moldesign.data import write_atomic_table
 
     if decoder == "stub":

@@ -40,7 +40,7 @@ from .model.surrogate import TARGETS
 from .design.filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
 from .screening.screen import FilterError
 
-from . import DEFAULT_MODEL  # noqa: E402,F401  (re-exported: the shipped model)
+from .resources import DEFAULT_MODEL  # noqa: E402,F401  (re-exported: the shipped model)
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
 RAW_CHUNK = 10_000  # decodes per streamed chunk (and per resumable part file) of `generate --raw`
@@ -850,3 +850,34 @@ def optimize_grid(result: OptimizeResult, path: str | Path, seed: Seed) -> int:
     legends = [legend({**s, "valid": True}, "start", similarity=False)]
     legends += [legend(r, f"#{int(r['rank'])} J={r['objective']:.2f}") for r in result.best.to_dict("records")]
     return grid_image(smiles, legends, path)
+
+
+def user_input_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the user's input (option, file, checkpoint) is bad: the CLI exits 2 with one
+    line, the web app shows the line. One list for both front ends."""
+    import gzip
+    import zipfile
+    import zlib
+
+    from .model.checkpoint import CheckpointError
+    from .config import ConfigError
+    from .data import DataError
+    from .model.prior import PriorError
+    from .model.tokenizer import TokenizeError, UnknownTokenError
+
+    from .errors import UserError
+
+    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
+             EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
+    try:  # unreadable input files that a reader did not already turn into a DataError
+        import pandas as pd
+
+        types += (pd.errors.ParserError, pd.errors.EmptyDataError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
+        from .chem import InvalidSmiles
+        from .known_molecules import UnknownMolecule
+    except ImportError:
+        return types
+    return types + (InvalidSmiles, UnknownMolecule)

@@ -62,9 +62,9 @@ data_app = typer.Typer(no_args_is_help=True, help="Download and prepare data set
 app.add_typer(data_app, name="data")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-from . import DEFAULT_MODEL  # noqa: E402  (the shipped model; $MOLDESIGN_MODEL overrides)
+from .errors import RunFailure, UserError  # noqa: E402  (light: plain exception classes)
+from .resources import DEFAULT_MODEL  # noqa: E402  (the shipped model; $MOLDESIGN_MODEL overrides)
 from .config import DEFAULT_OVERSAMPLE, DEFAULT_RADIUS, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS  # noqa: E402  (light: no torch)
-CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
 
 
 class Engine(str, Enum):
@@ -140,14 +140,6 @@ OutOpt = typer.Option(None, "-o", "--out", help="Output file: .csv .parquet .sdf
 QuietOpt = typer.Option(False, "-q", "--quiet", help="No progress or summary on stderr.")
 
 
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
-class RunFailure(Exception):
-    """The command ran but produced nothing usable: one line, exit code 1."""
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM turned into an exception, so `finally` blocks remove temp files as on Ctrl-C."""
 
@@ -161,32 +153,10 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show the full trace
     DEBUG = DEBUG or debug
 
 
-def _bad_input_types() -> tuple[type[BaseException], ...]:
-    """Errors that mean the user's input (option, file, checkpoint) is bad: exit 2."""
-    import gzip
-    import zipfile
-    import zlib
+def _user_input_errors():
+    from .api import user_input_errors
 
-    from .model.checkpoint import CheckpointError
-    from .config import ConfigError
-    from .data import DataError
-    from .model.prior import PriorError
-    from .model.tokenizer import TokenizeError, UnknownTokenError
-
-    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
-             EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
-    try:  # unreadable input files that a reader did not already turn into a DataError
-        import pandas as pd
-
-        types += (pd.errors.ParserError, pd.errors.EmptyDataError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
-        from .chem import InvalidSmiles
-        from .known_molecules import UnknownMolecule
-    except ImportError:
-        return types
-    return types + (InvalidSmiles, UnknownMolecule)
+    return user_input_errors()
 
 
 def _one_line(e: BaseException) -> str:
@@ -250,7 +220,7 @@ def cli_errors() -> Iterator[None]:
         code = 143 if isinstance(e, Terminated) else 130
         typer.echo(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): {what}", err=True)
         raise typer.Exit(code)
-    except _bad_input_types() as e:
+    except _user_input_errors() as e:
         typer.echo(f"error: {_one_line(e)}", err=True)
         raise typer.Exit(2)
     except RunFailure as e:
@@ -327,7 +297,7 @@ def check_data_dir(path: Path) -> Path:
 def write_table(df, out: Optional[Path]) -> None:
     """Write a DataFrame by suffix, CSV on stdout when out is None (data.write_atomic_table: temp
     file + rename, so no half file on failure; SDF rows that do not parse keep their fields)."""
-    from .data import write_atomic_table
+    from .data import CSV_FLOAT_FORMAT, write_atomic_table
 
     write_atomic_table(df, out, float_format=CSV_FLOAT_FORMAT)
 
@@ -591,6 +561,7 @@ def generate(
     order otherwise.
     """
     from .api import is_seed_file, read_seeds
+    from .data import CSV_FLOAT_FORMAT
 
     with cli_errors(), _design_errors():
         check_out_path(out)
@@ -822,6 +793,7 @@ def _optimize_batch(path: Path, out: Optional[Path], settings: dict, terms: dict
     import pandas as pd
 
     from .api import read_starts
+    from .data import CSV_FLOAT_FORMAT
 
     if resume and out is None:
         raise UserError("--resume needs -o/--out (the partial results live beside it)")

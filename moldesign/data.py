@@ -421,6 +421,9 @@ def iter_batches(data: EncodedSet, batch_size: int, rng: np.random.Generator,
         yield data.ids[idx, :L], data.lengths[idx], data.cond[idx]
 
 
+CSV_FLOAT_FORMAT = "%.8g"  # 308.378, not 308.3780000000001: text output carries 8 significant digits
+
+
 class OutputError(OSError):
     """An output could not be written completely (full disk, unwritable place): one line, exit 1."""
 

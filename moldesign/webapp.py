@@ -58,11 +58,11 @@ def designer(path: str, device: str = "auto"):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions the CLI turns into its one-line `error: …` (exit 2 or 1)."""
-    from .cli import RunFailure, _bad_input_types
-    from .errors import DesignInputError, NothingValid
+    from .api import user_input_errors
+    from .errors import DesignInputError, NothingValid, RunFailure
     from .screening.screen import FilterError
 
-    return _bad_input_types() + (DesignInputError, NothingValid, FilterError, RunFailure)
+    return user_input_errors() + (DesignInputError, NothingValid, FilterError, RunFailure)
 
 
 def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
@@ -89,8 +89,7 @@ def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
 
 def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
     """The table as the CLI would write it (data.write_atomic_table, same float format)."""
-    from .cli import CSV_FLOAT_FORMAT
-    from .data import write_atomic_table
+    from .data import CSV_FLOAT_FORMAT, write_atomic_table
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"table{suffix}"

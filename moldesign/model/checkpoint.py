@@ -18,15 +18,12 @@ import torch
 
 from ..config import ModelConfig, from_dict
 from ..data import PropertyScaler, atomic_path
+from ..errors import CheckpointError  # noqa: F401  (raised here; importable from here as before)
 from .networks import CVAE
 from .tokenizer import Vocabulary
 
 FORMAT_VERSION = 1
 MODEL_TYPE = "moldesign.cvae"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a loadable moldesign checkpoint (message is one line)."""
 
 
 @dataclass

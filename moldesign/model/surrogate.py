@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from ..chem import PROPERTIES, SCORES
+from ..errors import CheckpointError
 
 TARGETS: tuple[str, ...] = PROPERTIES + SCORES  # the 7 predicted properties, in column order
 SURROGATE_VERSION = 2  # 2: input [z, scaled c]; version 1 (z only) is not read: refit it
@@ -87,8 +88,6 @@ class Surrogate(nn.Module):
 
     @classmethod
     def from_state(cls, config: dict, state: dict) -> "Surrogate":
-        from .checkpoint import CheckpointError  # local: checkpoint imports this module lazily too
-
         if config.get("version") != SURROGATE_VERSION:
             raise CheckpointError(f"surrogate format {config.get('version')!r}; this moldesign reads "
                                   f"{SURROGATE_VERSION} (refit it with `moldesign surrogate fit`)")
