@@ -35,6 +35,20 @@ def test_help_lists_every_subcommand():
         assert cmd in result.output
 
 
+def test_version_prints_the_package_version_and_exits_0():
+    import subprocess
+    import sys
+
+    import moldesign
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"moldesign {moldesign.__version__}\n")
+    assert runner.invoke(app, ["--version", "train", "--out", "x.txt"]).stdout == result.stdout  # eager: no command runs
+    proc = subprocess.run([sys.executable, "-m", "moldesign.cli", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, result.stdout, "")
+
+
 def test_data_moses_is_idempotent(tmp_path):
     for split in MOSES_SPLITS:  # already-prepared tables: the command must not download anything
         pd.DataFrame({"smiles": ["CCO", "CCN"]}).to_parquet(tmp_path / f"{split}.parquet")

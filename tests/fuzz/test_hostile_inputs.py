@@ -210,20 +210,20 @@ def test_screen_keeps_every_row_of_a_hostile_batch(files):
 
 
 def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(files, monkeypatch):
-    from moldesign import cli
-    from moldesign.cli import app
+    from moldesign.cli import app, common
+    from moldesign.cli import evaluate as evaluate_cli  # reconstruct looks load_bundle up there
 
     def boom(*a, **k):
         raise ZeroDivisionError("something nobody expected")
 
-    monkeypatch.setattr(cli, "load_bundle", boom)
+    monkeypatch.setattr(evaluate_cli, "load_bundle", boom)
     r = runner.invoke(app, ["reconstruct", "CCO", "--model", str(files["model"])])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.stderr.strip() == ("error: unexpected ZeroDivisionError: something nobody expected "
                                 "(run with --debug for the traceback)")
     r = runner.invoke(app, ["--debug", "reconstruct", "CCO", "--model", str(files["model"])])
     assert r.exit_code == 1 and isinstance(r.exception, ZeroDivisionError)
-    monkeypatch.setattr(cli, "DEBUG", False)
+    monkeypatch.setattr(common, "DEBUG", False)  # --debug set it; undo for the tests after
 
 
 def test_stdout_to_dev_full_is_exit_1_without_traceback(files):
