@@ -175,10 +175,12 @@ def _gen_child(n: int, out: str, mode: str, decoder: str) -> None:
         smiles, _ = source_smiles()
         cycle = itertools.cycle([s + "(" for s in smiles])  # unclosed branch: invalid, parsed to the end
 
-        def stub_decode(bundle, z, cond, temperature, generator=None):
+        def stub_decode(bundle, z, cond, temperature=0.0, **kw):
             return [next(cycle) for _ in range(len(z))]
 
-        api._decode = stub_decode
+        from moldesign.design import generate, raw
+
+        raw.decode = generate.decode = stub_decode  # where generate --raw looks the decoder up
     d = api.load(REPO / "models" / "moldesign-moses.pt", "cpu")
     if mode == "stream":
         d.generate_raw_to(out, n=n, seed=0, float_format=CSV_FLOAT_FORMAT)

@@ -6,6 +6,11 @@ Plots: generate (property histograms against the requested targets and the seed,
 interpolate (the path as one row of structures labelled by α, invalid steps marked), evaluate
 (generated vs reference property distributions). matplotlib runs headless (Agg backend).
 Files are written to a temporary name and renamed, so a failed run leaves no half image.
+
+The pictures of the design commands' results (generate_plot, generate_grid, interpolate_plot,
+interpolate_grid, optimize_grid) take their tables as the design API returns them; a seed is any
+object with .mol, .smiles and .label (design.seeds.Seed, not imported: drawing and design are
+neighbours, neither imports the other).
 """
 from __future__ import annotations
 
@@ -276,3 +281,59 @@ def trajectory_plot(trajectory, seed_objective: float | None = None):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ design results
+def generate_plot(df, path: str | Path) -> Path:
+    """plot_generate of a generate table, with the requested conditions and the seed's values
+    from `df.attrs` (a generate_batch table: its valid rows, one colour per seed)."""
+    from .chem import mol_scores
+
+    seed = df.attrs.get("seed")
+    seed_values = {**mol_scores(seed.mol), "similarity": 1.0} if seed is not None else None
+    title = f"{len(df)} molecules" + (f" like {seed.label}" if seed is not None else "")
+    if "seed_id" in df:
+        title = f"{int(df['valid'].sum())} molecules from {df['seed_id'].nunique()} seeds"
+        df = df[df["valid"]]
+    return plot_generate(df, path, df.attrs.get("requested") or None, seed_values, title)
+
+
+def interpolate_plot(df, path: str | Path) -> Path:
+    """plot_path of an interpolate table, titled with its two ends."""
+    ends = df.attrs.get("ends")
+    title = f"{ends[0].label} → {ends[1].label}" if ends else ""
+    return plot_path(df.to_dict("records"), path, title=title)
+
+
+def generate_grid(df, path: str | Path, seed=None) -> int:
+    """A grid of a generate table's molecules, the seed (when given) first."""
+    from .chem import mol_scores
+
+    rows = df.to_dict("records")
+    smiles = [r["smiles"] for r in rows]
+    legends = [legend(r, f"#{i + 1}") for i, r in enumerate(rows)]
+    if seed is not None:
+        s = mol_scores(seed.mol)
+        smiles.insert(0, seed.smiles)
+        label = seed.label if len(seed.label) <= 20 else seed.label[:19] + "…"
+        legends.insert(0, legend({**s, "valid": True}, f"seed {label}", similarity=False))
+    return grid_image(smiles, legends, path)
+
+
+def interpolate_grid(df, path: str | Path) -> int:
+    """A grid of an interpolate table's steps (invalid ones as empty cells)."""
+    rows = df.to_dict("records")
+    legends = [legend({**r, "similarity": None}, f"{r['step']} a={r['alpha']:.2f}{' dup' if r['duplicate'] else ''}")
+               for r in rows]
+    return grid_image([r["smiles"] if r["valid"] else None for r in rows], legends, path)
+
+
+def optimize_grid(result, path: str | Path, seed) -> int:
+    """A grid of an optimize result's best proposals (`result.best`), the start first."""
+    from .chem import mol_scores
+
+    s = mol_scores(seed.mol)
+    smiles = [seed.smiles] + result.best["smiles"].tolist()
+    legends = [legend({**s, "valid": True}, "start", similarity=False)]
+    legends += [legend(r, f"#{int(r['rank'])} J={r['objective']:.2f}") for r in result.best.to_dict("records")]
+    return grid_image(smiles, legends, path)

@@ -1,7 +1,9 @@
 """User molecules and requested values, checked before any decoding: a name or SMILES becomes a
 Seed the model can encode; a requested property value is validated and compared with the model's
-training range."""
+training range; a seed file (generate --like FILE) is recognized and read."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -114,3 +116,37 @@ def training_range_warning(bundle: Bundle, name: str, value: float, flag: str | 
         return None
     return (f"{flag or '--' + name} {value:g} is outside the training range [{lo:.4g}, {hi:.4g}]; "
             f"the decoder is extrapolating and may ignore it")
+
+
+# ------------------------------------------------------------------ seed files (generate --like FILE)
+SEED_FILE_SUFFIXES = (".smi", ".txt", ".csv", ".tsv", ".parquet")
+ID_COLUMNS = ("id", "seed_id", "name")
+
+
+def is_seed_file(text: str | None) -> bool:
+    """True when a --like value names a seed file (by suffix) rather than a molecule."""
+    if not text:
+        return False
+    p = Path(text)
+    suffix = p.suffixes[-2].lower() if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix.lower()
+    return suffix in SEED_FILE_SUFFIXES
+
+
+def read_seeds(path: str | Path, smiles_col: str | None = None) -> list[tuple[str, str]]:
+    """(seed_id, SMILES) per row of a .smi/.csv/.tsv/.parquet file. seed_id: the first of the
+    columns id, seed_id, name (any case; a .smi file's second field is `name`) whose values are
+    all present, else the 1-based row number."""
+    from ..data import read_smiles_file
+
+    df = read_smiles_file(path, smiles_col)
+    lower = {c.lower(): c for c in df.columns}
+    ids = None
+    for k in ID_COLUMNS:
+        if k in lower:
+            v = df[lower[k]].astype(str).str.strip()
+            if len(v) and (v != "").all() and v.notna().all():
+                ids = v.tolist()
+                break
+    if ids is None:
+        ids = [str(i + 1) for i in range(len(df))]
+    return list(zip(ids, df["smiles"].astype(str).tolist()))

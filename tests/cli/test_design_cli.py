@@ -93,10 +93,10 @@ def test_generate_raw_keeps_every_decoded_string(model, seed_smiles, monkeypatch
         mol = Chem.MolFromSmiles(s) if isinstance(s, str) else None
         assert v == (mol is not None and mol.GetNumAtoms() > 0)
     # invalid strings are kept in order: a scripted decoder guarantees some on any machine
-    from moldesign import api
+    from moldesign.design import raw
 
     script = ["OCC", "C1CC", "c1ccccc1", "C(", "OCC"]
-    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None, **kw:
+    monkeypatch.setattr(raw, "decode", lambda bundle, z, cond, temperature, generator=None, **kw:
                         [script[i % 5] for i in range(len(z))])
     df = pd.read_csv(io.StringIO(ok(run("generate", "--model", model, "--like", seed_smiles, "-n", 10,
                                         "--raw", "-q")).stdout), keep_default_na=False)
@@ -307,7 +307,7 @@ def test_optimize_cli_defaults_match_the_api():
     import inspect
 
     from moldesign.design import optimize as opt
-    from moldesign.cli import optimize as optimize_command
+    from moldesign.cli.optimize import optimize as optimize_command
 
     defaults = {name: p.default.default for name, p in inspect.signature(optimize_command).parameters.items()}
     assert (defaults["steps"], defaults["chains"], defaults["step_size"], defaults["prior_weight"]) == (

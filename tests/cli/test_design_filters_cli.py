@@ -52,9 +52,10 @@ def test_keep_and_filter_hold_on_every_row(model, seed_smiles):
 def test_sanity_filter_counts_what_it_removed_and_can_be_turned_off(tiny_bundle, monkeypatch):
     # The decoder is replaced by a fixed stream, so the counts are exact on any machine.
     from moldesign import api
+    from moldesign.design import generate
 
     stream = ["CC1OC1=O", "CCN(C)C(F)(F)F", "O=C1CCCCCCCCCN1", "CCO", "CCCO", "CCCCO", "not valid"]
-    monkeypatch.setattr(api, "_decode", lambda bundle, z, cond, temperature, generator=None, **kw:
+    monkeypatch.setattr(generate, "decode", lambda bundle, z, cond, temperature, generator=None, **kw:
                         [stream[i % len(stream)] for i in range(len(z))])
     d = api.Designer(tiny_bundle)
     with pytest.warns(api.DesignWarning, match="only 3 of 5"):

@@ -5,6 +5,7 @@ import pytest
 
 from moldesign.api import RAW_COLUMNS, Designer
 from moldesign.data import DataError
+from moldesign.design import raw
 
 
 @pytest.fixture
@@ -33,15 +34,15 @@ def test_stream_to_file_resumes_after_an_interruption(designer, tmp_path, monkey
     assert whole["valid"] == pytest.approx(expected["valid"].mean()) and len(expected) == 50
 
     calls = {"n": 0}
-    real_table = Designer._table
+    real_table = raw.result_table
 
-    def dies_on_second_chunk(self, strings, seed=None):
+    def dies_on_second_chunk(strings, seed=None):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real_table(self, strings, seed)
+        return real_table(strings, seed)
 
-    monkeypatch.setattr(Designer, "_table", dies_on_second_chunk)
+    monkeypatch.setattr(raw, "result_table", dies_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         designer.generate_raw_to(out, n=50, seed=1, chunk_size=20, temperature=1.0)
     monkeypatch.undo()

@@ -140,7 +140,7 @@ def test_python_api_encode_decode_round_trip(tiny_model_path, tiny_smiles, recon
 
 def test_decode_an_encode_table_overrides_only_the_given_properties(tiny_model_path, tiny_smiles, monkeypatch):
     import moldesign
-    from moldesign import api
+    from moldesign.design import encoding
 
     d = moldesign.load(tiny_model_path, device="cpu")
     enc = d.encode(tiny_smiles[:3])
@@ -150,7 +150,7 @@ def test_decode_an_encode_table_overrides_only_the_given_properties(tiny_model_p
         seen["cond"] = cond
         return ["C"] * len(z)
 
-    monkeypatch.setattr(api, "_decode", spy)
+    monkeypatch.setattr(encoding, "decode", spy)
     d.decode(enc, conditions={"logp": 2.0})
     expected = enc[["mw", "logp", "hbd", "hba", "tpsa"]].to_numpy(float)
     expected[:, 1] = 2.0  # LogP set, the other four stay each molecule's own
