@@ -15,11 +15,11 @@ importing this module changes no global state.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -28,6 +28,7 @@ from rdkit.Chem import QED, Crippen, DataStructs, Descriptors, rdMolDescriptors
 from rdkit.Chem import rdFingerprintGenerator
 
 from .config import PROPERTIES  # noqa: F401  (re-exported: the five conditioning properties)
+from .workers import process_pool
 
 INTEGER_PROPERTIES = frozenset({"hbd", "hba"})
 SCORES: tuple[str, ...] = ("qed", "sa")
@@ -43,14 +44,36 @@ def quiet_rdkit():
     return rdBase.BlockLogs()
 
 
+MAX_SMILES_CHARS = 10_000
+"""Longest SMILES moldesign parses. RDKit's SMILES writer crashes the process (segfault, no
+message) on chains of 14,000-20,000 atoms, and a molecule has at most as many atoms as its SMILES
+has characters; a drug-like molecule is under 100 characters, a large peptide a few hundred."""
+
+
+def shorten(text: str, n: int = 80) -> str:
+    """A long input cut for a one-line message: the first n characters and how many there are."""
+    return text if len(text) <= n else f"{text[:n]}... ({len(text):,} characters)"
+
+
+def too_long(smiles: str) -> str | None:
+    """The one-line reason a SMILES is refused for its length, or None."""
+    if isinstance(smiles, str) and len(smiles) > MAX_SMILES_CHARS:
+        return (f"SMILES of {len(smiles):,} characters ({smiles[:20]}...) is longer than the {MAX_SMILES_CHARS:,} "
+                f"moldesign reads")
+    return None
+
+
 def mol_from_smiles(smiles: str) -> Chem.Mol:
-    """Parse a SMILES; raise InvalidSmiles naming the input if RDKit rejects it or it is empty."""
+    """Parse a SMILES; raise InvalidSmiles naming the input if RDKit rejects it, it is empty, or it is
+    longer than MAX_SMILES_CHARS."""
     if not isinstance(smiles, str) or not smiles.strip():
         raise InvalidSmiles(f"empty SMILES: {smiles!r}")
+    if too_long(smiles):
+        raise InvalidSmiles(too_long(smiles))
     with quiet_rdkit():
         mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:
-        raise InvalidSmiles(f"invalid SMILES: {smiles!r}")
+        raise InvalidSmiles(f"invalid SMILES: {shorten(smiles)!r}")
     return mol
 
 
@@ -188,17 +211,15 @@ def compute_table(
     jobs = [(list(c), with_scores, standardized) for c in _chunks(smiles, chunk_size)]
     rows: list[dict] = []
     bar = tqdm(total=len(smiles), desc=desc, disable=not progress, unit="mol", mininterval=1.0)
-    if workers <= 1 or len(jobs) <= 1:
-        results: Iterable[list[dict]] = map(_rows_chunk, jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_rows_chunk, jobs)
-    for chunk in results:
-        rows.extend(chunk)
-        bar.update(len(chunk))
+    with contextlib.ExitStack() as stack:
+        if workers <= 1 or len(jobs) <= 1:
+            results: Iterable[list[dict]] = map(_rows_chunk, jobs)
+        else:  # workers die with this process and are stopped at once on an interrupt (workers.py)
+            results = stack.enter_context(process_pool(workers)).map(_rows_chunk, jobs)
+        for chunk in results:
+            rows.extend(chunk)
+            bar.update(len(chunk))
     bar.close()
-    if workers > 1 and len(jobs) > 1:
-        pool.shutdown()
     df = pd.DataFrame(rows)
     df.insert(0, "input", pd.Series(smiles, dtype=object))  # object: keep None as None
     return df

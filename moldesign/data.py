@@ -269,15 +269,28 @@ def find_smiles_column(columns: Sequence[str], requested: str | None = None) -> 
     raise DataError(f"no SMILES column among {list(columns)}; name one with --smiles-col")
 
 
+def check_input_file(path: str | Path) -> Path:
+    """An input file that can be read: exists and is a regular file (a directory, FIFO or device is
+    refused at once; reading a FIFO nobody writes to would block forever). Raises DataError."""
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise DataError(f"file not found: {path}")
+        if not path.is_file():
+            kind = "a directory" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+            raise DataError(f"{path} is {kind}; give a .smi, .csv, .tsv or .parquet file")
+    except OSError as e:  # e.g. a name too long for the filesystem
+        raise DataError(f"cannot read {str(path)[:80]!r}: {e.strerror or e}") from None
+    return path
+
+
 def read_smiles_file(path: str | Path, smiles_col: str | None = None) -> pd.DataFrame:
     """Read .smi/.csv/.tsv/.parquet into a DataFrame with the user's rows and a `smiles` column.
 
     `.smi`: one SMILES per line, optional name after whitespace, no header unless the first line's
     first field is literally `smiles`. Rows are kept as given (no validation here).
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
+    path = check_input_file(path)
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     suffix = suffix.lower()
     if suffix in (".smi", ".smi.gz", ".txt"):
@@ -293,7 +306,10 @@ def read_smiles_file(path: str | Path, smiles_col: str | None = None) -> pd.Data
         sep = "\t" if suffix.startswith(".tsv") else ","
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     elif suffix == ".parquet":
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow's ArrowInvalid and friends: not a parquet file
+            raise DataError(f"cannot read {path} as parquet: {str(e).strip().splitlines()[0][:200]}") from None
     else:
         raise DataError(f"unsupported file type {path.suffix!r} for {path}; use .smi, .csv, .tsv or .parquet")
     col = find_smiles_column(list(df.columns), smiles_col)

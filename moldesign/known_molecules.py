@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 
-from .chem import InvalidSmiles, canonicalize
+from .chem import InvalidSmiles, canonicalize, shorten, too_long
 
 KNOWN_MOLECULES: dict[str, str] = {
     "aspirin": "CC(=O)Oc1ccccc1C(=O)O",
@@ -83,6 +83,8 @@ def resolve_molecule(text: str) -> tuple[str, str]:
     """
     if not isinstance(text, str) or not text.strip():
         raise UnknownMolecule(f"empty molecule: {text!r}")
+    if too_long(text):  # before the name lookup: fuzzy matching a 100,000-character text takes minutes
+        raise UnknownMolecule(too_long(text))
     smiles = lookup_name(text)
     if smiles is not None:
         return text.strip().lower(), canonicalize(smiles)
@@ -92,8 +94,8 @@ def resolve_molecule(text: str) -> tuple[str, str]:
     try:
         return text.strip(), canonicalize(text)
     except InvalidSmiles:
-        close = difflib.get_close_matches(text.strip().lower(), known_names(), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(text.strip().lower()[:100], known_names(), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else "; known names: " + ", ".join(
             sorted(KNOWN_MOLECULES)
         )
-        raise UnknownMolecule(f"{text!r} is neither a known molecule name nor a valid SMILES{hint}") from None
+        raise UnknownMolecule(f"{shorten(text)!r} is neither a known molecule name nor a valid SMILES{hint}") from None

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig, from_dict
-from ..data import PropertyScaler, atomic_path
+from ..data import OutputError, PropertyScaler, atomic_path
 from ..errors import CheckpointError  # noqa: F401  (raised here; importable from here as before)
 from .networks import CVAE
 from .tokenizer import Vocabulary
@@ -70,7 +70,10 @@ def save(bundle: Bundle, path: str | Path, include_optimizer: bool = True) -> No
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        try:
+            torch.save(ckpt, tmp)
+        except RuntimeError as e:  # torch reports a full disk as "[enforce fail at inline_container.cc...]"
+            raise OutputError(f"could not write {path}: {str(e).splitlines()[0][:200]} (disk full?)") from None
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
@@ -78,6 +81,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"model file not found: {path}")
+    if not path.is_file():  # a directory, or a FIFO that would block the read forever
+        raise CheckpointError(f"{path} is not a regular file (a directory, pipe or device); --model takes a .pt file")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # truncated, not a torch file, pickled classes, ...
@@ -96,6 +101,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         _check_shapes(cfg, vocab, scaler, ckpt.get("property_stats"), path)
         model = CVAE(cfg)
         model.load_state_dict(_block(ckpt, "state_dict", dict, path))
+        damage = weight_damage(model.state_dict())
+        if damage:
+            raise CheckpointError(f"{path} is damaged: {damage}")
     except CheckpointError:
         raise
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
@@ -118,6 +126,23 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
                           f"sampling uses N(0, I)", stacklevel=2)
     return Bundle(model, vocab, scaler, ckpt.get("property_stats", {}), ckpt.get("train_info", {}),
                   surrogate, ckpt.get("optimizer_state"), ckpt.get("train_state"), prior)
+
+
+MAX_WEIGHT = 1e4
+"""A trained network's parameters stay within a few hundred (weight decay, clipping); a larger value
+is damage (a flipped exponent, a bad edit), not a model, and would overflow in the first layer."""
+
+
+def weight_damage(state: dict) -> str | None:
+    """What is wrong with a state dict's floating-point tensors (NaN/inf or |w| > MAX_WEIGHT), or None."""
+    for name, w in state.items():
+        if not torch.is_tensor(w) or not w.is_floating_point() or not w.numel():
+            continue
+        if not torch.isfinite(w).all():
+            return f"{name} holds NaN or infinite values"
+        if float(w.abs().max()) > MAX_WEIGHT:
+            return f"{name} holds values up to {float(w.abs().max()):.3g} (a trained model's stay below {MAX_WEIGHT:g})"
+    return None
 
 
 def _block(ckpt: dict, key: str, kind: type, path: Path):
@@ -179,6 +204,9 @@ def _load_surrogate(ckpt: dict, cfg: ModelConfig, path: Path, device):
         if conf.get("latent_dim") != cfg.latent_dim or conf.get("cond_dim") != cfg.n_props:
             raise ValueError(f"surrogate_config sizes ({conf.get('latent_dim')}, {conf.get('cond_dim')}) do not match "
                              f"the model ({cfg.latent_dim}, {cfg.n_props})")
+        damage = weight_damage(ckpt["surrogate_state_dict"])
+        if damage or not all(np.isfinite(conf.get(k, [0.0])).all() for k in ("mean", "std")):
+            raise ValueError(damage or "its target mean/std are not finite")
         return Surrogate.from_state(conf, ckpt["surrogate_state_dict"]).to(device).eval()
     except Exception as e:  # any damage to the optional block: keep the model, drop the surrogate
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

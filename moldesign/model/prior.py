@@ -58,6 +58,11 @@ class GaussianMixturePrior:
         if d.get("type") != "gmm":
             raise PriorError(f"unknown prior type {d.get('type')!r}")
         w, m, c = arr("weights"), arr("means"), arr("covariances")
+        for name, a in (("weights", w), ("means", m), ("covariances", c)):
+            if not np.isfinite(a).all():
+                raise PriorError(f"its {name} hold NaN or infinite values")
+        if (w < 0).any() or w.sum() <= 0:
+            raise PriorError("its weights are negative or sum to zero")
         K = len(w)
         if w.ndim != 1 or m.ndim != 2 or m.shape[0] != K or c.shape != (K, m.shape[1], m.shape[1]):
             raise PriorError(f"prior shapes do not match: weights {w.shape}, means {m.shape}, covariances {c.shape}")

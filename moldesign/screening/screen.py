@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import math
 import operator
 import re
 import sys
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -43,7 +43,8 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
 
 from .. import chem
-from ..data import ChunkWriter, DataError, find_smiles_column
+from ..workers import process_pool
+from ..data import ChunkWriter, DataError, check_input_file, find_smiles_column
 
 SCORES = ("mw", "logp", "hbd", "hba", "tpsa", "qed", "sa", "rotb")
 """Numeric output columns: chem.PROPERTIES, QED, SA and rotatable bonds (Veber's count)."""
@@ -91,6 +92,8 @@ def parse_filter(text: str) -> RangeFilter:
         raise FilterError(f"bad filter {text!r}: expected PROPERTY OP NUMBER such as 'logp<3' or "
                           f"'qed>=0.5' (OP: < <= > >= == !=)")
     key, op, value = m.group(1).lower(), m.group(2), float(m.group(3))
+    if not math.isfinite(value):  # '1e309' parses as infinity: a bound that bounds nothing
+        raise FilterError(f"bad filter {text!r}: the bound must be a finite number, got {m.group(3)}")
     if key not in FILTER_KEYS:
         raise FilterError(f"unknown property {m.group(1)!r} in filter {text!r}; "
                           f"choose from {', '.join(FILTER_KEYS)}")
@@ -125,6 +128,8 @@ def explain_invalid(smiles) -> str:
         return "empty SMILES"
     if smiles == UNREADABLE_SD:
         return "unreadable SD record"
+    if chem.too_long(smiles):
+        return chem.too_long(smiles)
     mol = Chem.MolFromSmiles(smiles.strip(), sanitize=False)
     if mol is None:
         return "invalid SMILES: syntax error"
@@ -194,17 +199,15 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int = 2) -> 
         yield from map(fn, itertools.chain(head, items))
         return
     items = itertools.chain(head, items)
-    pool = ProcessPoolExecutor(max_workers=workers)
     pending: deque = deque()
-    try:
+    # workers.process_pool: on error, interrupt or early close the workers are stopped, not waited for
+    with process_pool(workers) as pool:
         for item in items:
             pending.append(pool.submit(fn, item))
             if len(pending) >= workers * ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-    finally:  # also on error / interrupt / early close: do not wait for queued chunks
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------ reading
@@ -302,9 +305,7 @@ def iter_input_chunks(path: str | Path, smiles_col: str | None = None, chunk_siz
                       ) -> Iterator[pd.DataFrame]:
     """Yield the input as DataFrames of <= chunk_size rows (at least one, possibly empty): the
     SMILES as given in column `input`, the user's other columns kept (a .smi name → `name`)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
+    path = check_input_file(path)
     suffix = _suffix(path)
     if suffix not in INPUT_SUFFIXES:
         raise DataError(f"unsupported input type {suffix or path.name!r}; use {' '.join(INPUT_SUFFIXES)} (or .gz)")
@@ -680,7 +681,11 @@ def screen_file(path: str | Path, out: str | Path | None = None, opts: ScreenOpt
             raise ResumeError(f"cannot resume into {out}: {', '.join(diff)} differ(s) from the interrupted run; "
                               f"run without --resume to start over")
         done, state = int(manifest["done"]), manifest["state"]
-        log(f"resuming {out}: {done} chunks ({state['row']} rows) already screened")
+        if state is None:  # killed before its first chunk was finished: nothing to keep
+            done = 0
+            log(f"nothing of {out} was finished before the interruption; starting from the first row")
+        else:
+            log(f"resuming {out}: {done} chunks ({state['row']} rows) already screened")
     else:
         if pdir.exists():  # an earlier run's parts: without --resume the user asked for a fresh run
             log(f"discarding the parts of an earlier interrupted run in {pdir} (--resume continues it)")

@@ -35,10 +35,13 @@ def fit_gmm(mu: np.ndarray, n_components: int = 16, seed: int = 0, reg_covar: fl
 def fit_prior(bundle, smiles: Sequence[str], n_components: int = 16, seed: int = 0) -> tuple[GaussianMixturePrior, dict]:
     """Encode `smiles` (those the model can encode; the others are left out and counted) and fit
     the GMM on their μ; returns the prior and a small report."""
+    from ..chem import try_mol
     from ..decoding.sampling import encodable, encode
 
     t0 = time.time()
-    ok = [s for s in smiles if encodable(bundle, s)]
+    # encodable: tokens and length fit the model; try_mol: RDKit reads it (else its properties,
+    # the encoder's condition, are NaN)
+    ok = [s for s in smiles if isinstance(s, str) and encodable(bundle, s) and try_mol(s) is not None]
     mu, _ = encode(bundle, ok)
     gmm = fit_gmm(mu, n_components, seed)
     return gmm, {"n_fit": len(mu), "n_left_out": len(smiles) - len(ok), "components": n_components, "seconds": round(time.time() - t0, 1),

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ..model import checkpoint as ckpt_io
 from ..config import PROPERTIES, ModelConfig, TrainConfig, to_toml
-from ..data import (DataError, cache_dir, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k)
+from ..data import (DataError, cache_dir, check_input_file, EncodedSet, PropertyScaler, bucket_batches, encode_table, load_moses, load_training_table, load_zinc250k)
 from ..model.networks import CVAE, PAD_ID, count_parameters, kl_per_dim
 from ..decoding.sampling import encodable, encode_ids, reconstruct, resolve_device, sample_prior
 from ..model.tokenizer import Vocabulary
@@ -175,7 +175,7 @@ def prepare_datasets(model_cfg: ModelConfig, cfg: TrainConfig, vocab: Vocabulary
     resumed checkpoint's."""
     rng = np.random.default_rng(cfg.seed)
     if str(cfg.data).endswith(".npz"):
-        ds = load_pack(cfg.data, model_cfg)
+        ds = load_pack(check_input_file(cfg.data), model_cfg)
         if vocab is not None and (vocab.tokens != ds.vocab.tokens or not np.allclose(scaler.mean, ds.scaler.mean)):
             from ..config import ConfigError
 

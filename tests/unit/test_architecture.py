@@ -8,7 +8,7 @@ import moldesign
 PKG = Path(moldesign.__file__).parent
 # lower number = lower layer; a module may import from its own layer only within its own stage
 LAYERS = {
-    "config": 0, "errors": 0, "resources": 0,
+    "config": 0, "errors": 0, "resources": 0, "workers": 0,
     "chem": 1,
     "data": 2, "known_molecules": 2,
     "model": 3,
