@@ -19,7 +19,17 @@ Per model:
   `like_first` the same with --oversample 1 (the first 30 distinct decodes: the neighbourhood as
   the model makes it, before any ranking);
 - `--skip recon,prior,like` leaves those parts out (`like` also skips `drugs`);
-- `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats.
+- `active_dims_0.1`: latent dimensions whose mean KL over 2,000 ZINC test molecules exceeds 0.1 nats;
+- `drugs_beam5_exact`, `drugs_beam5_mean_tanimoto`: the drug panel decoded by beam search (width 5);
+- `nll_test`, `nll_train`, `nll_gap` (with --n-nll N): teacher-forced NLL of the canonical string at μ
+  (nats per molecule) on N ZINC test molecules and N training molecules (a fixed shuffle of
+  data/zinc250k/train.parquet), and test − train: how much the model overfits;
+- `tamiflu`: `generate` at Tamiflu's five properties (Lim et al.'s target: MW 312.2, LogP 1.285, HBD 2,
+  HBA 5, TPSA 90.64), n = 100 without a seed: mean |LogP − 1.285| and the fraction with HBA = 5.
+
+Issue 27 (model 3) compares checkpoints with
+    python bench/model_bench.py --model models/moldesign-zinc.pt --model runs/m3/<name>/model.pt ... \
+        --n-recon 1000 --n-prior 2000 --n-beam 200 --n-nll 1000
 """
 from __future__ import annotations
 
@@ -38,7 +48,7 @@ from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_properties, morgan_fp, standardize
 from moldesign.known_molecules import KNOWN_MOLECULES
 from moldesign.chem import canonical_mols
-from moldesign.decoding.sampling import encodable, encode, reconstruct, sample_prior
+from moldesign.decoding.sampling import encodable, encode, encode_ids, reconstruct, sample_prior
 
 REPO = Path(__file__).resolve().parent.parent
 LIKE_SEEDS = ("aspirin", "ibuprofen", "celecoxib")
@@ -69,8 +79,36 @@ def tanimoto(a: str, b: str | None) -> float:
     return float(DataStructs.TanimotoSimilarity(morgan_fp(mol_from_smiles(a)), morgan_fp(mol_from_smiles(b))))
 
 
+TAMIFLU_TARGET = {"mw": 312.2, "logp": 1.285, "hbd": 2, "hba": 5, "tpsa": 90.64}
+
+
+@torch.no_grad()
+def teacher_forced_nll(bundle, smiles: list[str], batch: int = 250) -> float:
+    """Mean NLL (nats per molecule) of each canonical string under the decoder at its own μ."""
+    from moldesign.chem import properties_array
+    from moldesign.training.loop import elbo_terms
+
+    ok = [s for s in smiles if encodable(bundle, s)]
+    total = 0.0
+    bundle.model.eval()
+    for i in range(0, len(ok), batch):
+        part = ok[i : i + batch]
+        ids, _ = encode_ids(bundle, part)  # (b, L)
+        cond = torch.from_numpy(bundle.scaler.transform(properties_array(part))).to(ids.device)
+        recon, _, _ = elbo_terms(bundle.model, ids, cond, 0.0)  # eval mode: z = μ
+        total += float(recon) * len(part)
+    return total / max(1, len(ok))
+
+
+def tamiflu_conditioning(designer) -> dict:
+    df = designer.generate(n=100, seed=0, **TAMIFLU_TARGET)
+    return {"n": len(df), "logp_mae": round(float((df["logp"] - TAMIFLU_TARGET["logp"]).abs().mean()), 3),
+            "hba_exact": round(float((df["hba"] == TAMIFLU_TARGET["hba"]).mean()), 3),
+            "mw_mae": round(float((df["mw"] - TAMIFLU_TARGET["mw"]).abs().mean()), 2)}
+
+
 def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_prior: int, n_like: int,
-                n_beam: int = 0, skip: frozenset = frozenset()) -> dict:
+                n_beam: int = 0, skip: frozenset = frozenset(), train: list[str] | None = None) -> dict:
     t0 = time.time()
     bundle = checkpoint.load(path)
     out: dict = {"model": str(path), "train_info": {k: bundle.train_info.get(k) for k in ("data_source", "epochs", "wall_seconds")},
@@ -87,6 +125,10 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
         if key == "prior_validity":
             valid = [c for c in canon if c is not None]
             out["prior_unique"] = len(set(valid)) / max(1, len(valid))
+    if train:
+        out["nll_test"] = round(teacher_forced_nll(bundle, zinc[: len(train)]), 3)
+        out["nll_train"] = round(teacher_forced_nll(bundle, train), 3)
+        out["nll_gap"] = round(out["nll_test"] - out["nll_train"], 3)
     if n_beam and "recon" not in skip:
         ok = [s for s in zinc[:n_beam] if encodable(bundle, s)]
         dec, _ = canonical_mols(reconstruct(bundle, ok, beam=5))
@@ -102,12 +144,17 @@ def bench_model(path: Path, zinc: list[str], moses: list[str], n_recon: int, n_p
                 drugs[name] = {"exact": False, "tanimoto": 0.0, "decoded": None, "encodable": False}
                 continue
             dec = canonical_mols(reconstruct(bundle, [smi]))[0][0]
-            drugs[name] = {"exact": dec == smi, "tanimoto": round(tanimoto(smi, dec), 3), "decoded": dec}
+            beam = canonical_mols(reconstruct(bundle, [smi], beam=5))[0][0]
+            drugs[name] = {"exact": dec == smi, "tanimoto": round(tanimoto(smi, dec), 3), "decoded": dec,
+                           "beam5_exact": beam == smi, "beam5_tanimoto": round(tanimoto(smi, beam), 3)}
         out["drugs"] = drugs
         out["drugs_exact"] = sum(d["exact"] for d in drugs.values())
         out["drugs_n"] = len(drugs)
         out["drugs_mean_tanimoto"] = round(float(np.mean([d["tanimoto"] for d in drugs.values()])), 3)
+        out["drugs_beam5_exact"] = sum(d.get("beam5_exact", False) for d in drugs.values())
+        out["drugs_beam5_mean_tanimoto"] = round(float(np.mean([d.get("beam5_tanimoto", 0.0) for d in drugs.values()])), 3)
         designer = Designer(bundle)
+        out["tamiflu"] = tamiflu_conditioning(designer)
         for key, oversample in (("like", None), ("like_first", 1)):
             like = {}
             for name in LIKE_SEEDS:
@@ -140,6 +187,8 @@ def main() -> None:
     ap.add_argument("--moses-test", type=Path, default=REPO / "data" / "moses" / "test.parquet")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-beam", type=int, default=0, help="ZINC test molecules also decoded by beam search (width 5)")
+    ap.add_argument("--n-nll", type=int, default=0, help="molecules for held-out and training NLL (0: skip)")
+    ap.add_argument("--zinc-train", type=Path, default=REPO / "data" / "zinc250k" / "train.parquet")
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out: recon, prior, like")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -152,7 +201,14 @@ def main() -> None:
     skip = frozenset(x for x in args.skip.split(",") if x)
     if skip - {"recon", "prior", "like"}:
         ap.error(f"--skip takes recon, prior and/or like, got {args.skip!r}")
-    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam, skip) for p in args.model]
+    train = None
+    if args.n_nll:
+        zinc = pd.read_parquet(args.zinc_test)["smiles"].tolist()
+        zinc = [zinc[i] for i in np.random.default_rng(0).permutation(len(zinc))[: max(args.n_recon, 2000, args.n_nll)]]
+        train_all = pd.read_parquet(args.zinc_train, columns=["smiles"])["smiles"].tolist()
+        train = [train_all[i] for i in np.random.default_rng(1).permutation(len(train_all))[: args.n_nll]]
+    results = [bench_model(p, zinc, moses, args.n_recon, args.n_prior, args.n_like, args.n_beam, skip, train)
+               for p in args.model]
     print(json.dumps({"n_recon": args.n_recon, "n_prior": args.n_prior, "threads": args.threads, "models": results}, indent=1))
 
 
