@@ -10,8 +10,13 @@ NAMES=("$@"); [ ${#NAMES[@]} -gt 0 ] || NAMES=(ctrl input both input_drop both_d
 PY="${PYTHON:-.venv/bin/python}"
 for name in "${NAMES[@]}"; do
   cfg="configs/zinc_experiments/m3_$name.toml"; ckpt="$OUT/$name/model.pt"
+  steps=514
+  if [ "$name" = input_long ]; then  # continues the 0.6-epoch input run to 2 epochs (1,712 steps)
+    steps=1712
+    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input/model.pt" "$ckpt"; }
+  fi
   mkdir -p "$OUT/$name"
-  if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=514 else 1)" "$ckpt"; then
+  if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=int(sys.argv[2]) else 1)" "$ckpt" "$steps"; then
     echo "$name: finished, skipped"; continue
   fi
   resume=(); [ -f "$ckpt" ] && resume=(--resume "$ckpt")
