@@ -91,3 +91,30 @@ def test_pack_must_match_the_resumed_checkpoint(tmp_path, tiny_smiles, tiny_mode
     assert r.exit_code == 2 and "differ from the checkpoint" in r.stderr
     bad = CliRunner().invoke(app, ["data", "pack", "--config", str(cfg), "--out", str(tmp_path / "p.csv")])
     assert bad.exit_code == 2 and ".npz" in bad.stderr
+
+
+def test_a_randomized_pack_carries_its_variants_and_trains_without_rdkit(tmp_path, tiny_smiles, monkeypatch):
+    """train.randomize needs RDKit to spell molecules at random: the pack carries the spellings."""
+    monkeypatch.setenv("MOLDESIGN_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "mols.csv"
+    pd.DataFrame({"smiles": tiny_smiles[:45]}).to_csv(data, index=False)
+    cfg = _config(tmp_path, data)
+    cfg.write_text(cfg.read_text() + 'randomize = "input"\nrandom_variants = 3\n')
+    pack = tmp_path / "pack.npz"
+    r = CliRunner().invoke(app, ["data", "pack", "--config", str(cfg), "--out", str(pack), "-q"])
+    assert r.exit_code == 0, r.output
+    n_train = json.loads(r.stdout)["n_train"]
+    with np.load(pack) as z:
+        assert z["variant_ids"].shape[:2] == (3, n_train) and z["variant_ids"].dtype == np.uint8
+        w = z["ids"].shape[1]  # ids pad to the longest canonical string, variants to max_len
+        assert (z["variant_ids"][:, :, :w] != z["ids"][None]).any()  # other spellings than the canonical
+    out = _train_without_rdkit("--config", str(cfg), "--data", str(pack), "--out", str(tmp_path / "r.pt"), "--epochs", "1")
+    assert out.returncode == 0, out.stderr
+    assert checkpoint.load(tmp_path / "r.pt").train_info["train_config"]["randomize"] == "input"
+    # a pack made without randomize cannot feed a randomized run
+    plain = tmp_path / "plain.npz"
+    (tmp_path / "p").mkdir()
+    plain_cfg = _config(tmp_path / "p", data)
+    assert CliRunner().invoke(app, ["data", "pack", "--config", str(plain_cfg), "--out", str(plain), "-q"]).exit_code == 0
+    refused = _train_without_rdkit("--config", str(cfg), "--data", str(plain), "--out", str(tmp_path / "x.pt"))
+    assert refused.returncode == 2 and "no randomized SMILES" in refused.stderr

@@ -15,7 +15,7 @@ LAYERS = {
     "decoding": 4,
     "training": 5, "screening": 5,
     "design": 6, "drawing": 6,
-    "api": 7,
+    "api": 7, "frontend": 7,
     "cli": 8, "webapp": 8,
 }
 
