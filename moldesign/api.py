@@ -43,6 +43,7 @@ from .drawing import generate_grid, generate_plot, interpolate_grid, interpolate
 from .errors import DesignInputError, DesignWarning, NothingValid
 from .model import checkpoint
 from .model.surrogate import TARGETS
+from .frontend import user_input_errors  # noqa: F401  (re-exported: the front ends' user errors)
 from .resources import DEFAULT_MODEL
 
 __all__ = [  # the public API, most of it re-exported from where it lives
@@ -106,7 +107,7 @@ class Designer:
                  max_attempts: int | None = None, log: Callable[[str], None] | None = None,
                  min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
                  sanity: bool | Sanity = True, constrained: bool = True, beam: int = 0,
-                 oversample: int | None = None) -> pd.DataFrame:
+                 oversample: int | None = None, on_progress: Callable[[float], None] | None = None) -> pd.DataFrame:
         """`n` valid, unique, canonical molecules (never the seed itself) that pass the filters.
 
         With `like`: the seed is encoded, its five RDKit properties are the condition (overridden
@@ -141,11 +142,14 @@ class Designer:
         `constrained` (default True) masks every decoding step with the SMILES grammar and valence
         rules (moldesign.decoding.grammar); `beam` K > 1 decodes the seed by beam search, which needs
         `like` and radius 0 (a deterministic decode of one point; elsewhere sampling decides).
+        `log` gets a progress line and `on_progress` the fraction done (0..1) after every batch.
+        Sizes are bounded as on the CLI (moldesign.design.rules): n <= 100,000, max_attempts <=
+        2,000,000 (also the most the default budget grows to), radius and temperature <= 100.
         """
         return generate.generate(self.bundle, like, n, mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa, radius=radius,
                                  temperature=temperature, seed=seed, raw=raw, max_attempts=max_attempts, log=log,
                                  min_similarity=min_similarity, keep=keep, filters=filters, sanity=sanity,
-                                 constrained=constrained, beam=beam, oversample=oversample)
+                                 constrained=constrained, beam=beam, oversample=oversample, on_progress=on_progress)
 
     def generate_batch(self, seeds: Sequence[tuple[str, str]], n: int = 50,
                        progress: Callable[[str], None] | None = None, **kwargs) -> pd.DataFrame:
@@ -187,8 +191,8 @@ class Designer:
     def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
                     filters: Sequence[str] | None = None, sanity: bool | Sanity = True, constrained: bool = True,
                     beam: int = 0) -> pd.DataFrame:
-        """Walk from μ(A) to μ(B) in `steps` points (both ends included), the condition moving
-        linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
+        """Walk from μ(A) to μ(B) in `steps` points (2 to 1,000, both ends included), the condition
+        moving linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
         smiles (canonical, or the raw string when invalid), valid, error (why RDKit rejects an
         invalid decode), RDKit properties, qed, sa, similarity_a, similarity_b, duplicate (same
         molecule as the previous step), passes and failed_filters (the sanity filter, `keep`
@@ -278,34 +282,3 @@ def surrogate_training_smiles(data: str, n: int, seed: int = 0) -> list[str]:
     if len(df) > n:
         df = df.sample(n=n, random_state=seed)
     return df["smiles"].astype(str).tolist()
-
-
-def user_input_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean the user's input (option, file, checkpoint) is bad: the CLI exits 2 with one
-    line, the web app shows the line. One list for both front ends."""
-    import gzip
-    import zipfile
-    import zlib
-
-    from .model.checkpoint import CheckpointError
-    from .config import ConfigError
-    from .data import DataError
-    from .model.prior import PriorError
-    from .model.tokenizer import TokenizeError, UnknownTokenError
-
-    from .errors import UserError
-
-    types = (UserError, CheckpointError, ConfigError, DataError, TokenizeError, UnknownTokenError, PriorError,
-             EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
-    try:  # unreadable input files that a reader did not already turn into a DataError
-        import pandas as pd
-
-        types += (pd.errors.ParserError, pd.errors.EmptyDataError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:  # RDKit-backed errors; `train` from a pack runs where RDKit is absent
-        from .chem import InvalidSmiles
-        from .known_molecules import UnknownMolecule
-    except ImportError:
-        return types
-    return types + (InvalidSmiles, UnknownMolecule)

@@ -7,20 +7,22 @@ Heavy packages (torch, RDKit, pandas) are imported inside functions, so `moldesi
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import sys
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional, Union
 
 import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import RunFailure, UserError  # light: plain exception classes
+# light: plain exception classes, and the limits and checks shared with the API (no torch, no RDKit)
+from ..design.rules import (MAX_CHAINS, MAX_DECODES, MAX_GENERATE, MAX_OPT_DECODES,  # noqa: F401 (used by commands)
+                            MAX_OPT_STEPS, MAX_PATH_STEPS, SEED_MAX, check_integer, check_number)
+from ..errors import DesignInputError, RunFailure, UserError
 from ..resources import DEFAULT_MODEL  # the shipped model; $MOLDESIGN_MODEL overrides
 
 # This typer vendors its own click: take the exception classes from typer's, not `import click`.
@@ -96,56 +98,44 @@ class PriorChoice(str, Enum):
     normal = "normal"
 
 
-SEED_MAX = 2**32 - 1  # numpy's seed range
-# Upper bounds on user-given sizes: each keeps one run within about an hour and a few GB on a CPU
-# (a decode is ~1 ms per molecule per token batch; memory grows with n x max_len).
-MAX_GENERATE = 100_000  # generate -n
-MAX_DECODES = 2_000_000  # generate --max-attempts
-MAX_PATH_STEPS = 1_000  # interpolate --steps
-MAX_OPT_STEPS = 10_000  # optimize --steps
-MAX_CHAINS = 1_024  # optimize --chains
-MAX_OPT_DECODES = 100_000  # optimize: chains x steps decodes, scored in one pass
+# Sizes: the limits the CLI, the API and the web app share come from design/rules.py (imported
+# above); the callbacks below refuse a value while parsing, with the API's own check and message.
 MAX_EVALUATE = 1_000_000  # evaluate -n
 MAX_WORKERS = 1_024
 
 
-def _reject(param, message: str):
-    """A bad option value, found while parsing: one `error:` line naming it, exit 2 (click's own
-    usage errors print three lines)."""
-    name = max(param.opts, key=len) if param is not None and param.opts else "value"
-    typer.echo(f"error: {name} {message}", err=True)
-    raise typer.Exit(2)
+def _option_name(param) -> str:
+    return max(param.opts, key=len) if param is not None and param.opts else "value"
+
+
+def _shared_check(check, param, value, lo, hi):
+    """Run one of design/rules.py's checks as a typer callback: a bad value found while parsing is
+    one `error:` line naming it, exit 2 (click's own usage errors print three lines)."""
+    if value is None:
+        return value
+    try:
+        return check(_option_name(param), value, lo, hi)
+    except DesignInputError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 def finite(lo: Optional[float] = None, hi: Optional[float] = None):
     """Callback for float options: NaN, ±inf and values outside [lo, hi] are rejected before any
-    work is done, one line naming the value (exit 2)."""
+    work is done, one line naming the value (exit 2; rules.check_number, as the API)."""
 
-    def check(param: typer.CallbackParam, value: Optional[float]):
-        if value is None:
-            return value
-        if not math.isfinite(value):
-            _reject(param, f"must be a finite number, got {value}")
-        if lo is not None and value < lo:
-            _reject(param, f"must be >= {lo:g}, got {value:g}")
-        if hi is not None and value > hi:
-            _reject(param, f"must be <= {hi:g}, got {value:g}")
-        return value
+    def check(param: typer.CallbackParam, value: Optional[float]):  # typer passes arguments by annotation
+        return _shared_check(check_number, param, value, lo, hi)
 
     return check
 
 
 def bounded(lo: Optional[int] = None, hi: Optional[int] = None):
-    """Callback for integer options: outside [lo, hi] → one line naming the value (exit 2)."""
+    """Callback for integer options: outside [lo, hi] → one line naming the value (exit 2;
+    rules.check_integer, as the API)."""
 
     def check(param: typer.CallbackParam, value: Optional[int]):
-        if value is None:
-            return value
-        if lo is not None and value < lo:
-            _reject(param, f"must be >= {lo:,}, got {value:,}")
-        if hi is not None and value > hi:
-            _reject(param, f"must be at most {hi:,}, got {value:,}")
-        return value
+        return _shared_check(check_integer, param, value, lo, hi)
 
     return check
 
@@ -166,7 +156,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _user_input_errors():
-    from ..api import user_input_errors
+    from ..frontend import user_input_errors
 
     return user_input_errors()
 
@@ -344,6 +334,65 @@ def check_out_path(out: Optional[Path], what: str = "--out", suffixes: Optional[
     if out.suffix.lower() not in suffixes:
         raise UserError(f"unsupported {'output' if what == '--out' else what} type {out.suffix or out.name!r}; use {' '.join(suffixes)}")
     check_output_path(out, what, create_parent=create_parent)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file under two spellings: equal resolved paths (`./x.csv`, a symlink), or one inode
+    where both exist (a hard link). A text that is no usable path (a 500-character SMILES) is not."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, ValueError):
+        return False
+
+
+def check_no_overwrite(inputs: Mapping[str, Union[Path, str, None]], outputs: Mapping[str, Optional[Path]]) -> None:
+    """Refuse, before any work, an output that is one of the inputs or another output (UserError:
+    exit 2, one line naming both options). `inputs`: option -> path (a value that is not an
+    existing file, e.g. a SMILES, is skipped); `outputs`: option -> path or None. Every command
+    calls it with all of its files, e.g. {"INPUT": path, "--model": model}, {"--out": out,
+    "--grid": grid, "--plot": plot}."""
+    outs = [(k, Path(v)) for k, v in outputs.items() if v is not None]
+    for i, (opt, out) in enumerate(outs):
+        for in_opt, given in inputs.items():
+            path = Path(given) if given is not None else None
+            if path is not None and is_existing_file(path) and _same_file(out, path):
+                raise UserError(f"{opt} {str(out)!r} would overwrite the input file {in_opt} {str(path)!r}; "
+                                "write the output elsewhere")
+        for other_opt, other in outs[:i]:
+            if _same_file(out, other):
+                raise UserError(f"{other_opt} {str(other)!r} and {opt} {str(out)!r} are the same file; "
+                                "give each output its own path")
+
+
+def is_existing_file(path: Path) -> bool:
+    """path.is_file(), False for a text that cannot be a path (too long for the filesystem)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the filesystem is no file
+        return False
+
+
+PREPARED_SETS = ("moses", "zinc250k")  # --data names of the prepared training splits
+
+
+def check_data_file(data: Optional[str]) -> None:
+    """--data given as a file (not a prepared set): a regular file that exists, checked before the
+    model or config is loaded (DataError: exit 2, one line; a folder is named as one)."""
+    if data is not None and data not in PREPARED_SETS:
+        from ..data import check_input_file
+
+        check_input_file(data)
+
+
+def nothing_valid(what: str, written: int, out: Optional[Path]) -> RunFailure:
+    """The one rule for a batch in which no row is valid (screen, generate --like FILE,
+    reconstruct, interpolate): every row is kept and flagged, so the table is written first, each
+    row with valid=False / its error, and then the run fails with exit 1 and this line. A chemist
+    scripting a batch gets both: the exit code stops the pipeline, and the file says why each row
+    failed (one error line could name only one row's reason)."""
+    rows = f"{written} row{'s' if written != 1 else ''} written to {out or 'stdout'}"
+    each = "" if not written else ", with its error" if written == 1 else ", each with its error"
+    return RunFailure(f"no valid {what} ({rows}{each})")
 
 
 def check_image_path(path: Optional[Path], kind: str = "grid") -> None:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from .common import MAX_WORKERS, QuietOpt, app, bounded, check_out_path, cli_errors, info
+from .common import MAX_WORKERS, QuietOpt, app, bounded, check_no_overwrite, check_out_path, cli_errors, info
 
 data_app = typer.Typer(no_args_is_help=True, help="Download and prepare data sets.")
 app.add_typer(data_app, name="data")
@@ -67,6 +67,7 @@ def data_pack(
         if out.suffix != ".npz":
             raise UserError(f"--out must end in .npz, got {str(out)!r}")
         check_out_path(out, suffixes=(".npz",))
+        check_no_overwrite({"--config": config, "--resume": resume}, {"--out": out})
         model_cfg, cfg = load_toml(config)
         prev = None
         if resume is not None:

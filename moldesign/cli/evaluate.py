@@ -11,23 +11,34 @@ import typer
 from ..errors import RunFailure, UserError
 from ..resources import DEFAULT_MODEL
 from .common import (MAX_EVALUATE, Device, DeviceOpt, ModelOpt, OutOpt, PriorChoice, PriorOpt, QuietOpt, SeedOpt,
-                     UnconstrainedOpt, app, bounded, check_out_path, check_plot, cli_errors, finite, info, load_bundle,
-                     design_errors, use_prior, write_table)
+                     UnconstrainedOpt, app, bounded, check_no_overwrite, check_out_path, check_plot, cli_errors,
+                     design_errors, finite, info, is_existing_file, load_bundle, nothing_valid, use_prior, write_table)
 
 
 def _read_molecules(input_arg: str, smiles_col: Optional[str]) -> list[str]:
-    """reconstruct's INPUT: every SMILES of a table file, or one SMILES / known molecule name."""
+    """reconstruct's INPUT: every SMILES of a table file, or one SMILES / known molecule name (a
+    text too long to be a file name, e.g. a 500-atom SMILES, is read as a SMILES)."""
     import pandas as pd
 
     from ..known_molecules import resolve_molecule
     from ..screening.screen import INPUT_SUFFIXES, iter_input_chunks
 
     path = Path(input_arg)
-    if path.is_file():
+    if is_existing_file(path):
         return pd.concat(list(iter_input_chunks(path, smiles_col, 100_000)))["input"].tolist()
     if path.suffix.lower() in INPUT_SUFFIXES + (".gz",):
         raise UserError(f"file not found: {path}")
     return [resolve_molecule(input_arg)[1]]
+
+
+def _no_valid_reconstruction(table, input_arg: str, out: Optional[Path]):
+    """Every row failed (not encodable, or an invalid decode): the table is written, then exit 1
+    (common.nothing_valid); one molecule's line also says why."""
+    from ..chem import shorten
+
+    if is_existing_file(Path(input_arg)):
+        return nothing_valid(f"reconstruction among the {len(table)} rows of {input_arg}", len(table), out)
+    return nothing_valid(f"reconstruction of {shorten(input_arg, 40)}: {table['error'].iloc[0]}", 1, out)
 
 
 @app.command()
@@ -45,7 +56,8 @@ def reconstruct(
     """Encode molecules to mu and decode (greedy, or --beam K; grammar mask unless --unconstrained); report exact reconstructions.
 
     Rows `input, canonical, output, exact, error` in input order (exact = same non-isomeric
-    canonical SMILES; error says why a molecule could not be encoded)."""
+    canonical SMILES; error says why a molecule could not be encoded or its decode is invalid).
+    When every row has an error the table is still written and the exit code is 1."""
     import torch
 
     from ..screening.metrics import reconstruction_table
@@ -54,6 +66,7 @@ def reconstruct(
 
     with cli_errors(), design_errors():
         check_out_path(out)
+        check_no_overwrite({"INPUT": input_arg, "--model": model}, {"--out": out})
         if not 0 <= beam <= MAX_BEAM:  # before any work: a beam of 100,000 would run for days
             raise UserError(f"--beam must be in 0..{MAX_BEAM}, got {beam}")
         smiles = _read_molecules(input_arg, smiles_col)
@@ -61,13 +74,12 @@ def reconstruct(
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity
         table = reconstruction_table(bundle, smiles, constrained=not unconstrained, beam=beam)
         n_ok = int(table["canonical"].notna().sum())
-        if not n_ok:  # before writing: a failed run leaves no output file
-            why = table["error"].iloc[0] if len(table) == 1 else f"e.g. {table['error'].iloc[0]}"
-            raise RunFailure(f"no molecule of {input_arg} could be encoded by this model ({why})")
         write_table(table, out)
         n_bad_decode = int(table["error"].str.startswith("invalid decode").sum())
         info(f"reconstructed {int(table['exact'].sum())} of {len(table)} exactly; "
              f"{len(table) - n_ok} not encodable; {n_bad_decode} invalid decodes" + (f" -> {out}" if out else ""), quiet)
+        if len(table) and (table["error"] != "").all():
+            raise _no_valid_reconstruction(table, input_arg, out)
 
 
 def _check_evaluate_args(out: Optional[Path], n: int, n_reconstruct: int, n_per_target: int, temperature: float,
@@ -138,8 +150,9 @@ def evaluate(
     from ..screening import metrics
 
     with cli_errors():
-        _check_evaluate_args(out, n, n_reconstruct, n_per_target, temperature, plot, reference_dir,
-                             {"--test": test, "--test-scaffolds": test_scaffolds, "--train": train_set})
+        files = {"--test": test, "--test-scaffolds": test_scaffolds, "--train": train_set}
+        _check_evaluate_args(out, n, n_reconstruct, n_per_target, temperature, plot, reference_dir, files)
+        check_no_overwrite({**files, "--model": model}, {"--out": out, "--plot": plot})
         log = lambda m: info(m, quiet)  # noqa: E731
         bundle = load_bundle(model, device)
         use_prior(bundle, prior)

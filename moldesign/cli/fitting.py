@@ -11,8 +11,8 @@ import typer
 
 from ..errors import UserError
 from ..resources import DEFAULT_MODEL
-from .common import (MAX_WORKERS, Device, DeviceOpt, ModelOpt, QuietOpt, SeedOpt, app, bounded, check_out_path,
-                     cli_errors, design_errors, designer, info)
+from .common import (MAX_WORKERS, Device, DeviceOpt, ModelOpt, QuietOpt, SeedOpt, app, bounded, check_data_file,
+                     check_no_overwrite, check_out_path, cli_errors, design_errors, designer, info)
 
 surrogate_app = typer.Typer(no_args_is_help=True, help="The latent property surrogate used by `optimize`.")
 app.add_typer(surrogate_app, name="surrogate")
@@ -20,13 +20,15 @@ prior_app = typer.Typer(no_args_is_help=True, help="The latent prior used for un
 app.add_typer(prior_app, name="prior")
 
 
-def _checkpoint_target(out: Optional[Path], model: Optional[Path]) -> Path:
+def _checkpoint_target(out: Optional[Path], model: Optional[Path], data: str) -> Path:
     """Where `surrogate fit` / `prior fit` write: --out, else --model in place (the shipped model by
-    default); a .pt path that can be written, checked before any work."""
+    default); a .pt path that can be written, checked before any work, as is a --data file."""
     target = Path(out or model or DEFAULT_MODEL)
     if target.suffix != ".pt":
         raise UserError(f"--out must end in .pt, got {str(target)!r}")
     check_out_path(target, suffixes=(".pt",))
+    check_data_file(data)
+    check_no_overwrite({"--data": data}, {"--out": target})  # --model in place is the default, not a mistake
     return target
 
 
@@ -55,7 +57,7 @@ def surrogate_fit(
     with cli_errors(), design_errors():
         from ..api import surrogate_training_smiles
 
-        target_path = _checkpoint_target(out, model)
+        target_path = _checkpoint_target(out, model, data)
         sizes = _hidden_sizes(hidden)
         if epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {epochs}")
@@ -83,7 +85,7 @@ def prior_fit(
     with cli_errors(), design_errors():
         from ..api import surrogate_training_smiles
 
-        target_path = _checkpoint_target(out, model)
+        target_path = _checkpoint_target(out, model, data)
         if not 1 <= components <= 256:
             raise UserError(f"--components must be in 1..256, got {components}")
         d = designer(model, device)

@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 
 from ..config import DEFAULT_OVERSAMPLE, DEFAULT_RADIUS, LIKE_TEMPERATURE, MIN_SIMILARITY_RADIUS  # light: no torch
-from ..errors import RunFailure, UserError
+from ..design.rules import MAX_RADIUS, MAX_TEMPERATURE, SANITY_RULE
+from ..errors import UserError
 from .common import (MAX_DECODES, MAX_GENERATE, Device, DeviceOpt, ModelOpt, OutOpt, PriorChoice, PriorOpt, QuietOpt,
-                     SeedOpt, UnconstrainedOpt, app, bounded, check_grid, check_out_path, check_plot, cli_errors,
-                     design_errors, designer, finite, info, use_prior, write_table)
+                     SeedOpt, UnconstrainedOpt, app, bounded, check_grid, check_no_overwrite, check_out_path,
+                     check_plot, cli_errors, design_errors, designer, finite, info, nothing_valid, use_prior,
+                     write_table)
 
 
 def _generate_raw(d, like: Optional[str], n: int, out: Optional[Path], seed: int, conditions: dict,
@@ -37,14 +39,15 @@ def _generate_raw(d, like: Optional[str], n: int, out: Optional[Path], seed: int
 
 
 def _generate_batch(d, like: str, seeds, n: int, options: dict, out: Optional[Path], quiet: bool):
-    """Every seed of a seed file; no molecule from any seed: the table (errors) is written, exit 1."""
+    """Every seed of a seed file; no molecule from any seed: the table (errors) is written, exit 1
+    (common.nothing_valid)."""
     info(f"{len(seeds)} seeds from {like}", quiet)
     df = d.generate_batch(seeds, n, progress=None if quiet else (lambda m: info(m, quiet)), **options)
     n_ok = sum("error" not in v for v in df.attrs["summary"].values())
     info(f"{int(df['valid'].sum())} molecules from {n_ok} of {len(seeds)} seeds", quiet)
     if not df["valid"].any():
         write_table(df, out)
-        raise RunFailure(f"no seed of {like} gave a molecule (see the error column)")
+        raise nothing_valid(f"molecule from any of the {len(seeds)} seeds of {like}", len(df), out)
     return df
 
 
@@ -85,14 +88,14 @@ def generate(
     hba: Optional[str] = typer.Option(None, "--hba", help="Requested H-bond acceptors (integer >= 0)."),
     tpsa: Optional[str] = typer.Option(None, "--tpsa", help="Requested TPSA (Å², > 0)."),
     n: int = typer.Option(50, "-n", callback=bounded(None, MAX_GENERATE), help=f"Number of valid, unique molecules (with --raw: number of decodes); at most {MAX_GENERATE:,}."),
-    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, 100), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS}; {MIN_SIMILARITY_RADIUS} where --min-similarity's search starts)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, 100), help=f"Decoding temperature; 0 = greedy (the molecule is set by z alone). Default {LIKE_TEMPERATURE} with --like, 0 without."),
+    radius: Optional[float] = typer.Option(None, "--radius", callback=finite(0, MAX_RADIUS), help=f"With --like: std of the Gaussian noise added to the seed's latent, per dimension in prior units (default {DEFAULT_RADIUS}; {MIN_SIMILARITY_RADIUS} where --min-similarity's search starts)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", callback=finite(0, MAX_TEMPERATURE), help=f"Decoding temperature; 0 = greedy (the molecule is set by z alone). Default {LIKE_TEMPERATURE} with --like, 0 without."),
     raw: bool = typer.Option(False, "--raw", help="Write every decoded string in order with a `valid` column (measures validity). Streamed in chunks of 10,000 with flat memory; with -o, parts go to OUT.parts/ first, so an interrupted run resumes when rerun with the same arguments."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n·oversample), at most {MAX_DECODES:,})."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", callback=bounded(None, MAX_DECODES), help=f"Decode budget (default max(1000, 20·n·oversample); at most {MAX_DECODES:,}, the default too)."),
     min_similarity: Optional[float] = typer.Option(None, "--min-similarity", callback=finite(), help="With --like: keep only molecules with Tanimoto >= S to the seed (Morgan r=2); the radius adapts while searching."),
     keep: Optional[str] = typer.Option(None, "--keep", help="SMARTS substructure every output must contain, e.g. 'c1ccccc1S(N)(=O)=O'."),
     filters: Optional[list[str]] = typer.Option(None, "--filter", help="PROPERTY OP NUMBER, repeatable, as in screen: --filter 'qed>=0.5' --filter 'similarity>0.4'. PROPERTY: mw logp hbd hba tpsa qed sa similarity pains brenk."),
-    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help="Default sanity filter: drop strained small rings with heteroatoms (α-lactones, aziridinones, dioxetanes), N-CF3, rings > 8 atoms and SA > 6; the count removed is reported."),
+    sanity: bool = typer.Option(True, "--sanity/--no-sanity", help=f"Default sanity filter: {SANITY_RULE}; the count removed is reported."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw the seed and molecules to FILE.png or FILE.svg (20 per image; more pages as FILE-2.png ...)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Histograms of the outputs' properties vs the requested values and the seed, and of similarity, to FILE.png or FILE.svg."),
     unconstrained: bool = UnconstrainedOpt,
@@ -117,6 +120,8 @@ def generate(
         check_grid(grid)
         check_plot(plot)
         batch = is_seed_file(like)
+        check_no_overwrite({"--like": like if batch else None, "--model": model},
+                           {"--out": out, "--grid": grid, "--plot": plot})
         if batch and raw:
             raise UserError("--raw takes one --like molecule, not a seed file")
         seeds = read_seeds(like) if batch else None  # DataError (missing file, no SMILES column) → exit 2

@@ -9,8 +9,8 @@ import typer
 
 from ..errors import UserError
 from .common import (MAX_PATH_STEPS, Device, DeviceOpt, ModelOpt, OutOpt, QuietOpt, SeedOpt, UnconstrainedOpt, app,
-                     bounded, check_grid, check_out_path, check_plot, cli_errors, design_errors, designer, info,
-                     write_table)
+                     bounded, check_grid, check_no_overwrite, check_out_path, check_plot, cli_errors, design_errors,
+                     designer, info, nothing_valid, write_table)
 
 
 class InterpMethod(str, Enum):
@@ -38,12 +38,14 @@ def interpolate(
 
     Rows: step, alpha, smiles, valid, error (why an invalid decode is invalid), RDKit properties,
     qed, sa, similarity_a, similarity_b, duplicate (same molecule as the step before), passes,
-    failed_filters. Greedy decoding: --seed changes nothing.
+    failed_filters. Greedy decoding: --seed changes nothing. No valid step at all: the path is
+    written (every step with its error) and the exit code is 1.
     """
     with cli_errors(), design_errors():
         check_out_path(out)
         check_grid(grid)
         check_plot(plot)
+        check_no_overwrite({"--model": model}, {"--out": out, "--grid": grid, "--plot": plot})
         if steps < 2:
             raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
         d = designer(model, device)
@@ -61,3 +63,7 @@ def interpolate(
 
             info(f"plot -> {interpolate_plot(df, plot)}", quiet)
         write_table(df, out)
+        if not df["valid"].any():
+            from ..chem import shorten
+
+            raise nothing_valid(f"step on the path from {shorten(mol_a, 40)} to {shorten(mol_b, 40)}", len(df), out)

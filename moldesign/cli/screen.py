@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import RunFailure, UserError
+from ..errors import UserError
 from .common import (MAX_WORKERS, Device, DeviceOpt, ModelOpt, OutOpt, QuietOpt, SeedOpt, app, bounded,
-                     check_out_path, cli_errors, info)
+                     check_no_overwrite, check_out_path, cli_errors, info, nothing_valid)
 
 
 class Engine(str, Enum):
@@ -75,14 +75,14 @@ def screen(
     standardization, pains, brenk, lipinski(_violations), veber(_violations), mw, logp, hbd, hba,
     tpsa, qed, sa, rotb; novel with --reference; duplicate_of with --dedupe; passes and
     failed_filters with --filter/--dedupe. Rows that cannot be scored are kept with valid=False
-    and an error. Loads no model (--seed, --device, --model are accepted and unused)."""
+    and an error; when no row is valid the table is still written and the exit code is 1. Loads
+    no model (--seed, --device, --model are accepted and unused)."""
     from ..screening.screen import ScreenOptions, format_summary, load_reference, screen_file
 
     with cli_errors():
         check_out_path(out)
         _check_sizes_and_engine(workers, chunk_size, max_atoms, engine, scheduler, partitions, dedupe)
-        if out is not None and out.exists() and input_path.exists() and out.resolve() == input_path.resolve():
-            raise UserError(f"--out {out} would overwrite the input file")
+        check_no_overwrite({"INPUT": input_path, "--reference": reference, "--model": model}, {"--out": out})
         parsed = _parse_filters(filters, reference)
         n_workers = workers or os.cpu_count() or 1
         ref = None
@@ -106,4 +106,5 @@ def screen(
                                   chunk_size=chunk_size, progress=not quiet, resume=resume, log=lambda m: info(m, quiet))
         info(format_summary(summary) + (f" -> {out}" if out else ""), quiet)
         if summary["rows"] and not summary["valid"]:
-            raise RunFailure(f"no valid molecule among the {summary['rows']} rows of {input_path}")
+            written = summary.get("written", summary["rows"])
+            raise nothing_valid(f"molecule among the {summary['rows']} rows of {input_path}", written, out)

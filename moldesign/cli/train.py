@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from .common import (SEED_MAX, Device, DeviceOpt, QuietOpt, Terminated, app, bounded, check_out_path, cli_errors,
-                     finite, info)
+from .common import (SEED_MAX, Device, DeviceOpt, QuietOpt, Terminated, app, bounded, check_data_file,
+                     check_no_overwrite, check_out_path, cli_errors, finite, info)
 
 
 def _train_config(config: Optional[Path], overrides: dict):
@@ -78,6 +78,9 @@ def train(
         if resume is not None and not resume.is_file():
             raise UserError(f"--resume file not found: {resume}")
         check_out_path(out, suffixes=(".pt",), create_parent=True)
+        check_data_file(data)
+        # --resume may be --out (a run continued in place); the training data and config may not
+        check_no_overwrite({"--config": config, "--data": data}, {"--out": out})
         model_cfg, train_cfg = _train_config(config, {
             "data": data, "epochs": epochs, "time_limit_minutes": time_limit, "seed": seed,
             "device": device.value if device != Device.auto else None})

@@ -20,12 +20,14 @@ import torch
 
 from ..chem import PROPERTIES, canonical_mols, scores_array, tanimoto_to
 from ..config import LIKE_TEMPERATURE
-from ..decoding.sampling import draw_conditions, model_device
+from ..decoding.sampling import MAX_BEAM, draw_conditions, model_device
 from ..errors import DesignInputError, DesignWarning
 from ..model.checkpoint import Bundle
 from ..model.surrogate import TARGETS
 from ..screening.screen import FilterError
 from .filters import MoleculeFilter, Sanity, parse_design_filters, parse_keep
+from .rules import (MAX_GENERATE, MAX_RADIUS, MAX_TEMPERATURE, check_integer, check_number,  # noqa: F401
+                    check_optimize_sizes, check_seed)
 from .seeds import Seed, check_property_value, prepare_molecule, training_range_warning
 
 _DESIGN_DIR = os.path.dirname(__file__)
@@ -117,23 +119,27 @@ def default_temperature(temperature: float | None, like: str | None) -> float:
 
 
 def check_count(n) -> None:
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    """generate's -n: 1 to MAX_GENERATE, as the CLI (the API without the bound ran on for n=10**9)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise DesignInputError(f"-n must be a positive integer, got {n!r}")
+    check_integer("-n", n, hi=MAX_GENERATE)
 
 
 def check_sampling(temperature: float, radius: float | None, like: str | None) -> None:
-    """Shared checks of generate's sampling arguments (one-line DesignInputError naming the value)."""
-    if not np.isfinite(temperature) or temperature < 0:
-        raise DesignInputError(f"--temperature must be >= 0, got {temperature}")
-    if radius is not None and (not np.isfinite(radius) or radius < 0):
-        raise DesignInputError(f"--radius must be >= 0, got {radius}")
+    """Shared checks of generate's sampling arguments (one-line DesignInputError naming the value,
+    the CLI's own words: rules.check_number)."""
+    check_number("--temperature", temperature, 0, MAX_TEMPERATURE)
+    if radius is not None:
+        check_number("--radius", radius, 0, MAX_RADIUS)
     if radius is not None and like is None:
         raise DesignInputError("--radius needs --like (without a seed z is drawn from the prior)")
 
 
 def check_beam(beam) -> None:
-    if not isinstance(beam, (int, np.integer)) or beam < 0:
+    """--beam: 0..MAX_BEAM, refused before the seed is encoded (decode checks it again)."""
+    if not isinstance(beam, (int, np.integer)) or isinstance(beam, bool) or beam < 0:
         raise DesignInputError(f"--beam must be a non-negative integer (0 or 1: greedy), got {beam!r}")
+    check_integer("--beam", beam, hi=MAX_BEAM)
 
 
 def check_beam_seed(beam: int, like: str | None, radius: float | None) -> None:

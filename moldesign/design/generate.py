@@ -26,7 +26,8 @@ from .common import (check_beam_seed, check_count, check_sampling, checked_condi
 from .filters import MoleculeFilter, Sanity
 from .latent import sample_around
 from .raw import raw_table
-from .seeds import Seed
+from .rules import MAX_DECODES, check_integer, check_seed
+from .seeds import Seed, UnusableSeed
 
 GENERATE_COLUMNS = ["smiles", *PROPERTIES, "qed", "sa", "similarity"]
 ADAPT_SCALES = np.array([0.25, 0.5, 1.0, 2.0], np.float32)  # radius multiples of an adaptive batch
@@ -37,12 +38,13 @@ def generate(bundle: Bundle, like: str | None = None, n: int = 50, *, mw=None, l
              raw: bool = False, max_attempts: int | None = None, log: Callable[[str], None] | None = None,
              min_similarity: float | None = None, keep: str | None = None, filters: Sequence[str] | None = None,
              sanity: bool | Sanity = True, constrained: bool = True, beam: int = 0,
-             oversample: int | None = None) -> pd.DataFrame:
+             oversample: int | None = None, on_progress: Callable[[float], None] | None = None) -> pd.DataFrame:
     """Designer.generate (its docstring says what each argument does)."""
     values = dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa)
     if raw:  # every decoded string, in order, as decoded (for measuring validity)
         return raw_table(bundle, like, n, values, radius, temperature, seed, min_similarity, keep, filters, sanity,
                          constrained, beam)
+    check_seed(seed)
     req = check_request(bundle, like, n, values, radius, temperature, max_attempts, min_similarity, keep, filters,
                         sanity, beam, oversample)
     rng, gen = generators(bundle, seed)
@@ -54,7 +56,7 @@ def generate(bundle: Bundle, like: str | None = None, n: int = 50, *, mw=None, l
             warn(f"the seed {sd.label} does not contain --keep {keep!r} itself")
         centre = mu[0]
     search = Search(bundle, req, sd, centre, rng, gen, constrained, beam)
-    search.run(log)
+    search.run(log, on_progress)
     return finish(bundle, search)
 
 
@@ -87,9 +89,9 @@ def check_request(bundle: Bundle, like, n, values: Mapping[str, float | None], r
             raise DesignInputError("--min-similarity needs --like (similarity is to the seed)")
     oversample = check_oversample(oversample, like, min_similarity)
     wanted = n * oversample
-    budget = max(1000, 20 * wanted) if max_attempts is None else int(max_attempts)
-    if budget < 1:
-        raise DesignInputError(f"--max-attempts must be positive, got {max_attempts}")
+    # the default budget stays within the limit a user may ask for (-n 100,000 x 10 would be 20M)
+    budget = (min(MAX_DECODES, max(1000, 20 * wanted)) if max_attempts is None
+              else check_integer("--max-attempts", max_attempts, 1, MAX_DECODES))
     mfilter = molecule_filter(keep, filters, sanity, min_similarity)
     if any(f.key == "similarity" for f in mfilter.filters) and like is None:
         raise DesignInputError("a filter on similarity needs --like (similarity is to the seed)")
@@ -141,7 +143,9 @@ class Search:
     def adaptive(self) -> bool:
         return self.req.min_similarity is not None
 
-    def run(self, log: Callable[[str], None] | None) -> None:
+    def run(self, log: Callable[[str], None] | None, on_progress: Callable[[float], None] | None = None) -> None:
+        """Decode batches until done; after each, `log` gets the progress line and `on_progress` the
+        fraction done (of the candidates wanted or of the budget, whichever is further along)."""
         req = self.req
         while len(self.found) < req.wanted and self.attempts < req.budget:
             # smaller batches when the search adapts, so it can react within the budget
@@ -156,6 +160,8 @@ class Search:
                 self.adapt(sims, z, n_new, n_close, m)
             if log:
                 log(self.progress())
+            if on_progress:
+                on_progress(min(1.0, max(len(self.found) / req.wanted, self.attempts / req.budget)))
 
     def decode_batch(self, m: int) -> tuple[list[str], np.ndarray]:
         """m decodes: (strings, their latents (m, Z))."""
@@ -281,7 +287,8 @@ def generate_batch(bundle: Bundle, seeds: Sequence[tuple[str, str]], n: int = 50
 
 
 def _one_seed(bundle: Bundle, sid: str, smi: str, n: int, kwargs: dict) -> tuple[pd.DataFrame, dict]:
-    """One seed of a batch → (its rows, its summary); its warnings name it."""
+    """One seed of a batch → (its rows, its summary); its warnings name it. A seed that cannot be
+    used keeps one row with its error; a bad option (any other DesignInputError) raises."""
     from ..chem import InvalidSmiles
     from ..known_molecules import UnknownMolecule
 
@@ -293,10 +300,6 @@ def _one_seed(bundle: Bundle, sid: str, smi: str, n: int, kwargs: dict) -> tuple
         for w in caught:  # per-seed warnings name their seed
             warn(f"seed {sid}: {w.message}")
         return df, df.attrs["summary"]
-    except (InvalidSmiles, UnknownMolecule, NothingValid) as e:
-        error = str(e)
-    except DesignInputError as e:
-        if "cannot be encoded" not in str(e) and "too long" not in str(e):
-            raise  # a bad option, not a bad seed
+    except (InvalidSmiles, UnknownMolecule, UnusableSeed, NothingValid) as e:
         error = str(e)
     return pd.DataFrame({"smiles": [smi], "valid": [False], "error": [error]}), {"error": error}

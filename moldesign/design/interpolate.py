@@ -17,6 +17,7 @@ from ..screening.screen import explain_invalid
 from .common import check_beam, molecule, molecule_filter
 from .filters import Sanity
 from .latent import interpolate_latents
+from .rules import MAX_PATH_STEPS, check_integer
 
 
 def interpolate(bundle: Bundle, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
@@ -24,8 +25,9 @@ def interpolate(bundle: Bundle, a: str, b: str, steps: int = 10, method: str = "
                 beam: int = 0) -> pd.DataFrame:
     """Designer.interpolate (its docstring lists the columns)."""
     check_beam(beam)
-    if not isinstance(steps, (int, np.integer)) or steps < 2:
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 2:
         raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
+    check_integer("--steps", steps, hi=MAX_PATH_STEPS)  # the CLI's bound: steps=10**6 ran on
     mfilter = molecule_filter(keep, filters, sanity)
     sa, sb = molecule(bundle, a), molecule(bundle, b)
     props = np.stack([sa.props, sb.props])  # (2, 5)

@@ -24,6 +24,7 @@ from .common import (check_beam_seed, check_count, check_sampling, checked_condi
                      default_temperature, generators, molecule, molecule_filter, result_table)
 from .filters import Sanity
 from .latent import sample_around
+from .rules import check_seed
 from .seeds import Seed
 
 RAW_COLUMNS = ["smiles", "valid", "canonical", *TARGETS, "similarity"]
@@ -40,10 +41,11 @@ class RawSetup(NamedTuple):
 
 
 def raw_setup(bundle: Bundle, like: str | None, n: int, conditions: dict, radius: float | None,
-              temperature: float | None, chunk_size: int, beam: int) -> RawSetup:
+              temperature: float | None, chunk_size: int, beam: int, seed: int) -> RawSetup:
     """Check a raw stream's arguments (DesignInputError) and encode its seed."""
     temperature = default_temperature(temperature, like)
     check_count(n)
+    check_seed(seed)
     check_beam_seed(beam, like, radius)
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise DesignInputError(f"chunk size must be a positive integer, got {chunk_size!r}")
@@ -86,7 +88,7 @@ def raw_table(bundle: Bundle, like: str | None, n: int, conditions: dict, radius
     if min_similarity is not None:
         raise DesignInputError("--min-similarity does not apply to --raw (every decode is written, unfiltered)")
     molecule_filter(keep, filters, sanity)  # unused by --raw, but a bad value is still an error
-    setup = raw_setup(bundle, like, n, conditions, radius, temperature, RAW_CHUNK, beam)
+    setup = raw_setup(bundle, like, n, conditions, radius, temperature, RAW_CHUNK, beam, seed)
     df = pd.concat(list(raw_chunks(bundle, setup, n, seed, RAW_CHUNK, 0, constrained, beam)), ignore_index=True)
     df.attrs["summary"] = {"attempts": n, "valid": float(df["valid"].mean()),
                            "unique_valid": int(df["canonical"].nunique())}
@@ -101,7 +103,7 @@ def generate_raw_chunks(bundle: Bundle, like: str | None = None, n: int = 50, *,
     """Designer.generate_raw_chunks: the arguments are checked now, the decoding happens as the
     caller iterates."""
     setup = raw_setup(bundle, like, n, dict(mw=mw, logp=logp, hbd=hbd, hba=hba, tpsa=tpsa), radius, temperature,
-                      chunk_size, beam)
+                      chunk_size, beam, seed)
     return raw_chunks(bundle, setup, n, seed, chunk_size, start_chunk, constrained, beam)
 
 

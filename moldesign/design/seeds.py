@@ -12,6 +12,11 @@ from ..errors import DesignInputError
 from ..model.checkpoint import Bundle
 
 
+class UnusableSeed(DesignInputError):
+    """A molecule this model cannot design from (no organic part, tokens outside the vocabulary, too
+    long): bad input for one molecule, so a seed file keeps going and flags that row."""
+
+
 class Seed:
     """A user molecule prepared for this model: its label, the non-isomeric canonical SMILES the
     model can encode, the RDKit Mol and its five raw properties (P,)."""
@@ -31,8 +36,10 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
     fragment, neutralized, stereo removed; Tamiflu's three stereocentres become plain atoms).
     `Seed.notes` lists what changed and where the seed lies outside the model's domain (training
     property ranges): the design API turns them into one-line warnings. Raises UnknownMolecule /
-    InvalidSmiles for text that is neither a name nor a SMILES, and DesignInputError naming the
-    molecule when its tokens are outside the vocabulary or it is longer than `config.max_len`.
+    InvalidSmiles for text that is neither a name nor a SMILES, and UnusableSeed naming the
+    molecule when its standard form has no carbon or is a single atom (a salt such as [Na+].[Cl-]
+    leaves a chloride: nothing to design from), when its tokens are outside the vocabulary or it
+    is longer than `config.max_len`.
     """
     from rdkit import Chem
 
@@ -42,8 +49,10 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
 
     label, smiles = resolve_molecule(text)
     mol = mol_from_smiles(smiles)
-    flat = Chem.MolToSmiles(standardize_mol(mol), isomericSmiles=False)
+    parent = standardize_mol(mol)
+    flat = Chem.MolToSmiles(parent, isomericSmiles=False)
     name = label if label == flat else f"{label} ({flat})"
+    check_organic(label, parent, flat)
     notes = []
     as_given = Chem.MolToSmiles(mol, isomericSmiles=False)
     if as_given != flat:
@@ -54,10 +63,10 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
         bundle.vocab.encode(flat, max_len=bundle.config.max_len)
     except (UnknownTokenError, TokenizeError) as e:
         detail = str(e).split(": ", 1)[-1]
-        raise DesignInputError(f"{name} cannot be encoded by this model: tokens not in its vocabulary: {detail}") from None
+        raise UnusableSeed(f"{name} cannot be encoded by this model: tokens not in its vocabulary: {detail}") from None
     except ValueError:
         n = len(bundle.vocab.encode(flat))
-        raise DesignInputError(f"{name} is too long for this model: {n} tokens with <bos>/<eos>, "
+        raise UnusableSeed(f"{name} is too long for this model: {n} tokens with <bos>/<eos>, "
                                f"max_len is {bundle.config.max_len}") from None
     mol = Chem.MolFromSmiles(flat)
     props = np.array([mol_properties(mol)[k] for k in PROPERTIES], dtype=np.float64)
@@ -70,6 +79,18 @@ def prepare_molecule(bundle: Bundle, text: str) -> Seed:
     seed = Seed(label, flat, mol, props)
     seed.notes = notes
     return seed
+
+
+def check_organic(label: str, parent, flat: str) -> None:
+    """Refuse a seed whose standard form (largest fragment) is no organic molecule: without carbon
+    or a single atom, what is left of a salt or a metal is nothing the model has seen or could
+    vary (UnusableSeed, one line naming it)."""
+    if parent.GetNumAtoms() < 2:
+        raise UnusableSeed(f"{label} has no organic part to design from: its largest fragment after "
+                           f"standardization is the single atom {flat}")
+    if not any(a.GetAtomicNum() == 6 for a in parent.GetAtoms()):
+        raise UnusableSeed(f"{label} has no organic part to design from: its largest fragment after "
+                           f"standardization, {flat}, has no carbon")
 
 
 PROPERTY_LIMITS = {  # (lowest allowed, inclusive?) per property a user may request or target

@@ -136,7 +136,7 @@ def test_reconstruct_one_molecule_or_name(tiny_model_path, tiny_smiles):
 @pytest.mark.parametrize("arg,message,code", [
     ("missing.csv", "file not found", 2),
     ("notamolecule", "neither a known molecule name nor a valid SMILES", 2),
-    ("[Se]", "no molecule of [Se] could be encoded", 1),
+    ("[Se]", "error: no valid reconstruction of [Se]: not encodable", 1),  # its row is written too
 ])
 def test_reconstruct_bad_input(arg, message, code, tiny_model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -2,7 +2,8 @@
 
 Every case asserts the CLI contract: exit code 0, 1 or 2 (and the expected one where the class of
 input fixes it), no traceback, one `error:` line on failure, no file at the output path after a
-failure, no temp file left behind, and every input row present in batch outputs. Runs against the
+refusal or a failed write (a batch with nothing valid writes its flagged rows: README, exit
+codes), no temp file left behind, and every input row present in batch outputs. Runs against the
 tiny session model (tests/conftest.py) in about a minute.
 """
 from __future__ import annotations
@@ -102,8 +103,8 @@ CASES = [
     ("like-tab", "generate --model {model} --like 'CC\tO' -n 2", {2}, None),
     ("like-cxsmiles", "generate --model {model} --like 'CCO |$;;foo$|' -n 2", {2}, None),
     ("reconstruct-space", "reconstruct 'CC O' --model {model}", {2}, None),
-    ("reconstruct-500-atoms", "reconstruct {huge} --model {model} -o {d}/rec.csv", {1}, "{d}/rec.csv"),
-    ("reconstruct-500-atoms-arg", "reconstruct " + "C" * 500 + " --model {model}", {1, 2}, None),
+    ("reconstruct-500-atoms", "reconstruct {huge} --model {model} -o {d}/rec.csv", {1}, None),  # the row, flagged
+    ("reconstruct-500-atoms-arg", "reconstruct " + "C" * 500 + " --model {model}", {1}, None),
     ("screen-ragged", "screen {ragged} -o {d}/s1.csv", {2}, "{d}/s1.csv"),
     ("screen-trunc-csv-gz", "screen {trunc_csv_gz} -o {d}/s2.csv", {2}, "{d}/s2.csv"),
     ("screen-trunc-sdf-gz", "screen {trunc_sdf_gz} -o {d}/s3.csv", {2}, "{d}/s3.csv"),

@@ -1,12 +1,16 @@
 """Issue 29's hostile inputs, each reproduced before its fix: damaged checkpoints refused at load,
 pipes and folders refused before any read, absurd sizes refused before any work, SMILES long
-enough to crash RDKit's writer refused by length, infinite bounds refused.
+enough to crash RDKit's writer refused by length, infinite bounds refused; then (round 2b) no
+output written over an input or another output, one rule for batches with nothing valid, seeds
+with no organic part refused, the API's sizes bounded as the CLI's, --data folders and
+500-character SMILES arguments.
 
 Cases that once crashed the process (segfault) run in a subprocess, so a regression fails one
 test instead of killing the suite."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -78,6 +82,22 @@ CASES = [
     ("generate-beam-huge", "generate --model {model} --like CCO --radius 0 --beam 1000000 -n 1", {2}, "beam"),
     ("reconstruct-beam-huge", "reconstruct CCO --model {model} --beam 100000", {2}, "beam"),
     ("interpolate-beam-huge", "interpolate CCO CCN --model {model} --beam 100000", {2}, "beam"),
+    # round 2b: a seed with no organic part (a salt leaves a chloride, a single atom)
+    ("like-salt-no-carbon", "generate --model {model} --like '[Na+].[Cl-]' -n 2", {2}, "no organic part"),
+    ("like-single-atom-raw", "generate --model {model} --like C -n 2 --raw", {2}, "single atom C"),
+    ("like-no-carbon", "generate --model {model} --like N#N -n 2", {2}, "has no carbon"),
+    ("interpolate-salt", "interpolate CCO '[Na+].[Cl-]' --model {model}", {2}, "no organic part"),
+    # round 2b: --data a folder or a missing file, refused before the model loads
+    ("train-data-directory", "train --data {d} --out {d}/t.pt", {2}, "is a directory"),
+    ("train-data-missing", "train --data {d}/missing.csv --out {d}/t.pt", {2}, "not found"),
+    ("surrogate-data-directory", "surrogate fit --model {model} --data {d} -o {d}/s.pt", {2}, "is a directory"),
+    ("surrogate-data-missing", "surrogate fit --model {model} --data {d}/no.smi -o {d}/s.pt", {2}, "not found"),
+    ("prior-data-directory", "prior fit --model {model} --data {d} -o {d}/p.pt", {2}, "is a directory"),
+    ("prior-data-missing", "prior fit --model {model} --data {d}/no.csv -o {d}/p.pt", {2}, "not found"),
+    # round 2b: two outputs on one file
+    ("generate-grid-is-plot", "generate --model {model} -n 2 --grid {d}/g.png --plot {d}/./g.png", {2}, "same file"),
+    ("interpolate-grid-is-plot", "interpolate CCO CCN --model {model} --grid {d}/p.svg --plot {d}/p.svg", {2},
+     "same file"),
 ]
 
 
@@ -165,3 +185,171 @@ def test_decode_refuses_what_it_cannot_decode(tiny_bundle):
             decode(tiny_bundle, z, props, temperature=t, beam=beam)
     with pytest.raises(DesignInputError, match="conditions"):
         decode(tiny_bundle, np.zeros((2, Z)), np.full((2, 5), np.nan))
+
+
+# ------------------------------------------------------------------ round 2b: never write over an input
+@pytest.fixture
+def x_files(tmp_path, tiny_smiles) -> dict[str, Path]:
+    """x.csv (a SMILES table and seed file), a symlink and a hard link to it, per test (a run that
+    overwrote it must not spoil the next case)."""
+    x = tmp_path / "x.csv"
+    pd.DataFrame({"smiles": tiny_smiles[:3]}).to_csv(x, index=False)
+    (tmp_path / "link.csv").symlink_to(x)
+    os.link(x, tmp_path / "hard.csv")
+    (tmp_path / "good.smi").write_text("\n".join(tiny_smiles[:3]) + "\n")
+    (tmp_path / "test.png").write_text("\n".join(tiny_smiles[:3]) + "\n")  # a test set with an odd name
+    return {"d": tmp_path, "x": x, "link": tmp_path / "link.csv", "hard": tmp_path / "hard.csv",
+            "good": tmp_path / "good.smi", "png": tmp_path / "test.png"}
+
+
+# (id, argv, the two options the one line names)
+OVERWRITES = [
+    ("reconstruct-out-is-input", "reconstruct {x} --model {model} -o {x}", ("--out", "INPUT")),
+    ("reconstruct-out-is-input-spelled-otherwise", "reconstruct {x} --model {model} -o {d}/./x.csv", ("--out", "INPUT")),
+    ("generate-out-is-seed-file", "generate --model {model} --like {x} -n 2 -o {x}", ("--out", "--like")),
+    ("generate-out-is-seed-file-via-symlink", "generate --model {model} --like {link} -n 2 -o {x}", ("--out", "--like")),
+    ("screen-out-is-input-hard-link", "screen {x} -o {hard}", ("--out", "INPUT")),
+    ("screen-out-is-reference", "screen {good} --reference {x} -o {x}", ("--out", "--reference")),
+    ("evaluate-plot-is-test", "evaluate --model {model} -n 5 --test {png} --plot {png}", ("--plot", "--test")),
+    ("generate-grid-is-plot", "generate --model {model} -n 2 --grid {d}/g.png --plot {d}/g.png", ("--grid", "--plot")),
+]
+
+
+@pytest.mark.parametrize("case", OVERWRITES, ids=[c[0] for c in OVERWRITES])
+def test_no_output_is_written_over_an_input_or_another_output(case, x_files, tiny_model_path):
+    from moldesign.cli import app
+
+    name, template, options = case
+    before = {p.name: p.read_bytes() for p in x_files["d"].iterdir() if p.is_file()}
+    r = runner.invoke(app, _argv(template, {**x_files, "model": tiny_model_path}))
+    assert r.exit_code == 2, f"{name}: exit {r.exit_code}\n{r.output}"
+    lines = [line for line in r.stderr.splitlines() if line.strip() and not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert all(f"{opt} " in lines[0] for opt in options), lines[0]
+    after = {p.name: p.read_bytes() for p in x_files["d"].iterdir() if p.is_file()}
+    assert after == before  # the input intact, no output started
+
+
+def test_check_no_overwrite_is_the_one_check_every_command_can_call(tmp_path):
+    """For `optimize` too: --best / -o / --grid against each other and --start FILE."""
+    from moldesign.cli.common import check_no_overwrite
+    from moldesign.errors import UserError
+
+    start = tmp_path / "starts.csv"
+    start.write_text("smiles\nCCO\n")
+    with pytest.raises(UserError, match="--out .* and --best .* are the same file"):
+        check_no_overwrite({"--start": start}, {"--out": tmp_path / "t.csv", "--best": tmp_path / "t.csv"})
+    with pytest.raises(UserError, match="--best .* would overwrite the input file --start"):
+        check_no_overwrite({"--start": str(start)}, {"--out": None, "--best": start})
+    check_no_overwrite({"--start": "C" * 500, "--model": None}, {"--out": tmp_path / "o.csv", "--grid": None})
+
+
+# ------------------------------------------------------------------ round 2b: batches with nothing valid
+NOTHING_VALID = [  # (id, argv, what the line says there is none of)
+    ("screen", "screen {bad} --workers 1", "molecule among the 3 rows of {bad}"),
+    ("generate-seed-file", "generate --model {model} --like {bad} -n 2", "molecule from any of the 3 seeds of {bad}"),
+    ("reconstruct-file", "reconstruct {bad} --model {model}", "reconstruction among the 3 rows of {bad}"),
+]
+
+
+@pytest.mark.parametrize("to_file", [True, False], ids=["file", "stdout"])
+@pytest.mark.parametrize("case", NOTHING_VALID, ids=[c[0] for c in NOTHING_VALID])
+def test_a_batch_with_nothing_valid_writes_every_row_flagged_and_exits_1(case, to_file, tmp_path, tiny_model_path):
+    import io
+
+    from moldesign.cli import app
+
+    name, template, what = case
+    bad = tmp_path / "bad.smi"
+    bad.write_text("not_a_smiles\nC1CC\nc1cccc1\n")
+    out = tmp_path / "out.csv"
+    argv = _argv(template, {"bad": bad, "model": tiny_model_path}) + (["-o", str(out)] if to_file else [])
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 1, f"{name}: exit {r.exit_code}\n{r.output}"
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [f"error: no valid {what.format(bad=bad)} (3 rows written to {out if to_file else 'stdout'}, "
+                     "each with its error)"], r.stderr
+    df = pd.read_csv(out if to_file else io.StringIO(r.stdout), keep_default_na=False)
+    assert len(df) == 3 and (df["error"] != "").all()
+    assert "valid" not in df or not df["valid"].any()
+
+
+def test_an_interpolation_with_no_valid_step_writes_the_path_and_exits_1(tmp_path, tiny_model_path, monkeypatch):
+    import moldesign.design.interpolate
+    from moldesign.cli import app
+
+    monkeypatch.setattr(moldesign.design.interpolate, "decode", lambda bundle, z, cond, **kw: ["C1CC"] * len(z))
+    out = tmp_path / "path.csv"
+    r = runner.invoke(app, ["interpolate", "CCO", "CCCN", "--model", str(tiny_model_path), "--steps", "4",
+                            "-o", str(out), "-q"])
+    assert r.exit_code == 1, r.output
+    errors = [line for line in r.stderr.splitlines() if not line.startswith("warning: ")]
+    assert errors == [f"error: no valid step on the path from CCO to CCCN (4 rows written to {out}, each with its error)"]
+    df = pd.read_csv(out)
+    assert len(df) == 4 and not df["valid"].any() and df["error"].str.startswith("invalid decode").all()
+
+
+def test_a_seed_file_flags_a_salt_row_and_goes_on(tmp_path, tiny_model_path, reconstructed_smiles):
+    from moldesign.cli import app
+
+    seeds = tmp_path / "seeds.csv"
+    pd.DataFrame({"id": ["salt", "good"], "smiles": ["[Na+].[Cl-]", reconstructed_smiles[0]]}).to_csv(seeds, index=False)
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["generate", "--model", str(tiny_model_path), "--like", str(seeds), "-n", "2",
+                            "--radius", "1.5", "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out, keep_default_na=False)
+    salt = df[df["seed_id"] == "salt"]
+    assert len(salt) == 1 and salt["valid"].tolist() == [False] and "no organic part" in salt["error"].iat[0]
+    assert df.loc[df["seed_id"] == "good", "valid"].all()
+
+
+# ------------------------------------------------------------------ round 2b: the API's own bounds
+@pytest.mark.parametrize("call,message", [
+    (lambda d: d.generate(n=10**9), "-n must be at most 100,000, got 1,000,000,000"),
+    (lambda d: d.generate("CCO", n=10**9, raw=True), "-n must be at most 100,000"),
+    (lambda d: d.generate_raw_chunks(n=10**9), "-n must be at most 100,000"),
+    (lambda d: d.generate(n=5, max_attempts=10**9), "--max-attempts must be at most 2,000,000"),
+    (lambda d: d.generate("CCO", n=5, radius=1e6), "--radius must be <= 100, got 1e+06"),
+    (lambda d: d.generate(n=5, temperature=1e6), "--temperature must be <= 100"),
+    (lambda d: d.generate(n=5, seed=-3), "--seed must be >= 0, got -3"),
+    (lambda d: d.generate(n=5, seed=2**40), "--seed must be at most 4,294,967,295"),
+    (lambda d: d.interpolate("CCO", "CCN", steps=10**6), "--steps must be at most 1,000, got 1,000,000"),
+    (lambda d: d.interpolate("CCO", "CCN", beam=10**6), "--beam must be at most 100"),
+    (lambda d: d.molecule("[Na+].[Cl-]"), "no organic part to design from"),
+], ids=["n", "n-raw", "n-raw-chunks", "max-attempts", "radius", "temperature", "seed-negative", "seed-huge",
+        "interpolate-steps", "interpolate-beam", "salt-seed"])
+def test_the_api_refuses_what_the_cli_refuses_before_any_work(call, message, tiny_bundle):
+    from moldesign.api import Designer
+    from moldesign.errors import DesignInputError
+
+    t0 = time.time()
+    with pytest.raises(DesignInputError, match=re.escape(message)):
+        call(Designer(tiny_bundle))
+    assert time.time() - t0 < 5
+
+
+def test_the_cli_and_the_api_share_one_set_of_limits():
+    from moldesign.cli import common
+    from moldesign.design import rules
+
+    for name in ("SEED_MAX", "MAX_GENERATE", "MAX_DECODES", "MAX_PATH_STEPS", "MAX_OPT_STEPS", "MAX_CHAINS",
+                 "MAX_OPT_DECODES"):
+        assert getattr(common, name) == getattr(rules, name), name
+
+
+# ------------------------------------------------------------------ round 2b: a long SMILES argument
+def test_reconstruct_reads_a_500_character_argument_as_a_smiles(tmp_path, tiny_model_path):
+    """Path(arg).is_file() raised "File name too long" (exit 1, an OS error): the argument is a
+    SMILES too long for the model, so its one row is written with the error, exit 1 as for any
+    SMILES the model cannot encode."""
+    from moldesign.cli import app
+
+    out = tmp_path / "r.csv"
+    r = runner.invoke(app, ["reconstruct", "C" * 500, "--model", str(tiny_model_path), "-o", str(out), "-q"])
+    assert r.exit_code == 1, r.output
+    line = r.stderr.strip()
+    assert line.startswith("error: no valid reconstruction of CCCC") and "not encodable" in line, line
+    assert "File name too long" not in line and len(line.splitlines()) == 1
+    df = pd.read_csv(out)
+    assert df["input"].tolist() == ["C" * 500] and df["error"].iat[0].startswith("not encodable")

@@ -15,7 +15,7 @@ LAYERS = {
     "decoding": 4,
     "training": 5, "screening": 5,
     "design": 6, "drawing": 6,
-    "api": 7, "frontend": 7,
+    "api": 7, "frontend": 6,  # frontend: the user-error list both front ends and the API re-export
     "cli": 8, "webapp": 8,
 }
 

@@ -6,6 +6,11 @@ the tiny model happens to decode on this machine.
 from __future__ import annotations
 
 import io
+import json
+import re
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,7 +101,7 @@ def test_generate_tab_draws_the_seed_and_tables_rdkit_true_molecules(tiny_model_
     hbd_input = [w for w in at.number_input if w.key.startswith("gen_hbd_")][0]
     assert hbd_input.value == int(mol_scores(mol_from_smiles(seed))["hbd"])
     lo, hi = tiny_bundle.property_stats["min"][2], tiny_bundle.property_stats["max"][2]
-    assert (hbd_input.min, hbd_input.max) == (min(lo, hbd_input.value), max(hi, hbd_input.value))
+    assert f"training range [{lo:.4g}, {hi:.4g}]" in hbd_input.help
     at.number_input(key="gen_n").set_value(4)
     at.number_input(key="gen_radius").set_value(1.5)
     at.checkbox(key="gen_set_logp").check().run()  # ticking enables the input
@@ -286,6 +291,8 @@ def test_optimize_cmaes_needs_no_surrogate_and_keeps_the_similarity_bar(tiny_mod
     caption = [c.value for c in tab(at, "Optimize").caption if c.value.startswith("objective:")][0]
     calls = int(caption.split(" RDKit oracle calls")[0].split("· ")[-1])
     assert 0 < calls <= 60 and "method cmaes" in caption
+    top = list(tab(at, "Optimize").children.values())[1]  # under the heading, above the inputs
+    assert top.value.startswith("Optimizing (6 chains × 6 decodes) took "), top
     best = [df.value for df in tab(at, "Optimize").dataframe
             if {"rank", "similarity"} <= set(df.value.columns) and "chain" not in df.value.columns]  # not the trajectory
     if best:  # every proposal listed meets the similarity constraint
@@ -322,6 +329,14 @@ def test_screen_tab_keeps_and_flags_every_uploaded_row(tiny_model_path):
         assert r["passes"] == (truth["mw"] < 150)
     assert df.loc[2, "smiles"] == "CC(=O)O"  # the salt is scored as its neutral parent
     assert tab(at, "Screen").success[0].value.startswith("4 rows: 3 valid, 1 invalid")
+    # structures of the first rows; the error in full (a cell showed only "invalid"), its column wide
+    captions = [c.value for c in tab(at, "Screen").caption]
+    assert [c.split(" · ")[0] for c in captions if c.startswith("row ")] == ["row 1", "row 2", "row 3", "row 4"]
+    assert "row 2 · not scored" in captions and len(tab(at, "Screen").image) == 3
+    full = [m.value for e in tab(at, "Screen").expander for m in e.markdown]
+    assert any(f"row 2 `not_a_smiles`: {df.loc[1, 'error']}" in m for m in full), full
+    config = json.loads([d for d in tab(at, "Screen").dataframe if "passes" in d.value.columns][0].proto.columns)
+    assert config["error"]["width"] == "large"
 
 
 def test_screen_tab_pasted_smiles_and_bad_filter(tiny_model_path):
@@ -345,7 +360,7 @@ def test_model_tab_shows_training_ranges_and_info(tiny_model_path, tiny_bundle):
     np.testing.assert_allclose(ranges["max"], np.round(stats["max"], 3))
     assert len(ranges) == len(PROPERTIES)
     info = table_with(at, "Model", "value")
-    assert info.loc["n_train", "value"] == str(tiny_bundle.train_info["n_train"])
+    assert info.loc["training molecules", "value"] == f"{tiny_bundle.train_info['n_train']:,}"
 
 
 def test_missing_model_is_one_line(tmp_path):
@@ -437,3 +452,160 @@ def test_a_seed_note_is_shown_once_per_tab(tiny_model_path, tiny_bundle, seed):
     at.button(key="gen_go").click().run()
     warned = [w.value for w in tab(at, "Generate").warning]
     assert all(warned.count(f"warning: {n}") == 1 for n in notes), warned
+
+
+# ------------------------------------------------------------------ issue 29: fields checked as on the CLI
+def cli_line(model, *args) -> str:
+    """What `moldesign generate` says about the same value: its one error line, or its first warning
+    (a value it accepts)."""
+    from moldesign.cli import app
+
+    r = runner.invoke(app, ["generate", "--model", str(model), "--max-attempts", "64", *map(str, args)])
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error: ")] if r.exit_code == 2 else \
+        [line for line in r.stderr.splitlines() if line.startswith("warning: --")]
+    assert lines, (r.exit_code, r.stderr)
+    return lines[0]
+
+
+# (field key, bad value, the CLI's arguments for that value); a LogP key ends in the seed's SMILES
+BAD_FIELDS = [("gen_n", -5, ["-n", -5]), ("gen_n", 100_001, ["-n", 100_001]), ("gen_radius", -1.0, ["--radius", -1]),
+              ("gen_temperature", -1.0, ["--temperature", -1]), ("gen_logp_", -10.0, ["--logp", -10]),
+              ("gen_min_sim", -0.5, ["--min-similarity", -0.5]), ("gen_rand", -3, ["--seed", -3])]
+
+
+def test_a_bad_number_is_refused_with_the_cli_line_not_replaced_by_the_old_value(tiny_model_path, seed):
+    """A field with min/max kept its previous value when a browser got one outside them (red border)
+    and Generate ran on that: now no field has bounds, and each value meets the CLI's own check."""
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed).run()
+    assert all(w.min is None and w.max is None for w in at.number_input), \
+        [(w.key, w.min, w.max) for w in at.number_input if w.min is not None or w.max is not None]
+    at.checkbox(key="gen_set_logp").check().run()
+    for key, value, args in BAD_FIELDS:
+        field = [w for w in at.number_input if w.key == key or (key.endswith("_") and w.key.startswith(key))][0]
+        before = field.value
+        field.set_value(value)
+        at.button(key="gen_go").click().run()
+        expected = cli_line(tiny_model_path, "--like", seed, *args)
+        if expected.startswith("error: "):  # refused: the CLI's line, no run, no table
+            assert errors(at, "Generate") == [expected], key
+            assert not [df for df in tab(at, "Generate").dataframe if "similarity" in df.value.columns], key
+        else:  # accepted with a warning (a LogP outside the training range): the same warning
+            assert expected in [w.value for w in tab(at, "Generate").warning], key
+        [w for w in at.number_input if w.key == field.key][0].set_value(before).run()
+
+
+@pytest.mark.parametrize("key,value,line", [
+    ("opt_rand", -3, "error: --seed must be >= 0, got -3"),
+    ("opt_steps", 0, "error: --steps must be >= 1, got 0"),
+    ("opt_chains", 5000, "error: --chains must be at most 1,024, got 5,000"),
+    ("opt_min_sim", -0.5, "error: --min-similarity must be in [0, 1], got -0.5"),
+])
+def test_optimize_fields_are_refused_in_one_line_before_the_run(tiny_model_path, seed, key, value, line):
+    at = start(tiny_model_path)
+    at.text_input(key="opt_start").set_value(seed).run()
+    at.number_input(key=key).set_value(value)
+    at.button(key="opt_go").click().run()
+    assert errors(at, "Optimize") == [line]
+    assert not [df for df in tab(at, "Optimize").dataframe if "chain" in df.value.columns]
+
+
+def test_interpolate_steps_beyond_the_limit_is_the_cli_line(tiny_model_path, tiny_smiles):
+    from moldesign.cli import app
+
+    at = start(tiny_model_path)
+    at.number_input(key="int_steps").set_value(5000)
+    at.button(key="int_go").click().run()
+    r = runner.invoke(app, ["interpolate", tiny_smiles[0], tiny_smiles[1], "--model", str(tiny_model_path),
+                            "--steps", "5000"])
+    assert errors(at, "Interpolate") == [one_line_error(r)] == ["error: --steps must be at most 1,000, got 5,000"]
+
+
+# ------------------------------------------------------------------ issue 29: progress of long runs
+def test_generate_reports_its_progress_at_the_top_of_the_tab(tiny_model_path, tiny_bundle, seed):
+    import moldesign.api
+
+    done: list[float] = []
+    df = moldesign.api.Designer(tiny_bundle).generate(seed, 3, radius=1.5, on_progress=done.append)
+    assert done and all(0 <= x <= 1 for x in done) and done == sorted(done)
+    assert done[-1] == 1.0 or len(df) < 3
+    at = start(tiny_model_path)
+    at.text_input(key="gen_seed").set_value(seed)
+    at.number_input(key="gen_n").set_value(3)
+    at.number_input(key="gen_radius").set_value(1.5)
+    at.button(key="gen_go").click().run()
+    assert errors(at, "Generate") == []
+    top = list(tab(at, "Generate").children.values())[1]  # under the heading, above the seed
+    assert re.fullmatch(r"Generating took \d+\.\d s", top.value), top
+    assert any("Stop button" in c.value for c in tab(at, "Generate").caption)
+
+
+def test_with_clock_runs_the_call_aside_and_keeps_its_errors_and_warnings():
+    import warnings
+
+    from moldesign.errors import DesignInputError, DesignWarning
+    from moldesign.webapp import with_clock
+
+    class Slot:
+        def __init__(self):
+            self.lines: list[str] = []
+
+        def info(self, text):
+            self.lines.append(text)
+
+        caption = info
+
+    slot = Slot()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DesignWarning)
+        assert with_clock(slot, "Waiting", lambda: (time.sleep(1.2), warnings.warn("w", DesignWarning))[0] or 7) == 7
+    assert [str(w.message) for w in caught] == ["w"]
+    assert slot.lines[0].startswith("Waiting… 0 s so far") and slot.lines[-1].startswith("Waiting took 1.")
+
+    def refuse():
+        raise DesignInputError("--steps must be >= 1, got 0")
+
+    with pytest.raises(DesignInputError, match="--steps"):
+        with_clock(slot, "Waiting", refuse)
+
+
+# ------------------------------------------------------------------ issue 29: the Model tab
+@pytest.fixture(scope="module")
+def model_with_card(tmp_path_factory, surrogate_model):
+    d = tmp_path_factory.mktemp("card")
+    shutil.copy(surrogate_model, d / "model.pt")
+    shutil.copy(Path(__file__).resolve().parents[2] / "models" / "MODEL_CARD.md", d / "MODEL_CARD.md")
+    return d / "model.pt"
+
+
+def test_model_tab_is_a_short_rounded_summary_with_details_folded(model_with_card):
+    at = start(model_with_card)
+    summary = table_with(at, "Model", "value")
+    assert "validation reconstruction" in summary.index
+    assert not [v for v in summary["value"] if re.search(r"\d\.\d{4,}", v)], summary  # no 0.5855855855855856
+    assert not tab(at, "Model").json  # no bare dict
+    fit = [d.value for d in tab(at, "Model").dataframe if "r2" in d.value.columns][0]
+    assert list(fit.index) == ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
+    assert (fit.round(3) == fit).all().all()
+    titles = [e.label for e in tab(at, "Model").expander]
+    assert "moldesign-zinc.pt: Training (sessions 3–4)" in titles and "Training details (every recorded number)" in titles
+    assert not [e.label for e in tab(at, "Model").expander if e.proto.expanded]  # every section folded
+
+
+# ------------------------------------------------------------------ issue 29: the sanity filter's words
+def test_the_sanity_help_says_what_the_filter_drops(tiny_model_path):
+    from moldesign.design.filters import DEFAULT_MAX_RING_SIZE, DEFAULT_MAX_SA, Sanity
+    from moldesign.design.rules import SANITY_RULE
+
+    at = start(tiny_model_path)
+    assert at.checkbox(key="gen_sanity").help.lower().startswith(SANITY_RULE.lower())
+    assert "heteroatom 3/4-rings" not in SANITY_RULE
+    assert f"more than {DEFAULT_MAX_RING_SIZE} atoms" in SANITY_RULE and f"SA > {DEFAULT_MAX_SA:g}" in SANITY_RULE
+    rings = lambda smi: [p for p in Sanity().problems(Chem.MolFromSmiles(smi)) if "ring with" in p]  # noqa: E731
+    dropped = {"oxaziridine": "CC1NO1", "α-lactone": "CC1OC1=O", "aziridinone": "CC1NC1=O",
+               "dioxetane": "CC1COO1", "diazetidine": "CC1NCN1"}
+    kept = {"epoxide": "CC1CO1", "aziridine": "CC1CN1", "oxetane": "CC1COC1", "β-lactam": "CC1CNC1=O"}
+    for name, smi in dropped.items():
+        assert name in SANITY_RULE and rings(smi), name
+    for name, smi in kept.items():
+        assert name in SANITY_RULE and not rings(smi), name
