@@ -32,8 +32,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from .chem import INTEGER_PROPERTIES, PROPERTIES
-from .design.rules import MAX_GENERATE, MAX_PATH_STEPS, SANITY_RULE, check_optimize_sizes, check_seed
+# absolute imports: Streamlit runs this file as a script, where a relative import has no package
+from moldesign.chem import INTEGER_PROPERTIES, PROPERTIES
+from moldesign.design.rules import MAX_GENERATE, MAX_PATH_STEPS, SANITY_RULE, check_optimize_sizes, check_seed
 
 LABELS = {"mw": "MW", "logp": "LogP", "hbd": "HBD", "hba": "HBA", "tpsa": "TPSA", "qed": "QED", "sa": "SA"}
 GRID_MAX = 50  # molecule images drawn per grid; the table and downloads hold every row
@@ -49,7 +50,7 @@ WIDE_COLUMNS = {"error": "large", "failed_filters": "large", "input": "medium", 
 def app_args(argv: list[str] | None = None) -> argparse.Namespace:
     """What `moldesign app` passes after `streamlit run webapp.py --`: --model (else $MOLDESIGN_MODEL,
     else the shipped model), --device, --seed (the default random seed of the inputs)."""
-    from .api import DEFAULT_MODEL
+    from moldesign.api import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--model")
@@ -71,9 +72,9 @@ def designer(path: str, device: str = "auto"):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions the CLI turns into its one-line `error: …` (exit 2 or 1)."""
-    from .frontend import user_input_errors
-    from .errors import DesignInputError, NothingValid, RunFailure
-    from .screening.screen import FilterError
+    from moldesign.frontend import user_input_errors
+    from moldesign.errors import DesignInputError, NothingValid, RunFailure
+    from moldesign.screening.screen import FilterError
 
     return user_input_errors() + (DesignInputError, NothingValid, FilterError, RunFailure)
 
@@ -84,7 +85,7 @@ def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
     e.g. a seed's notes, which the API repeats when it prepares the seed again)."""
     from rdkit import RDLogger
 
-    from .api import DesignWarning
+    from moldesign.api import DesignWarning
 
     RDLogger.DisableLog("rdApp.*")  # as in the CLI: parser noise is not for the page
     with warnings.catch_warnings(record=True) as caught:
@@ -102,7 +103,7 @@ def call(fn: Callable, *args, shown: Sequence = (), **kwargs) -> Any:
 
 def table_bytes(df: pd.DataFrame, suffix: str) -> bytes:
     """The table as the CLI would write it (data.write_atomic_table, same float format)."""
-    from .data import CSV_FLOAT_FORMAT, write_atomic_table
+    from moldesign.data import CSV_FLOAT_FORMAT, write_atomic_table
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"table{suffix}"
@@ -182,21 +183,21 @@ def with_clock(slot, what: str, fn: Callable, *args, **kwargs) -> Any:
 
 def parse_filters(text: str) -> list:
     """'qed>=0.5, pains==0' → screening RangeFilters (FilterError names a bad one)."""
-    from .screening.screen import parse_filter
+    from moldesign.screening.screen import parse_filter
 
     return [parse_filter(t) for t in text.replace(";", ",").split(",") if t.strip()]
 
 
 # ------------------------------------------------------------------ drawing helpers
 def fmt(x, spec: str = ".2f") -> str:
-    from .drawing import fmt as _fmt
+    from moldesign.drawing import fmt as _fmt
 
     return _fmt(x, spec)
 
 
 def grid(smiles: list[str | None], captions: list[str], per_row: int = PER_ROW) -> None:
     """Molecule images in rows of `per_row`, each captioned; invalid entries as a marked cell."""
-    from .drawing import mol_image
+    from moldesign.drawing import mol_image
 
     for start in range(0, len(smiles), per_row):
         cols = st.columns(per_row)
@@ -212,8 +213,8 @@ def grid(smiles: list[str | None], captions: list[str], per_row: int = PER_ROW) 
 
 def seed_panel(d, text: str, title: str = "Seed"):
     """Draw a seed beside its RDKit properties; return the api Seed, or None (error shown)."""
-    from .chem import mol_scores
-    from .drawing import mol_image
+    from moldesign.chem import mol_scores
+    from moldesign.drawing import mol_image
 
     seed = call(d.molecule, text)
     if seed is None:
@@ -261,7 +262,7 @@ def notes(*seeds) -> list[str]:
 
 # ------------------------------------------------------------------ tabs
 def generate_tab(d) -> None:
-    from .config import DEFAULT_RADIUS, LIKE_TEMPERATURE
+    from moldesign.config import DEFAULT_RADIUS, LIKE_TEMPERATURE
 
     st.subheader("Generate molecules with requested properties")
     top = st.empty()  # a run's progress, above the fold
@@ -320,7 +321,7 @@ def generate_tab(d) -> None:
 
 def screened(df: pd.DataFrame, filters: list) -> pd.DataFrame:
     """Generated molecules with the screening columns (alerts, rules) and `passes` / `failed_filters`."""
-    from .screening.screen import ScreenOptions, screen_smiles
+    from moldesign.screening.screen import ScreenOptions, screen_smiles
 
     s = screen_smiles(df["smiles"].tolist(), ScreenOptions(filters=filters))
     extra = ["pains", "brenk", "lipinski", "veber", "passes", "failed_filters"]
@@ -330,8 +331,8 @@ def screened(df: pd.DataFrame, filters: list) -> pd.DataFrame:
 
 
 def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> None:
-    from .chem import mol_scores
-    from .drawing import property_histograms
+    from moldesign.chem import mol_scores
+    from moldesign.drawing import property_histograms
 
     summary = df.attrs.get("summary", {})
     removed = summary.get("removed_total", 0)
@@ -356,7 +357,7 @@ def show_generated(df: pd.DataFrame, targets: dict, seed, filtered: bool) -> Non
 
 
 def interpolate_tab(d) -> None:
-    from .decoding.sampling import MAX_BEAM
+    from moldesign.decoding.sampling import MAX_BEAM
 
     st.subheader("Walk the latent space between two molecules")
     c1, c2 = st.columns(2)
@@ -388,7 +389,7 @@ def interpolate_tab(d) -> None:
 
 
 def optimize_tab(d) -> None:
-    from .design.optimize import COLUMNS, DEFAULT_CHAINS, DEFAULT_STEPS, METHODS
+    from moldesign.design.optimize import COLUMNS, DEFAULT_CHAINS, DEFAULT_STEPS, METHODS
 
     st.subheader("Optimize from a start molecule (every decode checked with RDKit)")
     top = st.empty()  # a run's clock, above the fold
@@ -436,8 +437,8 @@ def run_optimize(d, slot, start: str, maximize, minimize, targets, *, steps: int
 
 
 def show_optimized(res) -> None:
-    from .drawing import trajectory_plot
-    from .model.surrogate import TARGETS
+    from moldesign.drawing import trajectory_plot
+    from moldesign.model.surrogate import TARGETS
 
     s = res.summary
     m = st.columns(4)
@@ -469,7 +470,7 @@ def show_optimized(res) -> None:
 
 
 def screen_tab() -> None:
-    from .screening.screen import INPUT_SUFFIXES
+    from moldesign.screening.screen import INPUT_SUFFIXES
 
     st.subheader("Screen a file: properties, QED, SA, alerts, rules, filters")
     up = st.file_uploader("SMILES file", type=[s.lstrip(".") for s in INPUT_SUFFIXES], key="scr_file")
@@ -519,7 +520,7 @@ def screen_errors(df: pd.DataFrame, most: int = 200) -> None:
 def run_screen(upload, pasted: str, filters: list, dedupe: bool, standardize: bool) -> tuple[pd.DataFrame, str]:
     """Screen the uploaded file (or the pasted lines) chunk by chunk with a progress line; every
     row kept, bad ones with valid=False and an error."""
-    from .screening.screen import ScreenOptions, format_summary, iter_input_chunks, screen_chunks
+    from moldesign.screening.screen import ScreenOptions, format_summary, iter_input_chunks, screen_chunks
 
     opts = ScreenOptions(filters=filters, dedupe=dedupe, standardize=standardize)
     t0 = time.time()
