@@ -68,8 +68,8 @@ def mol_from_smiles(smiles: str) -> Chem.Mol:
     longer than MAX_SMILES_CHARS."""
     if not isinstance(smiles, str) or not smiles.strip():
         raise InvalidSmiles(f"empty SMILES: {smiles!r}")
-    if too_long(smiles):
-        raise InvalidSmiles(too_long(smiles))
+    if reason := too_long(smiles):
+        raise InvalidSmiles(reason)
     with quiet_rdkit():
         mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:

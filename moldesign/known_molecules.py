@@ -83,8 +83,8 @@ def resolve_molecule(text: str) -> tuple[str, str]:
     """
     if not isinstance(text, str) or not text.strip():
         raise UnknownMolecule(f"empty molecule: {text!r}")
-    if too_long(text):  # before the name lookup: fuzzy matching a 100,000-character text takes minutes
-        raise UnknownMolecule(too_long(text))
+    if reason := too_long(text):  # before the name lookup: fuzzy matching a 100,000-character text takes minutes
+        raise UnknownMolecule(reason)
     smiles = lookup_name(text)
     if smiles is not None:
         return text.strip().lower(), canonicalize(smiles)

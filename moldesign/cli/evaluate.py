@@ -62,13 +62,12 @@ def reconstruct(
 
     from ..screening.metrics import reconstruction_table
 
-    from ..decoding.sampling import MAX_BEAM
+    from ..design.common import check_beam
 
     with cli_errors(), design_errors():
         check_out_path(out)
         check_no_overwrite({"INPUT": input_arg, "--model": model}, {"--out": out})
-        if not 0 <= beam <= MAX_BEAM:  # before any work: a beam of 100,000 would run for days
-            raise UserError(f"--beam must be in 0..{MAX_BEAM}, got {beam}")
+        check_beam(beam)  # before any work: a beam of 100,000 would run for days
         smiles = _read_molecules(input_arg, smiles_col)
         bundle = load_bundle(model, device)
         torch.manual_seed(seed)  # greedy decoding is deterministic; seeded for uniformity

@@ -128,8 +128,8 @@ def explain_invalid(smiles) -> str:
         return "empty SMILES"
     if smiles == UNREADABLE_SD:
         return "unreadable SD record"
-    if chem.too_long(smiles):
-        return chem.too_long(smiles)
+    if reason := chem.too_long(smiles):
+        return reason
     mol = Chem.MolFromSmiles(smiles.strip(), sanitize=False)
     if mol is None:
         return "invalid SMILES: syntax error"

@@ -94,9 +94,10 @@ def cached_variants(smiles: Sequence[str], vocab, max_len: int, k: int, seed: in
         with np.load(path) as z:
             log(f"randomized SMILES: {k} variants per molecule from {path}")
             return Variants(z["ids"], z["lengths"], int(z["n_fallback"]))
+    from ..data import atomic_path
+
     out = make_variants(smiles, vocab, max_len, k, seed, log)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, ids=out.ids, lengths=out.lengths, n_fallback=np.array(out.n_fallback))
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:  # a killed run leaves no half cache that looks complete
+        np.savez(tmp, ids=out.ids, lengths=out.lengths, n_fallback=np.array(out.n_fallback))
     return out
