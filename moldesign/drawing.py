@@ -4,7 +4,8 @@ Grids paginate: at most PER_ROW columns and ROWS_PER_PAGE rows per image (a 100-
 was one unreadable 1500×5200 PNG), further pages beside the first as NAME-2.png, NAME-3.png, ...
 Plots: generate (property histograms against the requested targets and the seed, similarity),
 interpolate (the path as one row of structures labelled by α, invalid steps marked), evaluate
-(generated vs reference property distributions). matplotlib runs headless (Agg backend).
+(generated vs reference property distributions), optimize (objective and best molecule per step;
+a batch's best-so-far curves). matplotlib runs headless (Agg backend).
 Files are written to a temporary name and renamed, so a failed run leaves no half image.
 
 The pictures of the design commands' results (generate_plot, generate_grid, interpolate_plot,
@@ -337,3 +338,75 @@ def optimize_grid(result, path: str | Path, seed) -> int:
     legends = [legend({**s, "valid": True}, "start", similarity=False)]
     legends += [legend(r, f"#{int(r['rank'])} J={r['objective']:.2f}") for r in result.best.to_dict("records")]
     return grid_image(smiles, legends, path)
+
+
+# ------------------------------------------------------------------ optimize progress plots
+OPTIMIZE_PLOT_COLUMNS = ("qed", "logp", "mw", "tpsa", "sa", "similarity")  # the best molecule's, vs step
+
+
+def optimize_plot(curve, path: str | Path, seed_objective: float | None = None, title: str = "",
+                  columns: Sequence[str] = OPTIMIZE_PLOT_COLUMNS) -> Path:
+    """One start's search against step (a CMA-ES generation; steps run on across restarts): the
+    objective (the best new feasible molecule of each step as points, the best so far as a line,
+    the start's objective dashed), then RDKit properties of the best-so-far molecule (its
+    similarity to the start included). `curve`: design.optimize.best_so_far's table (step,
+    oracle_calls, step_best, best_objective, best_<column>)."""
+    path = check_plot_path(path)
+    cols = [c for c in columns if f"best_{c}" in curve]
+    fig, axes = _figure(1 + len(cols), cols=4)
+    ax = axes[0]
+    ax.scatter(curve["step"], curve["step_best"], s=10, color="#4c72b0", alpha=0.6, label="best of step")
+    ax.plot(curve["step"], curve["best_objective"], color="#c44e52", lw=2, label="best so far")
+    if seed_objective is not None and seed_objective == seed_objective:
+        ax.axhline(seed_objective, color="black", ls="--", lw=1, label="start")
+    ax.set_xlabel("step")
+    ax.set_ylabel("objective (RDKit)")
+    ax.legend(fontsize=7)
+    for ax, c in zip(axes[1:], cols):
+        ax.plot(curve["step"], curve[f"best_{c}"], color="#55a868", lw=1.5, drawstyle="steps-post")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"best molecule: {LABELS.get(c, c)}" if c != "similarity" else "best: Tanimoto to start")
+    if len(curve) and "oracle_calls" in curve:
+        title = f"{title}  ({int(curve['oracle_calls'].iloc[-1])} oracle calls)".strip()
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def optimize_batch_plot(curves: dict, path: str | Path, title: str = "", max_lines: int = 200) -> Path:
+    """A batch of starts: each start's best-so-far improvement over its start (objective units)
+    against oracle calls (thin lines, at most `max_lines`), with the median and the interquartile
+    band over starts (a start counts from its first feasible proposal). `curves`: start id →
+    {"oracle_calls": (n,) per step, "improvement": (n,) best so far minus the start's objective,
+    None/NaN before the first feasible proposal}."""
+    import numpy as np
+
+    path = check_plot_path(path)
+    fig, axes = _figure(1, cols=1, panel=(8.0, 4.2))
+    ax = axes[0]
+    series = [(np.asarray(c["oracle_calls"], float), np.asarray(c["improvement"], float)) for c in curves.values()
+              if c and len(c["oracle_calls"])]
+    for x, y in series[:max_lines]:
+        ax.plot(x, y, color="#4c72b0", lw=0.8, alpha=0.6 if len(series) <= 20 else 0.3, drawstyle="steps-post")
+    if series:
+        grid = np.linspace(0, max(x[-1] for x, _ in series), 200)  # (200,) common oracle-call axis
+        at = np.full((len(series), len(grid)), np.nan)  # (starts, 200): best so far at each grid point
+        for i, (x, y) in enumerate(series):
+            j = np.searchsorted(x, grid, side="right") - 1
+            at[i, j >= 0] = y[j[j >= 0]]
+            at[i, grid > x[-1]] = y[-1]  # a start that stopped early keeps its final best
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any feasible proposal
+                q1, med, q3 = np.nanpercentile(at, [25, 50, 75], axis=0)
+        ax.fill_between(grid, q1, q3, color="#c44e52", alpha=0.2, label="quartiles over starts")
+        ax.plot(grid, med, color="#c44e52", lw=2.2, label="median")
+    ax.axhline(0, color="black", ls="--", lw=1)
+    ax.set_xlabel("oracle calls")
+    ax.set_ylabel("best improvement so far (objective units)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or f"{len(curves)} starts", fontsize=10)
+    _save(fig, path)
+    return path

@@ -9,9 +9,9 @@ from typing import Optional
 import typer
 
 from ..errors import RunFailure, UserError
-from .common import (MAX_CHAINS, MAX_OPT_DECODES, MAX_OPT_STEPS, Device, DeviceOpt, ModelOpt, OutOpt, QuietOpt,
-                     SeedOpt, UnconstrainedOpt, app, bounded, check_grid, check_out_path, cli_errors, design_errors,
-                     designer, finite, info, write_table)
+from .common import (MAX_CHAINS, MAX_OPT_DECODES, MAX_OPT_STEPS, MAX_WORKERS, Device, DeviceOpt, ModelOpt, OutOpt,
+                     QuietOpt, SeedOpt, UnconstrainedOpt, app, bounded, check_grid, check_out_path, check_plot,
+                     cli_errors, design_errors, designer, finite, info, write_table)
 
 START_FILE_SUFFIXES = (".smi", ".csv", ".tsv", ".parquet", ".txt")
 
@@ -49,6 +49,10 @@ def optimize(
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Single start: draw the seed and best molecules to FILE.png or FILE.svg."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Plot to FILE.png or FILE.svg: one start, the objective per step and best so far with the best molecule's properties; a batch, each start's best-so-far improvement against oracle calls with the median and quartiles."),
+    workers: int = typer.Option(1, "--workers", callback=bounded(1, MAX_WORKERS), help="Batch: processes computing RDKit's scores (default 1: in this process; the model decodes in this one either way); with --engine dask, the LocalCluster's processes."),
+    engine: str = typer.Option("local", "--engine", help="Batch: local (this process) or dask (chunks of starts on a Dask cluster; the same rows)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: address of a running dask-scheduler (tcp://host:8786); default: a LocalCluster of --workers processes."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Batch: column with the start ids (default: start_id, id or name, else the row number)."),
     resume: bool = typer.Option(False, "--resume", help="Batch: continue an interrupted run from OUT.partial.csv, skipping starts already done."),
     unconstrained: bool = UnconstrainedOpt,
@@ -62,8 +66,12 @@ def optimize(
     improvement, feasible, oracle_call, pred_* from the surrogate, conditions, new, rank). A file:
     writes per start its best feasible proposals with start_id, start_smiles, similarity,
     objective, improvement, decodes, oracle_calls, seconds; a bad start (or one with no feasible
-    proposal) is one row with valid=False and error. The gradient method needs a surrogate in the
-    checkpoint (`moldesign surrogate fit`).
+    proposal) is one row with valid=False and error. The starts of a file are searched together
+    (every round decodes the points of all of them in one batch), with a progress line (starts
+    done / total, ETA) on stderr; each start's rows are the ones it gets alone. With -o, finished
+    starts are kept in OUT.partial.csv (and its manifest OUT.partial.json) until the end: after an
+    interruption, the same command with --resume runs only the starts not finished. The gradient
+    method needs a surrogate in the checkpoint (`moldesign surrogate fit`).
     When no decode of a single start is a new molecule (all the seed or invalid), the files are
     still written and the exit code is 1.
     """
@@ -71,6 +79,7 @@ def optimize(
         check_out_path(out)
         check_out_path(best, "--best")
         check_grid(grid)
+        check_plot(plot)
         if top < 1:
             raise UserError(f"--top must be at least 1, got {top}")
         if steps * chains > MAX_OPT_DECODES:
@@ -84,19 +93,24 @@ def optimize(
         from ..design.optimize import check_settings
 
         check_settings(**settings, baseline=baseline)  # every setting, before the model loads
+        if engine not in ("local", "dask") or (scheduler is not None and engine != "dask"):
+            raise UserError(f"--engine must be local or dask, got {engine!r}" if engine not in ("local", "dask")
+                            else "--scheduler needs --engine dask")
         if _is_start_file(start):
             if best is not None or grid is not None:
                 raise UserError("--best and --grid are for a single start; a batch writes the best rows to --out")
-            _optimize_batch(Path(start), out, settings, terms, baseline, id_column, resume, seed, model, device, quiet)
+            run = dict(baseline=baseline, id_column=id_column, resume=resume, seed=seed, plot=plot, workers=workers,
+                       engine=engine, scheduler=scheduler)
+            _optimize_batch(Path(start), out, settings, terms, run, model, device, quiet)
             return
-        if resume or id_column is not None:
-            raise UserError("--resume and --id-column need --start FILE (a batch of starts)")
-        _optimize_single(start, out, best, grid, settings, terms, baseline, seed, model, device, quiet)
+        if resume or id_column is not None or workers != 1 or engine != "local":
+            raise UserError("--resume, --id-column, --workers and --engine need --start FILE (a batch of starts)")
+        _optimize_single(start, out, best, grid, plot, settings, terms, baseline, seed, model, device, quiet)
 
 
-def _optimize_single(start: str, out: Optional[Path], best: Optional[Path], grid: Optional[Path], settings: dict,
-                     terms: dict, baseline: bool, seed: int, model: Optional[Path], device: Device,
-                     quiet: bool) -> None:
+def _optimize_single(start: str, out: Optional[Path], best: Optional[Path], grid: Optional[Path],
+                     plot: Optional[Path], settings: dict, terms: dict, baseline: bool, seed: int,
+                     model: Optional[Path], device: Device, quiet: bool) -> None:
     """One start: a summary and the five best on stderr, the trajectory to OUT (--best, --grid);
     no new molecule at all → the files are written, then exit 1."""
     d = designer(model, device)
@@ -119,6 +133,13 @@ def _optimize_single(start: str, out: Optional[Path], best: Optional[Path], grid
         from ..api import optimize_grid
 
         info(f"grid of {optimize_grid(res, grid, res.start)} molecules -> {grid}", quiet)
+    if plot is not None:
+        from ..design.optimize import best_so_far
+        from ..drawing import optimize_plot
+
+        optimize_plot(best_so_far(res.trajectory), plot, s["seed_objective"],
+                      f"{s['objective']} from {res.start.label}")
+        info(f"plot -> {plot}", quiet)
     if best is not None:
         write_table(res.best, best)
     write_table(res.trajectory, out)
@@ -127,45 +148,123 @@ def _optimize_single(start: str, out: Optional[Path], best: Optional[Path], grid
                          "decode was the seed): try a larger --step-size or more --steps / --chains")
 
 
-def _optimize_batch(path: Path, out: Optional[Path], settings: dict, terms: dict, baseline: bool,
-                    id_column: Optional[str], resume: bool, seed: int, model: Optional[Path], device: Device,
-                    quiet: bool) -> None:
-    """One model load, every start in order. Rows of finished starts are appended to
-    OUT.partial.csv as they finish (a name that does not look complete), so an interrupted batch
-    resumes with --resume; the final table is written atomically to OUT, then the partial file
-    is removed. A JSON summary goes to stderr."""
-    import pandas as pd
-
+def _optimize_batch(path: Path, out: Optional[Path], settings: dict, terms: dict, run: dict,
+                    model: Optional[Path], device: Device, quiet: bool) -> None:
+    """One model load, every start searched together. Finished starts are appended to
+    OUT.partial.csv as they finish, vouched for by OUT.partial.json (design.optimize.partial), so an
+    interrupted batch resumes with --resume; the final table is written atomically to OUT, then
+    both partial files are removed. A JSON summary goes to stderr."""
     from ..api import read_starts
-    from ..data import CSV_FLOAT_FORMAT
+    from ..design.leads import batch_table
 
-    if resume and out is None:
+    if run["resume"] and out is None:
         raise UserError("--resume needs -o/--out (the partial results live beside it)")
-    starts = read_starts(path, id_column)
-    partial = out.with_name(out.name + ".partial.csv") if out is not None else None
-    done: list = []
-    if partial is not None and partial.exists():
-        if not resume:
-            raise UserError(f"{partial} exists from an interrupted run: pass --resume to continue it, or delete it")
-        done.append(pd.read_csv(partial, dtype={"start_id": str, "start_input": str}, keep_default_na=False,
-                                na_values=[""]))
-    done_ids = set(done[0]["start_id"].astype(str)) if done else set()
-    if resume:
-        info(f"resuming: {len(done_ids)} of {len(starts)} starts already done", quiet)
+    starts = read_starts(path, run["id_column"])
     d = designer(model, device)
-    parts = []
-    for _sid, rows, _summary in d.optimize_batch(starts, done_ids, baseline=baseline, progress=not quiet,
-                                               seed=seed, **terms, **settings):
-        parts.append(rows)
-        if partial is not None:  # one start's rows at a time, flushed: the resume point
-            rows.to_csv(partial, mode="a", header=not partial.exists(), index=False, float_format=CSV_FLOAT_FORMAT)
-    table = pd.concat(done + parts, ignore_index=True) if done + parts else pd.DataFrame()
-    order = {k: i for i, k in enumerate(starts["start_id"])}
-    table = table.sort_values("start_id", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    store, done = _partial_store(path, out, settings, terms, run, model, device, len(starts), quiet)
+    resumed = len(store.entries) if store is not None else 0
+    parts, curves = [], store.curves() if store is not None else {}
+    try:
+        for sid, rows, summary in _results(d, model, device, starts, store.done_ids() if store else set(), terms,
+                                           settings, run, quiet):
+            curve = _curve(summary)
+            parts.append(rows)
+            curves[sid] = curve
+            if store is not None:  # one start's rows at a time, fsynced, then vouched for: the resume point
+                store.append(sid, rows, curve)
+    except KeyboardInterrupt as e:
+        if store is None:
+            raise
+        raise type(e)(f"optimize stopped with {len(store.entries)} of {len(starts)} starts finished (kept in "
+                      f"{store.csv}); run the same command with --resume to continue") from None
+    except Exception:
+        if store is not None and not store.entries:  # nothing finished to keep: no partial file to trip over
+            store.remove()
+        raise
+    table = batch_table(done + parts, starts["start_id"].tolist())
     write_table(table, out)
-    if partial is not None:
-        partial.unlink(missing_ok=True)
-    typer.echo(json.dumps({"optimize_batch": _batch_report(table, len(starts), len(done_ids), settings)}), err=True)
+    if run["plot"] is not None:
+        from ..drawing import optimize_batch_plot
+
+        optimize_batch_plot({k: v for k, v in curves.items() if v}, run["plot"],
+                            f"{len(starts)} starts, {settings['method']}, {_describe(terms)}")
+        info(f"plot -> {run['plot']}", quiet)
+    if store is not None:
+        store.remove()
+    typer.echo(json.dumps({"optimize_batch": _batch_report(table, len(starts), resumed, settings)}), err=True)
+
+
+def _results(d, model: Optional[Path], device: Device, starts, done: set, terms: dict, settings: dict, run: dict,
+             quiet: bool):
+    """(start_id, rows, summary) of every start not done, as each finishes: this process, or Dask."""
+    if run["engine"] == "local":
+        return d.optimize_batch(starts, done, ordered=False, baseline=run["baseline"], progress=not quiet,
+                                seed=run["seed"], workers=run["workers"], **terms, **settings)
+    from ..design.optimize import Objective, Settings
+    from ..design.optimize.dask_engine import optimize_batch_dask
+    from ..resources import DEFAULT_MODEL
+
+    path = str(Path(model or DEFAULT_MODEL).resolve())
+    obj = Objective.parse(terms["maximize"], terms["minimize"], terms["targets"], terms["objective"])
+    Settings(**settings).check(d.bundle, obj, path)  # here, before any task: one line, not a worker's traceback
+    return optimize_batch_dask(path, device.value, starts, done, terms, settings, run["seed"], run["baseline"],
+                               run["scheduler"], run["workers"], progress=not quiet)
+
+
+def _partial_store(path: Path, out: Optional[Path], settings: dict, terms: dict, run: dict, model: Optional[Path],
+                   device: Device, n_starts: int, quiet: bool):
+    """(the partial-results store of OUT, or None on stdout; the rows of starts already done)."""
+    from ..design.leads import BATCH_COLUMNS
+    from ..design.optimize.partial import PartialResults
+
+    if out is None:
+        return None, []
+    store = PartialResults(out, _fingerprint(path, settings, terms, run, model, device), BATCH_COLUMNS)
+    if store.exists() and not run["resume"]:
+        raise UserError(f"{store.csv} exists from an interrupted run: pass --resume to continue it, or delete it "
+                        f"and {store.manifest.name}")
+    if not store.exists():
+        store.begin()
+        if run["resume"]:
+            info(f"resuming: nothing to resume beside {out}; 0 of {n_starts} starts already done", quiet)
+        return store, []
+    table, dropped = store.load()
+    info(f"resuming: {len(store.entries)} of {n_starts} starts already done"
+         + (f" ({dropped} more were cut short in {store.csv.name} and run again)" if dropped else ""), quiet)
+    return store, [] if table is None else [table]
+
+
+def _fingerprint(path: Path, settings: dict, terms: dict, run: dict, model: Optional[Path], device: Device) -> dict:
+    """What decides a batch's rows, compared on --resume: the starts file's content, the model file,
+    the parsed objective, every setting, the seed, the baseline and the device."""
+    import hashlib
+
+    from ..design.optimize import Objective
+    from ..resources import DEFAULT_MODEL
+
+    obj = Objective.parse(terms["maximize"], terms["minimize"], terms["targets"], terms["objective"])
+    m = Path(model or DEFAULT_MODEL)
+    st = m.stat()
+    return {"starts_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "id_column": run["id_column"],
+            "model": str(m.resolve()), "model_size": st.st_size, "model_mtime_ns": st.st_mtime_ns,
+            "objective": {"weights": obj.weights, "targets": obj.targets}, **settings, "seed": run["seed"],
+            "baseline": run["baseline"], "device": device.value}
+
+
+def _curve(summary: dict | None) -> dict | None:
+    """A start's best-so-far curve for the batch plot: oracle calls and improvement over the start."""
+    c = (summary or {}).pop("curve", None)
+    if not c or summary.get("seed_objective") is None:
+        return None
+    j0 = summary["seed_objective"]
+    return {"oracle_calls": c["oracle_calls"],
+            "improvement": [None if v is None else round(v - j0, 4) for v in c["best_objective"]]}
+
+
+def _describe(terms: dict) -> str:
+    from ..design.optimize import Objective
+
+    return Objective.parse(terms["maximize"], terms["minimize"], terms["targets"], terms["objective"]).describe()
 
 
 def _batch_report(table, n_starts: int, n_resumed: int, settings: dict) -> dict:

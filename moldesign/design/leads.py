@@ -9,21 +9,25 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..chem import InvalidSmiles
 from ..errors import DesignInputError
+from ..known_molecules import UnknownMolecule
 from ..model.checkpoint import Bundle
 from ..model.surrogate import TARGETS
+from ..model.tokenizer import TokenizeError, UnknownTokenError
 from .common import molecule
 from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES,
                        DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
-                       Objective, OptimizeResult, check_settings, optimize, random_baseline, require_surrogate)
+                       SETTINGS, Objective, OptimizeResult, Settings, best_so_far, check_settings, optimize, optimize_many,
+                       random_baseline, require_surrogate)
 
 # per-proposal columns of an optimize batch (after start_id … seed_objective, rank, smiles, valid)
 OPTIMIZE_BATCH_COLUMNS = [*TARGETS, "plogp", "plogp_raw", "similarity", "objective", "improvement"]
 BATCH_COLUMNS = ["start_id", "start_input", "start_smiles", "method", "decodes", "oracle_calls", "seconds",
                  "seed_objective", "rank", "smiles", "valid", *OPTIMIZE_BATCH_COLUMNS, "error"]
-SETTINGS = ("steps", "chains", "step_size", "prior_weight", "top_k", "condition", "method", "budget",
-            "min_similarity", "sigma", "condition_sigma", "constrained", "samples", "temperature",
-            "sigma_units", "fill_budget", "similarity_penalty")  # optimize's keyword settings (besides seed)
+
+
+_START_ERRORS = (DesignInputError, InvalidSmiles, UnknownMolecule, TokenizeError, UnknownTokenError)  # a bad start: a row
 
 
 def _model_name(path: str | Path | None) -> str:
@@ -52,50 +56,118 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
 
 def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame, done: set[str] = frozenset(),
                    baseline: bool = False, progress: bool = False, **kwargs) -> Iterator[tuple]:
-    """Designer.optimize_batch: (start_id, rows, summary) per start not in `done`, in order."""
-    from tqdm import tqdm
-
+    """Designer.optimize_batch: (start_id, rows, summary) per start not in `done`, every start
+    searched at once (design.optimize.optimize_many). In input order by default; `ordered=False`
+    yields each start as it finishes (a resumable writer keeps every finished start at once; bad
+    starts come first). Other keywords besides optimize's: `workers` (RDKit scoring processes),
+    `window` (starts searched at once), `stats` (a BatchStats to fill). The summary of a searched
+    start carries `curve`: oracle calls and best-so-far objective per step (for plots)."""
     objective = Objective.parse(kwargs.pop("maximize", ()), kwargs.pop("minimize", ()),
                                 kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
-    check_settings(**kwargs, baseline=baseline)  # a baseline needs the gradient method
-    if kwargs.get("method", DEFAULT_METHOD) == "gradient":
-        require_surrogate(bundle, _model_name(path))
-    rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))]
-    for rec in tqdm(rows.to_dict("records"), desc="optimize", unit="start", disable=not progress):
-        yield _batch_start(bundle, str(rec["start_id"]), rec["smiles"], objective, baseline, kwargs)
-
-
-def _batch_start(bundle: Bundle, sid: str, given: str, objective: Objective, baseline: bool,
-                 kwargs: dict) -> tuple[str, pd.DataFrame, dict | None]:
-    """One start of a batch → (start_id, its rows, its summary; None when the start is bad)."""
-    from ..chem import InvalidSmiles, standardize
-    from ..known_molecules import UnknownMolecule
-    from ..model.tokenizer import TokenizeError, UnknownTokenError
-
-    head = {"start_id": sid, "start_input": given}
-    try:
-        smiles = standardize(given)  # the form the model is trained on: largest fragment, uncharged, no stereo
-        res = _optimize_one(bundle, smiles, objective, **kwargs)
-    except (DesignInputError, InvalidSmiles, UnknownMolecule, TokenizeError, UnknownTokenError) as e:
-        row = {**head, "start_smiles": None, "method": kwargs.get("method", DEFAULT_METHOD),
-               "smiles": None, "valid": False, "error": str(e)}
-        return sid, pd.DataFrame([row]).reindex(columns=BATCH_COLUMNS), None
-    tables = [batch_rows(head, res)]
-    if baseline:
-        base = random_baseline(bundle, res.start, objective, res.trajectory["distance"].to_numpy(),
-                               np.random.default_rng(kwargs.get("seed", 0)), kwargs.get("top_k", 10),
-                               kwargs.get("condition", "optimize"), kwargs.get("budget"),
-                               kwargs.get("min_similarity", 0.0), kwargs.get("constrained", True))
-        base.summary["method"] = "random"
-        tables.append(batch_rows(head, base))
-    return sid, pd.concat(tables, ignore_index=True), res.summary
-
-
-def _optimize_one(bundle: Bundle, smiles: str, objective: Objective, seed: int = 0, **kwargs) -> OptimizeResult:
+    ordered, seed = kwargs.pop("ordered", True), kwargs.pop("seed", 0)
+    run = {k: kwargs.pop(k) for k in ("workers", "window", "stats") if k in kwargs}
     unknown = set(kwargs) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown optimize settings: {sorted(unknown)}")
-    return optimize(bundle, molecule(bundle, smiles), objective, rng=np.random.default_rng(seed), **kwargs)
+    check_settings(**kwargs, baseline=baseline)  # a baseline needs the gradient method
+    Settings(**kwargs).check(bundle, objective, _model_name(path))  # what the method needs, before any row
+    rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))].to_dict("records")
+    bar = _Progress(len(rows), progress)
+    try:
+        results = _batch_results(bundle, rows, objective, baseline, seed, {**run, "model_name": _model_name(path)},
+                                 kwargs, bar)
+        yield from (results if not ordered else _in_order(results, [str(r["start_id"]) for r in rows]))
+    finally:
+        bar.close()
+
+
+class _Progress:
+    """Starts done / total with an ETA on stderr: each start counts the fraction of its work done
+    (its oracle calls of the budget; 1 when finished or bad), since all starts of a batch advance
+    together and counting finished starts alone would sit at 0 until the end."""
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.done: dict[str, float] = {}  # start id → fraction done
+        self.bar = tqdm(total=total, desc="optimize", unit="start", disable=not enabled, mininterval=1.0,
+                        bar_format="{desc}: {n:.1f}/{total} starts |{bar}| [{elapsed}<{remaining}]")
+
+    def finished(self, sid: str) -> None:
+        self.done[sid] = 1.0
+        self._show()
+
+    def update(self, active: list) -> None:
+        """After a round: `active` (start id, search) pairs."""
+        for sid, search in active:
+            self.done[sid] = search.progress()
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.n = min(self.bar.total, sum(self.done.values()))
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _batch_results(bundle: Bundle, rows: list[dict], objective: Objective, baseline: bool, seed: int, run: dict,
+                   settings: dict, bar: _Progress) -> Iterator[tuple[str, pd.DataFrame, dict | None]]:
+    """Bad starts first (one error row each), then every good start as its search ends."""
+    good = []
+    for rec in rows:
+        sid, given = str(rec["start_id"]), rec["smiles"]
+        try:
+            good.append((sid, (given, molecule(bundle, standardize_start(given)))))
+        except _START_ERRORS as e:
+            bar.finished(sid)
+            yield sid, _error_rows(sid, given, settings, str(e)), None
+    seeds = {sid: pair for sid, pair in good}
+    found = optimize_many(bundle, ((sid, sd) for sid, (_, sd) in good), objective, seed=seed,
+                          on_round=bar.update, **run, **settings)
+    for sid, res in found:
+        bar.finished(sid)
+        given = seeds[sid][0]
+        if isinstance(res, DesignInputError):
+            yield sid, _error_rows(sid, given, settings, str(res)), None
+            continue
+        head = {"start_id": sid, "start_input": given}
+        tables = [batch_rows(head, res)]
+        if baseline:
+            base = random_baseline(bundle, res.start, objective, res.trajectory["distance"].to_numpy(),
+                                   np.random.default_rng(seed), settings.get("top_k", 10),
+                                   settings.get("condition", "optimize"), settings.get("budget"),
+                                   settings.get("min_similarity", 0.0), settings.get("constrained", True))
+            base.summary["method"] = "random"
+            tables.append(batch_rows(head, base))
+        curve = best_so_far(res.trajectory)
+        res.summary["curve"] = {"oracle_calls": curve["oracle_calls"].tolist(),
+                                "best_objective": [None if v != v else round(float(v), 4)
+                                                   for v in curve["best_objective"]]}
+        yield sid, pd.concat(tables, ignore_index=True), res.summary
+
+
+def _in_order(results: Iterator[tuple], order: list[str]) -> Iterator[tuple]:
+    """Yield results in `order`, holding back any that finish before an earlier start."""
+    held, nxt = {}, 0
+    for item in results:
+        held[item[0]] = item
+        while nxt < len(order) and order[nxt] in held:
+            yield held.pop(order[nxt])
+            nxt += 1
+
+
+def standardize_start(given: str) -> str:
+    """The form the model is trained on: largest fragment, uncharged, no stereo (chem.standardize)."""
+    from ..chem import standardize
+
+    return standardize(given)
+
+
+def _error_rows(sid: str, given: str, settings: dict, error: str) -> pd.DataFrame:
+    row = {"start_id": sid, "start_input": given, "start_smiles": None,
+           "method": settings.get("method", DEFAULT_METHOD), "smiles": None, "valid": False, "error": error}
+    return pd.DataFrame([row]).reindex(columns=BATCH_COLUMNS)
 
 
 def batch_rows(head: dict, res: OptimizeResult) -> pd.DataFrame:
@@ -113,6 +185,30 @@ def batch_rows(head: dict, res: OptimizeResult) -> pd.DataFrame:
     for k, v in reversed([*head.items(), ("start_smiles", res.start.smiles), *spent.items()]):
         df.insert(0, k, v)
     return df.reindex(columns=BATCH_COLUMNS)
+
+
+_STRING_COLUMNS = ("start_id", "start_input", "start_smiles", "method", "smiles")
+_INT_COLUMNS = ("decodes", "oracle_calls", "rank")
+
+
+def batch_table(parts: Sequence[pd.DataFrame], order: Sequence[str]) -> pd.DataFrame:
+    """A batch's rows, fresh or read back from a partial file, as one table (BATCH_COLUMNS) with the
+    same dtypes either way (strings or None, nullable integers, bool, float64; error "" when
+    none), starts in `order` (start ids), each start's rows in their own order."""
+    parts = [p for p in parts if len(p)]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=BATCH_COLUMNS)
+    table = table.reindex(columns=BATCH_COLUMNS)
+    for c in _STRING_COLUMNS:
+        table[c] = table[c].astype(object).where(table[c].notna(), None)
+    table["start_id"] = table["start_id"].astype(str)
+    table["error"] = table["error"].astype(object).where(table["error"].notna(), "")
+    for c in _INT_COLUMNS:
+        table[c] = pd.to_numeric(table[c]).astype("Int64")
+    table["valid"] = table["valid"].fillna(False).astype(bool)
+    for c in ("seconds", "seed_objective", *OPTIMIZE_BATCH_COLUMNS):
+        table[c] = pd.to_numeric(table[c]).astype(np.float64)
+    rank = {k: i for i, k in enumerate(map(str, order))}
+    return table.sort_values("start_id", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
 
 
 def baseline(bundle: Bundle, result: OptimizeResult, seed: int = 0) -> OptimizeResult:

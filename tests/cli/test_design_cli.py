@@ -176,9 +176,9 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
                                                                              monkeypatch):
     """A decoder that only gives back the seed (or junk): the summary line says "none", the one
     error line says why, exit 1, and the trajectory and an empty best table are still written."""
-    import moldesign.design.optimize
+    import moldesign.design.optimize.points
 
-    monkeypatch.setattr(moldesign.design.optimize, "decode", lambda bundle, z, props, temperature=0.0, **kw:
+    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, temperature=0.0, **kw:
                         [(seed_smiles, "C1CC")[i % 2] for i in range(len(z))])
     out, best = tmp_path / "traj.csv", tmp_path / "best.csv"
     args = ["optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient", "--steps", 3,
@@ -201,10 +201,10 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
 def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tmp_path, monkeypatch):
     import itertools
 
-    import moldesign.design.optimize
+    import moldesign.design.optimize.points
 
     found = itertools.cycle(["CCO", "CCN", "CCCC", "c1ccccc1", "CC(=O)O", "C1CC"])  # always something to find
-    monkeypatch.setattr(moldesign.design.optimize, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
     starts = tmp_path / "starts.csv"
     pd.DataFrame({"id": ["s1", "bad", "s3"], "smiles": [tiny_smiles[0], "not_a_smiles", tiny_smiles[3]]}).to_csv(
         starts, index=False)
@@ -223,17 +223,95 @@ def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tm
     np.testing.assert_allclose(valid["improvement"], valid["plogp"] - valid["seed_objective"], atol=1e-3)
     summary = json.loads([l for l in res.stderr.splitlines() if l.startswith("{")][-1])["optimize_batch"]
     assert summary["starts"] == 3 and summary["bad_starts"] == 1 and summary["mean_oracle_calls"] <= 8
-    # an interrupted run leaves OUT.partial.csv with the starts it finished; --resume skips them
-    partial = tmp_path / "opt.csv.partial.csv"
-    full[full["start_id"] == "s1"].to_csv(partial, index=False)
-    line = one_line_error(run(*args))
+    # an interrupted run leaves OUT.partial.csv (and its manifest) with the starts it finished
+    partial, manifest = tmp_path / "opt.csv.partial.csv", tmp_path / "opt.csv.partial.json"
+    interrupt_after(monkeypatch, 1)
+    line = run(*args).stderr.strip().splitlines()[-1]
+    assert line.startswith("interrupted (SIGINT): optimize stopped with 1 of 3 starts finished") and "--resume" in line
+    assert partial.exists() and manifest.exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    line = one_line_error(run(*args))  # without --resume: refused, the partial file kept
     assert "--resume" in line and partial.exists()
     res = ok(run(*args, "--resume"))
     assert "resuming: 1 of 3 starts already done" in res.stderr
     again = pd.read_csv(out)
-    assert list(again["start_id"].unique()) == ["s1", "bad", "s3"] and not partial.exists()
-    pd.testing.assert_frame_equal(again[again["start_id"] == "s1"].reset_index(drop=True),
-                                  full[full["start_id"] == "s1"].reset_index(drop=True))
+    assert list(again["start_id"].unique()) == ["s1", "bad", "s3"] and not partial.exists() and not manifest.exists()
+    pd.testing.assert_frame_equal(again[again["start_id"] == "bad"].reset_index(drop=True),
+                                  full[full["start_id"] == "bad"].reset_index(drop=True))
+
+
+def interrupt_after(monkeypatch, n: int) -> None:
+    """Ctrl-C right after the n-th finished start is saved to the partial file (a kill there)."""
+    from moldesign.design.optimize.partial import PartialResults
+
+    append = PartialResults.append
+
+    def append_then_stop(self, *a, **kw):
+        append(self, *a, **kw)
+        if len(self.entries) >= n:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(PartialResults, "append", append_then_stop)
+
+
+@pytest.fixture(scope="module")
+def starts_file(tmp_path_factory, tiny_smiles):
+    path = tmp_path_factory.mktemp("starts") / "starts.smi"
+    path.write_text("".join(f"{s} m{i}\n" for i, s in enumerate(tiny_smiles[:4])))
+    return path
+
+
+BATCH_ARGS = ("--maximize", "qed", "--min-similarity", "0.2", "--steps", 3, "--chains", 4, "--sigma", 0.5,
+              "--budget", 12, "--fill-budget", "--top", 3)
+
+
+@pytest.mark.parametrize("cut", [37, "mid-line"])
+def test_optimize_resume_after_a_cut_partial_file_equals_an_uninterrupted_run(model, starts_file, tmp_path,
+                                                                              monkeypatch, cut):
+    """The real decoder: a batch stopped after 3 of 4 starts, its partial file then cut (by 37
+    bytes, or in the middle of the second start's rows), resumes to the uninterrupted table: the
+    damaged starts are not trusted but run again (every column but the timing)."""
+    full_out, out = tmp_path / "full.csv", tmp_path / "cut.csv"
+    ok(run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "-o", full_out, "-q"))
+    interrupt_after(monkeypatch, 3)
+    assert run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "-o", out, "-q").exit_code == 130
+    monkeypatch.undo()
+    partial = tmp_path / "cut.csv.partial.csv"
+    data = partial.read_bytes()
+    lines = data.splitlines(keepends=True)
+    keep = len(data) - 37 if cut == 37 else len(lines[0]) + len(lines[1]) + len(lines[2]) // 2
+    partial.write_bytes(data[:keep])
+    res = ok(run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "-o", out, "--resume"))
+    assert "run again" in res.stderr
+    a, b = pd.read_csv(full_out), pd.read_csv(out)
+    assert list(a["start_id"].unique()) == ["m0", "m1", "m2", "m3"]
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+
+
+def test_optimize_resume_with_other_settings_is_refused(model, starts_file, tmp_path, monkeypatch):
+    out = tmp_path / "o.csv"
+    interrupt_after(monkeypatch, 1)
+    assert run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "-o", out, "-q").exit_code == 130
+    monkeypatch.undo()
+    logp = ["logp" if a == "qed" else a for a in BATCH_ARGS]  # --maximize logp instead of qed
+    line = one_line_error(run("optimize", "--model", model, "--start", starts_file, *logp, "-o", out, "--resume"))
+    assert "cannot resume" in line and "objective" in line
+    line = one_line_error(run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "--budget", 13,
+                              "-o", out, "--resume"))
+    assert "budget" in line and "objective" not in line
+    (tmp_path / "o.csv.partial.json").unlink()  # a partial file without its manifest is never trusted
+    assert "no manifest" in one_line_error(run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS,
+                                               "-o", out, "--resume"))
+
+
+def test_optimize_plots(model, starts_file, seed_smiles, tmp_path):
+    png, svg = tmp_path / "batch.png", tmp_path / "one.svg"
+    ok(run("optimize", "--model", model, "--start", starts_file, *BATCH_ARGS, "--plot", png, "-q"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    ok(run("optimize", "--model", model, "--start", seed_smiles, *BATCH_ARGS, "--plot", svg, "-o", tmp_path / "t.csv"))
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text and "best so far" in text
 
 
 def test_optimize_defaults_to_cmaes_which_needs_no_surrogate(model, seed_smiles, tmp_path):
@@ -292,6 +370,12 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--maximize", "qed", "--baseline"], "use it with --method gradient"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--similarity-penalty", "-1"],
      "--similarity-penalty must be >= 0, got -1"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--sigma", "1e-300", "--condition-sigma", "1e-300"],
+     "--sigma must be at least 1e-06"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--condition-sigma", "1e-9"], "--condition-sigma must be at least"),
+    (["optimize", "--start", "CCO", "--objective", "1e308*qed + 1e308*logp"], "--objective weight 1e308 of qed is out of range"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--plot", "p.gif"], "--plot must end in .png or .svg"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--workers", "2"], "need --start FILE (a batch of starts)"),
 ])
 def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     line = one_line_error(run(*args, "--model", surrogate_model))

@@ -147,7 +147,7 @@ def _fake_decoder(monkeypatch, cycle):
     iterator: its next item). Returns the list of (temperature, rows) of every call."""
     import itertools
 
-    import moldesign.design.optimize
+    import moldesign.design.optimize.points
 
     counter = itertools.count()
     calls = []
@@ -159,7 +159,7 @@ def _fake_decoder(monkeypatch, cycle):
             return [next(cycle) for _ in range(len(z))]
         return [cycle[next(counter) % len(cycle)] for _ in range(len(z))]
 
-    monkeypatch.setattr(moldesign.design.optimize, "decode", fake)
+    monkeypatch.setattr(moldesign.design.optimize.points, "decode", fake)
     return calls
 
 
@@ -468,3 +468,98 @@ def test_fill_budget_runs_until_the_budget_is_spent(designer, seed_smiles, metho
 def test_new_search_settings_are_checked(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):
         designer.optimize(tiny_smiles[0], maximize=["qed"], method="cmaes", **kwargs)
+
+
+# ------------------------------------------------------------------ batches of starts
+def _many(designer, smiles, **kw):
+    """optimize_many over `smiles` (keys 0..n-1) → {key: OptimizeResult}, and the BatchStats."""
+    from moldesign.design.optimize import BatchStats, Objective, optimize_many
+
+    stats = BatchStats()
+    seeds = [(i, designer.molecule(s)) for i, s in enumerate(smiles)]
+    out = dict(optimize_many(designer.bundle, seeds, Objective.parse(maximize=["qed"]), stats=stats, **kw))
+    return out, stats
+
+
+@pytest.mark.parametrize("kw", [
+    dict(method="cmaes", min_similarity=0.2, budget=25, fill_budget=True, steps=3, chains=4, sigma=0.5),
+    dict(method="cmaes", samples=3, temperature=0.8, steps=2, chains=3, sigma=0.5, seed=4),
+    dict(method="gradient", steps=3, chains=3, step_size=0.8, sigma=0.5, min_similarity=0.2),
+], ids=["cmaes-fill-budget", "cmaes-samples", "gradient"])
+def test_a_start_gets_the_same_rows_alone_and_in_a_batch(designer, tiny_smiles, kw):
+    """The real tiny decoder: every start's trajectory (every column but nothing timed) is the
+    same whether it is searched with three others, alone in a batch, or by optimize()."""
+    if kw["method"] == "cmaes":
+        pytest.importorskip("cma")
+    smiles = tiny_smiles[:4]
+    together, _ = _many(designer, smiles, **kw)
+    assert sorted(together) == [0, 1, 2, 3]
+    seed = kw.pop("seed", 0)
+    for i, s in enumerate(smiles):
+        alone = designer.optimize(s, maximize=["qed"], seed=seed, **kw)
+        pd.testing.assert_frame_equal(together[i].trajectory, alone.trajectory)
+        strip = lambda d: {k: v for k, v in d.items() if k != "seconds"}  # noqa: E731
+        assert strip(together[i].summary) == strip(alone.summary)
+    kw["seed"] = seed
+    one, _ = _many(designer, smiles[2:3], **kw)
+    pd.testing.assert_frame_equal(one[0].trajectory, together[2].trajectory)
+
+
+def test_a_batch_decodes_all_its_starts_in_one_call_per_round(designer, tiny_smiles, monkeypatch):
+    """Count the decoder's calls: one per round for the whole batch, far fewer than starts ×
+    generations (what one search at a time costs)."""
+    pytest.importorskip("cma")
+    import moldesign.design.optimize.points as points
+
+    calls = []
+    real = points.decode
+
+    def counted(bundle, z, props, **kw):
+        calls.append(len(z))
+        return real(bundle, z, props, **kw)
+
+    monkeypatch.setattr(points, "decode", counted)
+    res, stats = _many(designer, tiny_smiles[:5], method="cmaes", steps=4, chains=4, sigma=0.5)
+    generations = sum(r.trajectory["step"].nunique() for r in res.values())
+    assert len(calls) == stats.rounds <= 4 < generations  # 4 generations each: 4 rounds
+    assert max(calls) == 5 * 4 and stats.decodes == sum(calls) == sum(r.summary["decodes"] for r in res.values())
+
+
+def test_a_batch_start_that_cannot_be_searched_is_reported_not_raised(designer, tiny_smiles, monkeypatch):
+    from moldesign.design.optimize import batch
+
+    real = batch.new_search
+
+    def refuse_second(bundle, seed, *a):
+        if seed.smiles == designer.molecule(tiny_smiles[1]).smiles:
+            raise DesignInputError("no search for this one")
+        return real(bundle, seed, *a)
+
+    monkeypatch.setattr(batch, "new_search", refuse_second)
+    res, _ = _many(designer, tiny_smiles[:3], method="cmaes", steps=2, chains=3)
+    assert isinstance(res[1], DesignInputError) and res[0].summary["decodes"] > 0 and res[2].summary["decodes"] > 0
+
+
+def test_huge_weights_and_tiny_steps_are_refused_before_any_work(designer, tiny_smiles):
+    with pytest.raises(DesignInputError, match="out of range"):
+        Objective.parse(expression="1e308*qed + 1e308*logp")
+    with pytest.raises(DesignInputError, match="out of range"):
+        Objective.parse(expression="1e999*qed")
+    assert Objective.parse(expression="1e6*qed").weights == {"qed": 1e6}
+    for kw in (dict(sigma=1e-300), dict(condition_sigma=1e-300)):
+        with pytest.raises(DesignInputError, match="must be at least 1e-06"):
+            designer.optimize(tiny_smiles[0], maximize=["qed"], **kw)
+
+
+def test_best_so_far_follows_the_trajectory(designer, tiny_smiles):
+    from moldesign.design.optimize import best_so_far
+
+    res = designer.optimize(tiny_smiles[0], maximize=["qed"], steps=4, chains=4, sigma=0.8)
+    curve = best_so_far(res.trajectory)
+    assert curve["step"].tolist() == sorted(res.trajectory["step"].unique())
+    assert curve["oracle_calls"].is_monotonic_increasing and curve["oracle_calls"].iloc[-1] == res.summary["oracle_calls"]
+    best = curve["best_objective"].dropna()
+    assert best.is_monotonic_increasing
+    if len(res.best):
+        assert best.iloc[-1] == pytest.approx(res.best["objective"].iloc[0])
+        assert curve["best_qed"].iloc[-1] == pytest.approx(res.best["qed"].iloc[0])
