@@ -78,3 +78,23 @@ def test_config_rejects_an_unknown_mode():
         TrainConfig(randomize="sometimes").validate()
     with pytest.raises(ConfigError, match="train.enc_lr_scale"):
         TrainConfig(enc_lr_scale=0).validate()
+
+
+def test_batches_group_what_the_encoder_reads():
+    # canonical lengths and random-spelling lengths disagree: batches must be of near-equal
+    # *encoder* length (train-mode BatchNorm statistics may only tell what each input shows)
+    from moldesign.training.loop import epoch_batches
+
+    rng = np.random.default_rng(0)
+    tgt_len = rng.integers(20, 60, size=512)
+    enc_len = rng.integers(20, 80, size=512)  # independent of tgt_len
+    cfg = dataclasses.replace(TrainConfig(), batch_size=64)
+
+    def spread(lengths, batches):
+        return max(int(lengths[b].max() - lengths[b].min()) for b in batches)
+
+    by_enc = epoch_batches(tgt_len, enc_len, cfg, np.random.default_rng(1))
+    assert sorted(np.concatenate(by_enc).tolist()) == list(range(512))  # every molecule once
+    assert spread(enc_len, by_enc) <= 12 and spread(tgt_len, by_enc) > 25
+    canonical = epoch_batches(tgt_len, None, cfg, np.random.default_rng(1))
+    assert spread(tgt_len, canonical) <= 12
