@@ -1,5 +1,5 @@
 """Run the moldesign CLI from a checkout: `python cli.py generate --like aspirin`."""
-from moldesign.cli import app
+from moldesign.cli import main
 
 if __name__ == "__main__":
-    app()
+    main()

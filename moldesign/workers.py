@@ -58,8 +58,17 @@ def new_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
-    """Cancel queued work and end the workers now (SIGTERM, then SIGKILL after `grace` seconds)."""
+    """Cancel queued work and end the workers now (SIGTERM, then SIGKILL after `grace` seconds).
+
+    The call queue's feeder thread may be part-way through writing a task into the pipe of a worker
+    about to be terminated; the pool's manager thread joins that feeder, and interpreter exit joins
+    the manager. cancel_join_thread() makes the first join a no-op (the feeder is a daemon thread),
+    so a stopped pool cannot hold up the exit of its command."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    queue = getattr(pool, "_call_queue", None)
+    if queue is not None:
+        with contextlib.suppress(Exception):
+            queue.cancel_join_thread()
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         with contextlib.suppress(Exception):

@@ -1,5 +1,5 @@
 """`python -m moldesign.cli ...` (what torchrun runs: torchrun -m moldesign.cli train ...)."""
-from . import app
+from . import main
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from moldesign.cli import EXIT_GRACE_SECONDS
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -88,9 +90,10 @@ def test_screen_workers_die_with_a_sigkilled_parent_and_resume_equals_uninterrup
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(ref))
 
 
-# Ctrl-C to the whole process group with 2 workers passed here but hung once (30 s) in a fresh-clone CI
-# run (session 10): left out until the hang is understood (issue 29 stays open on it)
-@pytest.mark.parametrize("sig", [signal.SIGTERM], ids=["SIGTERM"])
+# Ctrl-C to the whole process group hung once (30 s, "interrupted" printed, no exit) in a fresh-clone CI
+# run of session 10 and could not be reproduced in 37 tries since; the exit watchdog (cli.main, tested
+# below) bounds any such hang, so the bound here leaves room for its grace
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT-to-group"])
 def test_screen_with_workers_stops_within_seconds(tmp_path, big_input, sig):
     out = tmp_path / "res.csv"
     proc = spawn("screen", str(big_input), "-o", str(out), "--workers", "2", "--chunk-size", "250", "-q",
@@ -102,7 +105,7 @@ def test_screen_with_workers_stops_within_seconds(tmp_path, big_input, sig):
     else:
         proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
-    assert time.time() - t0 < 5.0, f"took {time.time() - t0:.1f} s to stop"
+    assert time.time() - t0 < 2.0 + EXIT_GRACE_SECONDS, f"took {time.time() - t0:.1f} s to stop"
     assert proc.returncode in (130, 143), err
     assert "Traceback" not in err and err.strip().startswith("interrupted"), err
     assert wait_until(lambda: not any(alive(p) for p in workers), 3.0)
@@ -128,3 +131,27 @@ def test_data_preparation_stops_with_its_workers_on_sigterm(tmp_path, big_input)
     assert proc.returncode != 0 and "Traceback" not in err, err
     assert wait_until(lambda: not any(alive(p) for p in workers), 3.0), "workers went on after the command stopped"
     assert not (tmp_path / "out" / "train.parquet").exists()
+
+
+def test_an_interrupted_command_exits_even_when_interpreter_shutdown_blocks(tmp_path, big_input):
+    # a non-daemon thread that never ends stands in for a pool manager thread stuck in its join:
+    # interpreter exit waits for it, and only cli.main's exit watchdog ends the process
+    code = ("import sys, threading, time; from moldesign.cli import main; "
+            "threading.Thread(target=time.sleep, args=(600,)).start(); "
+            f"sys.argv = ['moldesign', 'screen', {str(big_input)!r}, '-o', {str(tmp_path / 'res.csv')!r}, "
+            "'--workers', '2', '--chunk-size', '250', '-q']; main()")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _workers_started(proc)
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert EXIT_GRACE_SECONDS - 1 < time.time() - t0 < EXIT_GRACE_SECONDS + 5, time.time() - t0
+    assert err.strip().startswith("interrupted") and "Traceback" not in err, err
+    assert not (tmp_path / "res.csv").exists()

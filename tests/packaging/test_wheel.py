@@ -95,7 +95,7 @@ def test_wheel_carries_every_module_and_the_shipped_model(built):
         assert packaged[name].file_size == (src / "models" / name).stat().st_size, name
     assert metadata["Version"] == moldesign.__version__
     assert "ZINC250k" in metadata["Summary"]
-    assert "moldesign = moldesign.cli:app" in entry_points
+    assert "moldesign = moldesign.cli:main" in entry_points
 
 
 def test_unpacked_wheel_imports_itself_and_finds_its_model(unpacked):
