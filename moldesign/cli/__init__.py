@@ -11,7 +11,7 @@ from . import data, train, generate, interpolate, optimize, fitting, webapp, scr
 
 __all__ = ["app", "main"]
 
-EXIT_GRACE_SECONDS = 5.0
+EXIT_GRACE_SECONDS = 2.0  # the bar: SIGINT/SIGTERM stop any command within ~2 s
 
 
 def main() -> None:
