@@ -57,7 +57,20 @@ def starts_for(args) -> list[str]:
 
 def settings(args) -> dict:
     return dict(maximize=[args.task], min_similarity=args.min_similarity, budget=args.budget, fill_budget=True,
-                steps=args.steps, chains=args.chains, method="cmaes")
+                steps=args.steps, chains=args.chains, method="cmaes", **overrides(args.set))
+
+
+def overrides(pairs: list[str]) -> dict:
+    """--set KEY=VALUE (repeatable): any other optimize setting, VALUE read as JSON where it parses
+    (--set constrained=false --set sigma=0.2 --set sigma_units=posterior)."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def success(res, task: str, delta: float) -> float:
@@ -70,6 +83,13 @@ def success(res, task: str, delta: float) -> float:
     ok = new[new["similarity"] >= delta]
     j0 = float(res.trajectory.attrs.get("start_plogp_raw", np.nan))  # set by main: the start's logP − SA
     return max(0.0, float(ok["plogp_raw"].max() - j0)) if len(ok) else 0.0
+
+
+def best_feasible_qed(res, delta: float) -> float:
+    """The highest QED among new valid molecules with similarity ≥ δ (how near a failed start came)."""
+    t = res.trajectory
+    ok = t[t["valid"] & t["new"] & (t["similarity"] >= delta)]
+    return float(ok["qed"].max()) if len(ok) else 0.0
 
 
 def start_plogp_raw(d, smiles: str) -> float:
@@ -93,6 +113,7 @@ def report(mode: str, results: dict, wall: float, args, extra: dict | None = Non
            "mean_decodes_per_start": round(decodes / max(1, len(res)), 1)}
     if args.task == "qed":
         out["success"] = round(float(np.mean(scores)), 3) if scores else None
+        out["best_qed_at_delta"] = [round(best_feasible_qed(r, args.min_similarity), 3) for r in res]
     else:
         out["plogp_raw_improvement"] = f"{np.mean(scores):.2f} ± {np.std(scores):.2f}" if scores else None
         out["success"] = round(float(np.mean([s > 0 for s in scores])), 3) if scores else None
@@ -154,6 +175,8 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=1, help="batch: RDKit scoring processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="another optimize setting (repeatable), e.g. --set constrained=false")
     args = p.parse_args(argv)
     if args.task == "plogp" and not args.plogp_starts:
         p.error("--plogp-starts FILE is required for the plogp task")
@@ -168,6 +191,7 @@ def main(argv=None) -> None:
 
     out = {"moldesign": str(Path(moldesign.__file__).parent), "model": args.model, "task": args.task, "n": len(starts), "budget": args.budget,
            "min_similarity": args.min_similarity, "seed": args.seed, "threads": args.threads,
+           "settings": {k: v for k, v in settings(args).items() if k != "maximize"},
            "load_avg_before": [round(x, 2) for x in os.getloadavg()], "modes": []}
     done = {}
     for mode in [m for m in args.modes.split(",") if m]:

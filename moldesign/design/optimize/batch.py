@@ -19,7 +19,7 @@ from ...model.checkpoint import Bundle
 from ..seeds import Seed
 from .gradient import GradientSearch
 from .objective import Objective, target_stds
-from .oracle import Oracle, score_many
+from .oracle import Oracle, PendingScores, score_many
 from .points import decode_points
 from .results import OptimizeResult, finish
 from .search import CmaesSearch, StartSearch
@@ -111,30 +111,54 @@ class BatchStats:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
+class _Round:
+    """One round of a group of searches: every unfinished search asks, all points are decoded
+    together, and their RDKit scoring is started (in this process, or handed to the pool's workers
+    with `pool`: PendingScores); `finish()` tells each search its own rows."""
+
+    def __init__(self, bundle: Bundle, searches: list[StartSearch], pool=None, stats: BatchStats | None = None):
+        t0 = time.perf_counter()
+        self.stats, self.asked, self.pending, self.rows = stats, [], None, None
+        self.asked = [(s, u) for s in searches for u in [s.ask()] if u is not None]
+        if not self.asked:
+            return
+        first = self.asked[0][0]  # a batch shares its decode settings
+        t1 = time.perf_counter()
+        strings = decode_points(bundle, [u for _, u in self.asked], [s.generator for s, _ in self.asked],
+                                first.constrained, first.samples, first.temperature)
+        t2 = time.perf_counter()
+        oracles = [s.oracle for s, _ in self.asked]
+        if pool is None:
+            self.rows = score_many(oracles, strings)
+        else:
+            self.pending = PendingScores(oracles, strings, pool)
+        t3 = time.perf_counter()
+        if stats is not None:
+            n = sum(len(x) for x in strings)
+            stats.rounds += 1
+            stats.decodes += n
+            stats.max_rows = max(stats.max_rows, n)
+            stats.decode_s += t2 - t1
+            stats.oracle_s += t3 - t2
+            stats.search_s += t1 - t0
+
+    def finish(self) -> None:
+        if not self.asked:
+            return
+        t0 = time.perf_counter()
+        rows = self.rows if self.pending is None else self.pending.rows()
+        t1 = time.perf_counter()
+        for (s, _), df in zip(self.asked, rows):
+            s.tell(df)
+        if self.stats is not None:
+            self.stats.oracle_s += t1 - t0  # with a pool: the wait for the workers, what decoding did not hide
+            self.stats.search_s += time.perf_counter() - t1
+
+
 def run_round(bundle: Bundle, searches: list[StartSearch], pool=None, stats: BatchStats | None = None) -> None:
     """One round: every unfinished search asks, all points are decoded and scored together, each
     search is told its own rows."""
-    t0 = time.perf_counter()
-    asked = [(s, u) for s in searches for u in [s.ask()] if u is not None]
-    if not asked:
-        return
-    first = asked[0][0]  # a batch shares its decode settings
-    t1 = time.perf_counter()
-    strings = decode_points(bundle, [u for _, u in asked], [s.generator for s, _ in asked], first.constrained,
-                            first.samples, first.temperature)
-    t2 = time.perf_counter()
-    rows = score_many([s.oracle for s, _ in asked], strings, pool)
-    t3 = time.perf_counter()
-    for (s, _), df in zip(asked, rows):
-        s.tell(df)
-    if stats is not None:
-        n = sum(len(x) for x in strings)
-        stats.rounds += 1
-        stats.decodes += n
-        stats.max_rows = max(stats.max_rows, n)
-        stats.decode_s += t2 - t1
-        stats.oracle_s += t3 - t2
-        stats.search_s += (t1 - t0) + (time.perf_counter() - t3)
+    _Round(bundle, searches, pool, stats).finish()
 
 
 def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], StartSearch]]],
@@ -144,12 +168,23 @@ def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], Sta
     """Run searches `window` at a time (a finished one's place goes to the next job) and yield
     (key, finished search) as each ends, or (key, DesignInputError) for a job that cannot start.
     `on_round(active)`: called after each round with the (key, search) pairs that took part.
-    Each search's `seconds` is its own set-up time plus an equal share of every round it was in."""
+    Each search's `seconds` is its own set-up time plus an equal share of every round it was in.
+
+    With a worker pool the active searches form two groups that take turns, a pipeline: while the
+    workers compute RDKit's scores of one group's decodes, this process decodes the other's (the
+    model and RDKit each keep a core busy instead of waiting for one another). A search's rows
+    depend only on its own state, so the groups change no result (tested: the same trajectories
+    with and without a pool)."""
     jobs = iter(jobs)
-    active: list[tuple[Hashable, StartSearch]] = []
+    groups: list[list[tuple[Hashable, StartSearch]]] = [[], []] if pool is not None else [[]]
+    rounds: list[_Round | None] = [None] * len(groups)
+    started = [0.0] * len(groups)
+    g = 0
     while True:
-        while len(active) < window:
-            job = next(jobs, None)
+        # new starts join the smaller group whose round is not under way, up to `window` in all
+        while sum(map(len, groups)) < window:
+            free = [i for i in range(len(groups)) if rounds[i] is None]
+            job = next(jobs, None) if free else None
             if job is None:
                 break
             t = time.perf_counter()
@@ -159,18 +194,24 @@ def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], Sta
                 yield job[0], e
                 continue
             search.seconds += time.perf_counter() - t
-            active.append((job[0], search))
-        if not active:
+            min((groups[i] for i in free), key=len).append((job[0], search))
+        active = groups[g]
+        if not any(groups) and not any(r is not None for r in rounds):
             return
-        t = time.perf_counter()
-        run_round(bundle, [s for _, s in active], pool, stats)
-        share = (time.perf_counter() - t) / len(active)
-        for _, s in active:
-            s.seconds += share
-        if on_round is not None:
-            on_round(active)
-        yield from ((k, s) for k, s in active if s.finished)
-        active = [(k, s) for k, s in active if not s.finished]
+        started[g] = time.perf_counter()
+        rounds[g] = _Round(bundle, [s for _, s in active], pool, stats) if active else None
+        g = (g + 1) % len(groups)  # the other group's round (started before this decode) ends now
+        if rounds[g] is not None:
+            rounds[g].finish()
+            rounds[g] = None
+            done = groups[g]
+            t = (time.perf_counter() - started[g]) / len(done) / len(groups)
+            for _, s in done:
+                s.seconds += t
+            if on_round is not None:
+                on_round(done)
+            yield from ((k, s) for k, s in done if s.finished)
+            groups[g] = [(k, s) for k, s in done if not s.finished]
 
 
 def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,

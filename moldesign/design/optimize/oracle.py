@@ -152,10 +152,34 @@ class Oracle:
 def score_many(oracles: Sequence[Oracle], strings: Sequence[list[str]], pool=None) -> list[pd.DataFrame]:
     """Each oracle's rows for its strings, as `Oracle.score` gives them, with the start-independent
     columns of every new molecule computed in one pass (a molecule new to two starts once)."""
+    plans, todo = _plans(oracles, strings)
+    table = column_table(todo, pool)
+    return [o.commit(p, table) for o, p in zip(oracles, plans)]
+
+
+def _plans(oracles: Sequence[Oracle], strings: Sequence[list[str]]) -> tuple[list[Plan], dict]:
+    """Each oracle's Plan, and the new molecules of all of them (canonical → Mol, first seen once)."""
     plans = [o.plan(s) for o, s in zip(oracles, strings)]
     todo: dict = {}
     for p in plans:
         for c, m in p.todo.items():
             todo.setdefault(c, m)
-    table = column_table(todo, pool)
-    return [o.commit(p, table) for o, p in zip(oracles, plans)]
+    return plans, todo
+
+
+class PendingScores:
+    """score_many in two halves for a pipeline: the constructor plans and hands the new molecules'
+    RDKit work to the pool's workers (returns at once); `rows()` waits for it and commits. While the
+    workers score one group of starts, this process decodes the next (batch.run_searches)."""
+
+    def __init__(self, oracles: Sequence[Oracle], strings: Sequence[list[str]], pool):
+        self.oracles = oracles
+        self.plans, todo = _plans(oracles, strings)
+        self.keys = list(todo)
+        chunks = [self.keys[i : i + POOL_CHUNK] for i in range(0, len(self.keys), POOL_CHUNK)]
+        self.futures = [pool.submit(_columns_of_smiles, c) for c in chunks]
+
+    def rows(self) -> list[pd.DataFrame]:
+        block = [f.result() for f in self.futures]
+        table = dict(zip(self.keys, np.concatenate(block))) if block else {}
+        return [o.commit(p, table) for o, p in zip(self.oracles, self.plans)]
