@@ -15,6 +15,9 @@ from ...model.surrogate import TARGETS, split_input
 from .oracle import Oracle
 
 
+GREEDY_BACKTRACK: int | None = None  # decode's default (backjumping as deep as the prefix)
+
+
 def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequence[torch.Generator | None],
                   constrained: bool = True, samples: int = 1, temperature: float = 0.0) -> list[list[str]]:
     """Decode each start's points u = [z, scaled c] (n_i, Z + 5) → its strings (n_i·samples),
@@ -35,7 +38,8 @@ def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequ
     if not sizes or sum(sizes) == 0:
         return [[] for _ in sizes]
     z, cond = split_input(bundle, np.concatenate(points))  # (N, Z), (N, 5) raw, N = Σ n_i
-    flat = decode(bundle, z, cond, temperature=0.0, constrained=constrained, first_token_floor=0.0, rescue_beam=0)
+    flat = decode(bundle, z, cond, temperature=0.0, constrained=constrained, first_token_floor=0.0, rescue_beam=0,
+                  backtrack=GREEDY_BACKTRACK)
     bounds = np.cumsum([0] + sizes)
     greedy = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     if samples <= 1:
@@ -63,18 +67,18 @@ def point_rows(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, df
     n_pts, n = len(u), len(df)
     u = np.repeat(u, samples, axis=0) if samples > 1 else u  # (n·samples, D), point-major
     z, cond = split_input(bundle, u)
-    df.insert(0, "sample", np.tile(np.arange(samples), n_pts)[:n])
-    df.insert(0, "point", np.repeat(np.arange(n_pts), samples)[:n])
     sur = bundle.surrogate
     pred = sur.predict(u[:n]) if sur is not None and n else np.full((n, len(TARGETS)), np.nan)
-    for j, k in enumerate(TARGETS):
-        df[f"pred_{k}"] = pred[:, j]
-    df["pred_objective"] = oracle.objective.score_numpy(pred, sur) if sur is not None else np.nan
-    for j, k in enumerate(PROPERTIES):
-        df[f"{k}_condition"] = cond[:n, j]
-    df["distance"] = np.linalg.norm(u[:n] - u0[None, :], axis=1)
-    df["log_prior"] = -0.5 * (z[:n].astype(np.float64) ** 2).sum(1)
-    return df
+    # the new columns are gathered and joined once: a column set one at a time is a pandas
+    # block insertion each, and was 14% of a batch run's time (cProfile, 16 starts x 300 calls)
+    front = {"point": np.repeat(np.arange(n_pts), samples)[:n], "sample": np.tile(np.arange(samples), n_pts)[:n]}
+    back = {f"pred_{k}": pred[:, j] for j, k in enumerate(TARGETS)}
+    back["pred_objective"] = (oracle.objective.score_numpy(pred, sur) if sur is not None
+                              else np.full(n, np.nan))
+    back.update({f"{k}_condition": cond[:n, j] for j, k in enumerate(PROPERTIES)})
+    back["distance"] = np.linalg.norm(u[:n] - u0[None, :], axis=1)
+    back["log_prior"] = -0.5 * (z[:n].astype(np.float64) ** 2).sum(1)
+    return pd.concat([pd.DataFrame(front, index=df.index), df, pd.DataFrame(back, index=df.index)], axis=1)
 
 
 def score_points(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, constrained: bool = True,

@@ -74,9 +74,8 @@ class StartSearch:
         """Rows of points u (n, D) → (their trajectory rows, fitness (n,) lower is better, complete:
         every row was scored within the budget). Remembers the best feasible point."""
         df = point_rows(self.bundle, self.oracle, self.u0, u, rows, self.samples)
-        df.insert(0, "step", self.generation)
-        df.insert(0, "run", self.runs)
-        df.insert(0, "chain", df["point"].to_numpy())
+        ids = pd.DataFrame({"chain": df["point"].to_numpy(), "run": self.runs, "step": self.generation}, index=df.index)
+        df = pd.concat([ids, df], axis=1)
         self.parts.append(df)
         self.generation += 1
         hard = point_fitness(df, len(u), self.oracle.min_similarity)  # feasible points only are < 1e6
