@@ -49,10 +49,17 @@ def wait_until(cond, timeout: float, step: float = 0.05) -> bool:
     return cond()
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT back to its default. A test run started in the background
+    (`nohup make test &`, a CI runner) inherits SIGINT ignored, and a Python started with SIGINT
+    ignored never raises KeyboardInterrupt: Ctrl-C tests would then test nothing (and hang)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, str(REPO / "cli.py"), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_in_a_terminal, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +149,7 @@ def test_an_interrupted_command_exits_even_when_interpreter_shutdown_blocks(tmp_
             "'--workers', '2', '--chunk-size', '250', '-q']; main()")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     _workers_started(proc)
     t0 = time.time()
     os.killpg(proc.pid, signal.SIGINT)

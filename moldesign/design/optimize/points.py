@@ -15,16 +15,18 @@ from ...model.surrogate import TARGETS, split_input
 from .oracle import Oracle
 
 
-GREEDY_BACKTRACK = 0
-"""The optimizer's greedy decodes use the grammar/valence mask without backjumping. Why: a row that
-backjumps re-decodes its tail at a batch of a few rows while every other row of the round waits,
-and an invalid decode costs the search nothing but a decode (no oracle call). Measured (issue 28,
-24 QED-task starts x 1,000 calls, CMA-ES defaults, one thread, `bench/batch_optimize_bench.py`,
-session 11, machine otherwise idle): backjumping (decode's default) 398 s, success 0.75; the mask
-alone 211 s, success 0.75 (the same 24,000 calls); unconstrained 165 s, success 0.71, but 2 of
-the 24 starts found no feasible molecule at all (its validity near a start ranges 0.09-1.0, the
-mask's 0.97-1.0). Per 1,000 decodes near 125 ZINC test molecules: 6.9 s and 0.999 valid with
-backjumping, 3.6 s and 0.88 with the mask alone, 2.3 s and 0.74 unconstrained."""
+GREEDY_BACKTRACK: int | None = None
+"""Backjumping depth of the optimizer's greedy decodes (None: decode's default, as deep as the
+prefix; 0: the grammar/valence mask alone). A backjumping row re-decodes its tail at a batch of a
+few rows while the round waits, and an invalid decode costs a search no oracle call, so the mask
+alone is faster; measured (issue 28, session 11, `bench/batch_optimize_bench.py`, one thread):
+24 QED-task starts x 1,000 calls 398 s -> 211 s at the same success (0.75), but 100 starts x 2,000
+calls gave 0.72 (backjumping, session 10: 0.76), and the README's CMA-ES run from aspirin (`optimize
+--start aspirin --maximize qed --min-similarity 0.4 --budget 1000 --fill-budget`) fell from QED
+0.907 in 26 s to 0.787 in 67 s (more decodes per call: 5,832 vs 3,408). Quality first: the
+default stays backjumping until a search that does not lose those starts is measured.
+Per 1,000 decodes near 125 ZINC test molecules: 6.9 s and 0.999 valid with backjumping, 3.6 s
+and 0.88 with the mask alone, 2.3 s and 0.74 unconstrained."""
 
 
 def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequence[torch.Generator | None],
@@ -39,8 +41,8 @@ def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequ
     start's own torch.Generator: one generator shared by the batch would hand each start different
     random draws depending on its neighbours (samples > 1 is batched per start, not across starts).
 
-    No backjumping (GREEDY_BACKTRACK), no beam rescue: a row the mask leads into a dead end is an
-    invalid decode (RDKit finds it invalid; it costs the start no oracle call)."""
+    Backjumping as GREEDY_BACKTRACK says, no beam rescue and no first-token floor: a row left at a
+    dead end is an invalid decode (it costs the start no oracle call)."""
     sizes = [len(u) for u in points]
     if not sizes or sum(sizes) == 0:
         return [[] for _ in sizes]
