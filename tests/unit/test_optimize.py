@@ -505,23 +505,29 @@ def test_a_start_gets_the_same_rows_alone_and_in_a_batch(designer, tiny_smiles, 
     pd.testing.assert_frame_equal(one[0].trajectory, together[2].trajectory)
 
 
-def test_the_pipeline_with_rdkit_workers_changes_no_result(designer, tiny_smiles, monkeypatch):
-    """With a worker pool, two groups of starts take turns (one decodes while the workers score the
-    other's molecules): every start's trajectory is the one it gets in process, and the decoder's
-    calls hold one group each."""
-    pytest.importorskip("cma")
+def _count_decode_calls(monkeypatch) -> list[int]:
+    """Patch the decoder the optimizer calls; the returned list grows by each call's row count."""
     import moldesign.design.optimize.points as points
 
-    calls = []
+    calls: list[int] = []
     real = points.decode
 
     def counted(bundle, z, props, **kw):
         calls.append(len(z))
         return real(bundle, z, props, **kw)
 
+    monkeypatch.setattr(points, "decode", counted)
+    return calls
+
+
+def test_the_pipeline_with_rdkit_workers_changes_no_result(designer, tiny_smiles, monkeypatch):
+    """With a worker pool, two groups of starts take turns (one decodes while the workers score the
+    other's molecules): every start's trajectory is the one it gets in process, and the decoder's
+    calls hold one group each."""
+    pytest.importorskip("cma")
     kw = dict(method="cmaes", min_similarity=0.2, budget=30, fill_budget=True, steps=3, chains=4, sigma=0.5)
     alone, _ = _many(designer, tiny_smiles[:5], **kw)
-    monkeypatch.setattr(points, "decode", counted)
+    calls = _count_decode_calls(monkeypatch)
     piped, stats = _many(designer, tiny_smiles[:5], workers=2, **kw)
     assert sorted(piped) == [0, 1, 2, 3, 4]
     for i in range(5):
@@ -535,16 +541,7 @@ def test_a_batch_decodes_all_its_starts_in_one_call_per_round(designer, tiny_smi
     """Count the decoder's calls: one per round for the whole batch, far fewer than starts ×
     generations (what one search at a time costs)."""
     pytest.importorskip("cma")
-    import moldesign.design.optimize.points as points
-
-    calls = []
-    real = points.decode
-
-    def counted(bundle, z, props, **kw):
-        calls.append(len(z))
-        return real(bundle, z, props, **kw)
-
-    monkeypatch.setattr(points, "decode", counted)
+    calls = _count_decode_calls(monkeypatch)
     res, stats = _many(designer, tiny_smiles[:5], method="cmaes", steps=4, chains=4, sigma=0.5)
     generations = sum(r.trajectory["step"].nunique() for r in res.values())
     assert len(calls) == stats.rounds <= 4 < generations  # 4 generations each: 4 rounds
