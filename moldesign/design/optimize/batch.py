@@ -118,7 +118,7 @@ class _Round:
 
     def __init__(self, bundle: Bundle, searches: list[StartSearch], pool=None, stats: BatchStats | None = None):
         t0 = time.perf_counter()
-        self.stats, self.asked, self.pending, self.rows = stats, [], None, None
+        self.stats, self.pending, self.rows = stats, None, None
         self.asked = [(s, u) for s in searches for u in [s.ask()] if u is not None]
         if not self.asked:
             return
@@ -153,12 +153,6 @@ class _Round:
         if self.stats is not None:
             self.stats.oracle_s += t1 - t0  # with a pool: the wait for the workers, what decoding did not hide
             self.stats.search_s += time.perf_counter() - t1
-
-
-def run_round(bundle: Bundle, searches: list[StartSearch], pool=None, stats: BatchStats | None = None) -> None:
-    """One round: every unfinished search asks, all points are decoded and scored together, each
-    search is told its own rows."""
-    _Round(bundle, searches, pool, stats).finish()
 
 
 def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], StartSearch]]],

@@ -55,11 +55,19 @@ def column_table(todo: Mapping[str, object], pool=None) -> dict[str, np.ndarray]
     if not keys:
         return {}
     if pool is not None and len(keys) > 2 * POOL_CHUNK:
-        chunks = [keys[i : i + POOL_CHUNK] for i in range(0, len(keys), POOL_CHUNK)]
-        block = np.concatenate(list(pool.map(_columns_of_smiles, chunks)))
-    else:
-        block = molecule_columns([todo[k] for k in keys])
-    return dict(zip(keys, block))
+        return _gather(keys, _submit(keys, pool))
+    return dict(zip(keys, molecule_columns([todo[k] for k in keys])))
+
+
+def _submit(keys: list[str], pool) -> list:
+    """Hand the columns of canonical SMILES `keys` to the pool's workers, POOL_CHUNK per task: futures."""
+    return [pool.submit(_columns_of_smiles, keys[i : i + POOL_CHUNK]) for i in range(0, len(keys), POOL_CHUNK)]
+
+
+def _gather(keys: list[str], futures: list) -> dict[str, np.ndarray]:
+    """Wait for _submit's futures: canonical SMILES → its (9,) MOLECULE_COLUMNS."""
+    blocks = [f.result() for f in futures]
+    return dict(zip(keys, np.concatenate(blocks))) if blocks else {}
 
 
 @dataclass
@@ -176,10 +184,8 @@ class PendingScores:
         self.oracles = oracles
         self.plans, todo = _plans(oracles, strings)
         self.keys = list(todo)
-        chunks = [self.keys[i : i + POOL_CHUNK] for i in range(0, len(self.keys), POOL_CHUNK)]
-        self.futures = [pool.submit(_columns_of_smiles, c) for c in chunks]
+        self.futures = _submit(self.keys, pool)
 
     def rows(self) -> list[pd.DataFrame]:
-        block = [f.result() for f in self.futures]
-        table = dict(zip(self.keys, np.concatenate(block))) if block else {}
+        table = _gather(self.keys, self.futures)
         return [o.commit(p, table) for o, p in zip(self.oracles, self.plans)]
