@@ -14,6 +14,9 @@ for name in "${NAMES[@]}"; do
   if [ "$name" = input_long ]; then  # continues the 0.6-epoch input run to 2 epochs (1,712 steps)
     steps=1712
     [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input/model.pt" "$ckpt"; }
+  elif [ "$name" = input_cont ]; then  # the long run: input_long's 2-epoch model toward 12 epochs
+    steps=10272
+    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input_long/model.pt" "$ckpt"; }
   fi
   mkdir -p "$OUT/$name"
   if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=int(sys.argv[2]) else 1)" "$ckpt" "$steps"; then

@@ -31,6 +31,7 @@ def interpolate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the path as rows of structures labelled by step and α, invalid steps marked, to FILE.png or FILE.svg."),
     unconstrained: bool = UnconstrainedOpt,
     beam: int = typer.Option(0, "--beam", help="Decode each point by beam search of this width (0/1: greedy)."),
+    anchor: int = typer.Option(32, "--anchor", callback=bounded(0, 1024), help="Each end's latent: the one of N draws of its posterior (the mean first) whose decode is most similar to the molecule, so the path starts and ends at the inputs where the model can write them (0 or 1: the mean)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -50,7 +51,7 @@ def interpolate(
             raise UserError(f"--steps must be at least 2 (both ends), got {steps}")
         d = designer(model, device)
         df = d.interpolate(mol_a, mol_b, steps, method.value, keep=keep, filters=filters, sanity=sanity,
-                           constrained=not unconstrained, beam=beam)
+                           constrained=not unconstrained, beam=beam, anchor=anchor)
         info(f"{steps} steps: {int(df['valid'].sum())} valid, "
              f"{df.loc[df['valid'], 'smiles'].nunique()} distinct molecules, {int(df['passes'].sum())} pass the filters",
              quiet)

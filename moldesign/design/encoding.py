@@ -12,6 +12,38 @@ from ..decoding.sampling import decode, encode
 from ..errors import DesignInputError
 from ..model.checkpoint import Bundle
 from .common import check_beam, checked_conditions, condition_rows, generators, molecule, result_table
+from .seeds import Seed
+
+
+def anchor_latents(bundle: Bundle, seeds: Sequence[Seed], n: int, rng: np.random.Generator,
+                   **decode_kw) -> tuple[np.ndarray, np.ndarray]:
+    """A latent per molecule that decodes back to it where one is found: μ and n − 1 draws
+    μ + σ·ε of its posterior q(z | x), decoded greedily (`decode_kw`: the caller's decoding
+    settings, so that the chosen latent decodes the same way later), the one whose decode is most
+    similar to the molecule kept (μ on ties, and for n ≤ 1 without decoding). Why: from μ the
+    shipped decoder writes back only ~60% of held-out ZINC molecules, and another draw of the
+    posterior often does write the molecule itself. Returns z (k, Z) and the similarity of each
+    chosen latent's decode to its molecule (k,) (NaN for n ≤ 1; −1: no draw decoded validly)."""
+    from rdkit import DataStructs
+
+    from ..chem import canonical_mols, morgan_fp
+
+    props = np.stack([s.props for s in seeds])  # (k, 5)
+    mu, logvar = encode(bundle, [s.smiles for s in seeds], props)  # (k, Z) each
+    k, Z = mu.shape
+    if n <= 1:
+        return mu, np.full(k, np.nan)
+    z = np.repeat(mu[:, None, :], n, axis=1)  # (k, n, Z); [:, 0] is μ
+    z[:, 1:] += np.exp(0.5 * logvar)[:, None, :] * rng.standard_normal((k, n - 1, Z)).astype(np.float32)
+    strings = decode(bundle, z.reshape(k * n, Z), np.repeat(props, n, axis=0), temperature=0.0, **decode_kw)
+    _, mols = canonical_mols(strings)
+    sims = np.full(k * n, -1.0)
+    for i, m in enumerate(mols):
+        if m is not None:
+            sims[i] = DataStructs.TanimotoSimilarity(morgan_fp(seeds[i // n].mol), morgan_fp(m))
+    sims = sims.reshape(k, n)
+    best = sims.argmax(axis=1)  # the first maximum: μ when μ decodes to the molecule
+    return z[np.arange(k), best], sims[np.arange(k), best]
 
 
 def encode_molecules(bundle: Bundle, molecules: Sequence[str] | str, with_logvar: bool = False) -> pd.DataFrame:
