@@ -22,7 +22,9 @@ from .filters import Sanity
 from .latent import interpolate_latents
 from .rules import MAX_PATH_STEPS, check_integer
 
-ANCHOR = 32  # posterior draws decoded per end: aspirin → Tamiflu's ends went from similarity 0.36 / 0.21 to the inputs
+ANCHOR = 32  # posterior draws decoded per end. Ends written back exactly (bench/anchor_bench.py, shipped
+# model): 200 ZINC test molecules 0.635 from μ, 0.78 with 32 draws, 0.805 with 128; 22 drugs 0.455,
+# 0.591, 0.682. 32 costs ~0.2 s per end; aspirin's end becomes aspirin (Tamiflu's stays near, 0.25)
 MAX_ANCHOR = 1024
 
 
