@@ -628,3 +628,48 @@ def test_anchor_point_picks_the_posterior_draw_that_decodes_nearest_the_start(de
         again, _, _ = anchor_point(b, seed, space, 16, np.random.default_rng(0))
         np.testing.assert_array_equal(again, u)
     assert len(seeds) == 8 and gains >= 1  # some draw decodes nearer the start than μ does
+
+
+def test_a_bad_restart_strategy_is_refused_before_any_work(designer, tiny_smiles):
+    with pytest.raises(DesignInputError, match="--restart must be one of best, ipop, rotate, got 'random'"):
+        _many(designer, tiny_smiles[:1], method="cmaes", restart="random")
+
+
+def test_ipop_restarts_double_the_population_each_run(designer, tiny_smiles):
+    """restart="ipop": run r of --fill-budget has population chains·2^r (points per step), the
+    default keeps it; both spend the same budget."""
+    pytest.importorskip("cma")
+    kw = dict(method="cmaes", budget=60, fill_budget=True, steps=2, chains=3, sigma=0.5)
+    for restart, growth in (("best", 1), ("ipop", 2)):
+        res = _many(designer, tiny_smiles[:1], restart=restart, **kw)[0][0]
+        t = res.trajectory
+        per_step = t.groupby(["run", "step"])["point"].max().groupby("run").max() + 1  # points per step, per run
+        full = per_step.iloc[:-1]  # the last run may be cut by the budget
+        assert len(full) >= 2, per_step
+        assert list(full) == [min(128, 3 * growth ** r) for r in range(len(full))]
+        assert res.summary["oracle_calls"] <= 60
+
+
+def test_rotate_restarts_at_the_elites_in_turn(designer, tiny_smiles, monkeypatch):
+    """restart="rotate": run 0 starts at u0, run r ≥ 1 at elite (r − 1) mod len(elites), the best
+    distinct feasible points so far; "best" restarts every run at the best one."""
+    pytest.importorskip("cma")
+    import moldesign.design.optimize.search as search
+
+    centres = []
+    real = search.CmaesSearch._run_centre
+
+    def spy(self):
+        c = real(self)
+        centres.append((self.runs, [e[0] for e in self.elites], c.copy(), self.u0, list(self.elites)))
+        return c
+
+    monkeypatch.setattr(search.CmaesSearch, "_run_centre", spy)
+    _many(designer, tiny_smiles[:1], method="cmaes", restart="rotate", budget=80, fill_budget=True, steps=2,
+          chains=4, sigma=0.5)
+    assert len(centres) >= 3
+    runs, fits, c, u0, _ = centres[0]
+    assert runs == 0 and np.array_equal(c, u0)
+    for runs, fits, c, u0, elites in centres[1:]:
+        assert fits == sorted(set(fits)) and 1 <= len(fits) <= search.ELITES  # distinct, best first
+        np.testing.assert_array_equal(c, elites[(runs - 1) % len(elites)][1])

@@ -57,6 +57,9 @@ Shared by both methods:
 - `similarity_penalty` W (CMA-ES): 0 keeps the constraint hard inside the fitness (above); W > 0
   scores an infeasible molecule −J + W·(S − similarity), so a good one just outside can lead.
   Only feasible molecules are ever proposed either way.
+- `restart` (CMA-ES with fill_budget): where each further run starts: "best" (the best feasible
+  point so far, the default), "ipop" (there, with the population doubled each run, up to 128),
+  "rotate" (the ELITES best distinct feasible points in turn).
 - `anchor` N > 1: the search starts (u₀) at the one of N latents of the start's posterior (μ and
   N − 1 draws) whose greedy decode is most similar to the start, not at μ (space.anchor_point):
   the decoder often writes another molecule at μ, and the search then explores that one.

@@ -54,6 +54,7 @@ class Settings:
     fill_budget: bool = False
     similarity_penalty: float = 0.0
     anchor: int = DEFAULT_ANCHOR
+    restart: str = "best"
 
     def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH") -> None:
         """Every setting (one-line DesignInputError), and what the method needs of model and objective."""
@@ -85,7 +86,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
-                           condition_sigma=s.condition_sigma)
+                           condition_sigma=s.condition_sigma, restart=s.restart)
     return GradientSearch(**common, chains=s.chains, steps=s.steps, step_size=s.step_size,
                           prior_weight=s.prior_weight, sigma=s.sigma)
 
