@@ -34,7 +34,7 @@ from .design import common, encoding, generate, interpolate, leads, raw
 from .design.filters import MoleculeFilter, Sanity
 from .design.generate import GENERATE_COLUMNS
 from .design.leads import BATCH_COLUMNS, OPTIMIZE_BATCH_COLUMNS, read_starts
-from .design.optimize import (DEFAULT_ANCHOR, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD,
+from .design.optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD,
                               DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS,
                               DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult)
 from .design.raw import RAW_CHUNK, RAW_COLUMNS
@@ -53,7 +53,7 @@ __all__ = [  # the public API, most of it re-exported from where it lives
     "generate_plot", "generate_grid", "interpolate_plot", "interpolate_grid", "optimize_grid",
     "PROPERTIES", "TARGETS", "GENERATE_COLUMNS", "RAW_COLUMNS", "RAW_CHUNK", "OPTIMIZE_BATCH_COLUMNS",
     "BATCH_COLUMNS", "SEED_FILE_SUFFIXES", "ID_COLUMNS", "DEFAULT_OVERSAMPLE", "DEFAULT_RADIUS", "LIKE_TEMPERATURE",
-    "MIN_SIMILARITY_RADIUS", "DEFAULT_ANCHOR", "DEFAULT_CHAINS", "DEFAULT_CONDITION_SIGMA", "DEFAULT_METHOD", "DEFAULT_PRIOR_WEIGHT",
+    "MIN_SIMILARITY_RADIUS", "DEFAULT_CHAINS", "DEFAULT_CONDITION_SIGMA", "DEFAULT_METHOD", "DEFAULT_PRIOR_WEIGHT",
     "DEFAULT_SAMPLES", "DEFAULT_SIGMA", "DEFAULT_SIGMA_UNITS", "DEFAULT_STEP_SIZE", "DEFAULT_STEPS",
     "DEFAULT_TEMPERATURE",
 ]
@@ -213,7 +213,7 @@ class Designer:
                  sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
                  constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                  sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-                 similarity_penalty: float = 0.0, anchor: int = DEFAULT_ANCHOR) -> OptimizeResult:
+                 similarity_penalty: float = 0.0) -> OptimizeResult:
         """Optimize from one start (see moldesign.design.optimize): `method` gradient (surrogate ascent)
         or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
         is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
@@ -223,12 +223,11 @@ class Designer:
         `samples` decodes per latent point (greedy + samples − 1 at `temperature`); `sigma_units`
         "prior" or "posterior" (z steps in the start's posterior σ); `fill_budget` restarts from the
         best point until `budget` oracle calls are spent; `similarity_penalty` W > 0 turns the
-        similarity constraint inside CMA-ES's fitness into a penalty W·(S − similarity); `anchor` N > 1
-        starts the search at the one of N posterior draws whose decode is nearest the start."""
+        similarity constraint inside CMA-ES's fitness into a penalty W·(S − similarity)."""
         return leads.optimize_start(self.bundle, self.path, start, maximize, minimize, targets, steps, chains,
                                     step_size, prior_weight, top_k, seed, condition, method, budget, min_similarity,
                                     objective, sigma, condition_sigma, constrained, samples, temperature,
-                                    sigma_units, fill_budget, similarity_penalty, anchor)
+                                    sigma_units, fill_budget, similarity_penalty)
 
     def optimize_batch(self, starts: pd.DataFrame, done: set[str] = frozenset(), baseline: bool = False,
                        progress: bool = False, **kwargs):

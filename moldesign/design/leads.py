@@ -16,7 +16,7 @@ from ..model.checkpoint import Bundle
 from ..model.surrogate import TARGETS
 from ..model.tokenizer import TokenizeError, UnknownTokenError
 from .common import molecule
-from .optimize import (DEFAULT_ANCHOR, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES,
+from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES,
                        DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
                        SETTINGS, Objective, OptimizeResult, Settings, best_so_far, check_settings, optimize, optimize_many,
                        random_baseline, require_surrogate)
@@ -43,7 +43,7 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
                    sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
                    constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                    sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-                   similarity_penalty: float = 0.0, anchor: int = DEFAULT_ANCHOR) -> OptimizeResult:
+                   similarity_penalty: float = 0.0) -> OptimizeResult:
     """Designer.optimize (`path`: the model's checkpoint, named when a surrogate is missing)."""
     obj = Objective.parse(maximize, minimize, targets, objective)
     if method == "gradient":
@@ -51,7 +51,7 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
     return optimize(bundle, molecule(bundle, start), obj, steps, chains, step_size, prior_weight,
                     top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
                     condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
-                    similarity_penalty, anchor)
+                    similarity_penalty)
 
 
 def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame, done: set[str] = frozenset(),

@@ -464,7 +464,6 @@ def test_fill_budget_runs_until_the_budget_is_spent(designer, seed_smiles, metho
     (dict(sigma_units="nats"), "--sigma-units must be one of prior, posterior, got 'nats'"),
     (dict(fill_budget=True), "--fill-budget needs --budget N"),
     (dict(similarity_penalty=-1.0), "--similarity-penalty must be >= 0, got -1.0"),
-    (dict(anchor=-1), "--anchor must be in 0..1024, got -1"), (dict(anchor=2.5), "--anchor must be in"),
 ])
 def test_new_search_settings_are_checked(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):
@@ -486,8 +485,7 @@ def _many(designer, smiles, **kw):
     dict(method="cmaes", min_similarity=0.2, budget=25, fill_budget=True, steps=3, chains=4, sigma=0.5),
     dict(method="cmaes", samples=3, temperature=0.8, steps=2, chains=3, sigma=0.5, seed=4),
     dict(method="gradient", steps=3, chains=3, step_size=0.8, sigma=0.5, min_similarity=0.2),
-    dict(method="cmaes", anchor=8, steps=2, chains=3, sigma=0.5, min_similarity=0.2),
-], ids=["cmaes-fill-budget", "cmaes-samples", "gradient", "cmaes-anchor"])
+], ids=["cmaes-fill-budget", "cmaes-samples", "gradient"])
 def test_a_start_gets_the_same_rows_alone_and_in_a_batch(designer, tiny_smiles, kw):
     """The real tiny decoder: every start's trajectory (every column but nothing timed) is the
     same whether it is searched with three others, alone in a batch, or by optimize()."""
@@ -588,88 +586,3 @@ def test_best_so_far_follows_the_trajectory(designer, tiny_smiles):
     if len(res.best):
         assert best.iloc[-1] == pytest.approx(res.best["objective"].iloc[0])
         assert curve["best_qed"].iloc[-1] == pytest.approx(res.best["qed"].iloc[0])
-
-
-# ------------------------------------------------------------------ the start's point
-def test_anchor_point_picks_the_posterior_draw_that_decodes_nearest_the_start(designer, sample):
-    """anchor n ≤ 1 is μ (no decoding); n > 1 decodes μ and n − 1 posterior draws and keeps the
-    draw whose decode is most similar to the start: never less similar than μ's own decode, the
-    condition part untouched, the same point for the same rng seed. Starts: short MOSES test
-    molecules, which the tiny model mostly does not reproduce from μ."""
-    from rdkit import DataStructs
-
-    from moldesign.chem import canonical_mols, morgan_fp
-    from moldesign.design.optimize import anchor_point
-    from moldesign.design.optimize.points import decode_points
-
-    b = designer.bundle
-    space = Space.of(b, "optimize")
-    test = sample[sample["split"] == "test"].sort_values("smiles", key=lambda c: c.str.len())["smiles"]
-    seeds = []
-    for smi in test:
-        try:
-            seeds.append(designer.molecule(smi))
-        except DesignInputError:  # a token the tiny vocabulary lacks
-            continue
-        if len(seeds) == 8:
-            break
-    gains = 0
-    for seed in seeds:
-        mu = seed_point(b, seed, space)
-        u, sim, n = anchor_point(b, seed, space, 1, np.random.default_rng(0))
-        assert n == 0 and np.isnan(sim) and np.array_equal(u, mu)
-        u, sim, n = anchor_point(b, seed, space, 16, np.random.default_rng(0))
-        assert n == 16
-        np.testing.assert_array_equal(u[space.Z:], mu[space.Z:])  # z moves, the condition stays
-        _, mols = canonical_mols(decode_points(b, [mu[None, :]], [None])[0])
-        sim_mu = DataStructs.TanimotoSimilarity(morgan_fp(seed.mol), morgan_fp(mols[0])) if mols[0] else -1.0
-        assert sim >= sim_mu
-        gains += sim > sim_mu
-        again, _, _ = anchor_point(b, seed, space, 16, np.random.default_rng(0))
-        np.testing.assert_array_equal(again, u)
-    assert len(seeds) == 8 and gains >= 1  # some draw decodes nearer the start than μ does
-
-
-def test_a_bad_restart_strategy_is_refused_before_any_work(designer, tiny_smiles):
-    with pytest.raises(DesignInputError, match="--restart must be one of best, ipop, rotate, got 'random'"):
-        _many(designer, tiny_smiles[:1], method="cmaes", restart="random")
-
-
-def test_ipop_restarts_double_the_population_each_run(designer, tiny_smiles):
-    """restart="ipop": run r of --fill-budget has population chains·2^r (points per step), the
-    default keeps it; both spend the same budget."""
-    pytest.importorskip("cma")
-    kw = dict(method="cmaes", budget=60, fill_budget=True, steps=2, chains=3, sigma=0.5)
-    for restart, growth in (("best", 1), ("ipop", 2)):
-        res = _many(designer, tiny_smiles[:1], restart=restart, **kw)[0][0]
-        t = res.trajectory
-        per_step = t.groupby(["run", "step"])["point"].max().groupby("run").max() + 1  # points per step, per run
-        full = per_step.iloc[:-1]  # the last run may be cut by the budget
-        assert len(full) >= 2, per_step
-        assert list(full) == [min(128, 3 * growth ** r) for r in range(len(full))]
-        assert res.summary["oracle_calls"] <= 60
-
-
-def test_rotate_restarts_at_the_elites_in_turn(designer, tiny_smiles, monkeypatch):
-    """restart="rotate": run 0 starts at u0, run r ≥ 1 at elite (r − 1) mod len(elites), the best
-    distinct feasible points so far; "best" restarts every run at the best one."""
-    pytest.importorskip("cma")
-    import moldesign.design.optimize.search as search
-
-    centres = []
-    real = search.CmaesSearch._run_centre
-
-    def spy(self):
-        c = real(self)
-        centres.append((self.runs, [e[0] for e in self.elites], c.copy(), self.u0, list(self.elites)))
-        return c
-
-    monkeypatch.setattr(search.CmaesSearch, "_run_centre", spy)
-    _many(designer, tiny_smiles[:1], method="cmaes", restart="rotate", budget=80, fill_budget=True, steps=2,
-          chains=4, sigma=0.5)
-    assert len(centres) >= 3
-    runs, fits, c, u0, _ = centres[0]
-    assert runs == 0 and np.array_equal(c, u0)
-    for runs, fits, c, u0, elites in centres[1:]:
-        assert fits == sorted(set(fits)) and 1 <= len(fits) <= search.ELITES  # distinct, best first
-        np.testing.assert_array_equal(c, elites[(runs - 1) % len(elites)][1])

@@ -57,12 +57,6 @@ Shared by both methods:
 - `similarity_penalty` W (CMA-ES): 0 keeps the constraint hard inside the fitness (above); W > 0
   scores an infeasible molecule −J + W·(S − similarity), so a good one just outside can lead.
   Only feasible molecules are ever proposed either way.
-- `restart` (CMA-ES with fill_budget): where each further run starts: "best" (the best feasible
-  point so far, the default), "ipop" (there, with the population doubled each run, up to 128),
-  "rotate" (the ELITES best distinct feasible points in turn).
-- `anchor` N > 1: the search starts (u₀) at the one of N latents of the start's posterior (μ and
-  N − 1 draws) whose greedy decode is most similar to the start, not at μ (space.anchor_point):
-  the decoder often writes another molecule at μ, and the search then explores that one.
 
 Batches (batch.optimize_many; `optimize` is the batch of one): up to MAX_ACTIVE starts are searched
 at once, each with its own state (search, oracle cache and budget, rng = default_rng(seed), CMA-ES
@@ -83,19 +77,19 @@ from .oracle import MOLECULE_COLUMNS, Oracle, molecule_columns, score_many
 from .points import decode_points, point_fitness, point_rows, score_points
 from .results import CURVE_COLUMNS, OptimizeResult, best_so_far, finish
 from .search import CmaesSearch, StartSearch
-from .settings import (CONDITIONS, DEFAULT_ANCHOR, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
+from .settings import (CONDITIONS, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
                        DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                        DEFAULT_TEMPERATURE, MAX_DECODES_PER_CALL, MAX_HALVINGS, MAX_SAMPLES, METHODS, MIN_SIGMA,
                        MISSING_SURROGATE, SIGMA_UNITS, check_settings, require_surrogate)
-from .space import Space, anchor_point, posterior_sd, seed_point, step_scale
+from .space import Space, posterior_sd, seed_point, step_scale
 
 __all__ = [
     "optimize", "optimize_many", "run_searches", "new_search", "Settings", "SETTINGS", "BatchStats", "MAX_ACTIVE",
     "StartSearch", "CmaesSearch", "GradientSearch", "latent_paths", "random_baseline", "Objective", "COLUMNS",
     "MAX_WEIGHT", "SURROGATE_LINEAR", "target_stds", "Oracle", "MOLECULE_COLUMNS", "molecule_columns", "score_many",
     "decode_points", "point_fitness", "point_rows", "score_points", "OptimizeResult", "finish", "best_so_far",
-    "CURVE_COLUMNS", "Space", "anchor_point", "seed_point", "posterior_sd", "step_scale", "check_settings", "require_surrogate",
-    "CONDITIONS", "METHODS", "SIGMA_UNITS", "DEFAULT_ANCHOR", "DEFAULT_CHAINS", "DEFAULT_CONDITION_SIGMA", "DEFAULT_METHOD",
+    "CURVE_COLUMNS", "Space", "seed_point", "posterior_sd", "step_scale", "check_settings", "require_surrogate",
+    "CONDITIONS", "METHODS", "SIGMA_UNITS", "DEFAULT_CHAINS", "DEFAULT_CONDITION_SIGMA", "DEFAULT_METHOD",
     "DEFAULT_PRIOR_WEIGHT", "DEFAULT_SAMPLES", "DEFAULT_SIGMA", "DEFAULT_SIGMA_UNITS", "DEFAULT_STEP_SIZE",
     "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "MAX_DECODES_PER_CALL", "MAX_HALVINGS", "MAX_SAMPLES", "MIN_SIGMA",
     "MISSING_SURROGATE",

@@ -23,10 +23,10 @@ from .oracle import Oracle, PendingScores, score_many
 from .points import decode_points
 from .results import OptimizeResult, finish
 from .search import CmaesSearch, StartSearch
-from .settings import (DEFAULT_ANCHOR, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
+from .settings import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
                        DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                        DEFAULT_TEMPERATURE, check_settings, require_surrogate)
-from .space import Space, anchor_point, step_scale
+from .space import Space, seed_point, step_scale
 
 MAX_ACTIVE = 125  # starts searched at once: 125 × population 8 = 1,000 rows, decode's batch (its slots);
 # more starts per round add no speed and hold more trajectories in memory
@@ -53,8 +53,6 @@ class Settings:
     sigma_units: str = DEFAULT_SIGMA_UNITS
     fill_budget: bool = False
     similarity_penalty: float = 0.0
-    anchor: int = DEFAULT_ANCHOR
-    restart: str = "best"
 
     def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH") -> None:
         """Every setting (one-line DesignInputError), and what the method needs of model and objective."""
@@ -72,9 +70,8 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
     """A start's search in its initial state (encodes the start; draws the sampled decodes' torch
     seed from `rng`, then the method draws from it as it runs)."""
     space = Space.of(bundle, s.condition)
-    u0, _, anchor_decodes = anchor_point(bundle, seed, space, s.anchor, rng, s.constrained)  # (Z + 5,)
+    u0 = seed_point(bundle, seed, space)  # (Z + 5,)
     oracle = Oracle(seed, objective, target_stds(bundle), s.budget, s.min_similarity)
-    oracle.decodes += anchor_decodes  # choosing u₀ decoded too (no oracle call: similarity only)
     j0 = oracle.seed_values()["objective"]
     if not np.isfinite(j0):  # every row would be ±inf/NaN too: refuse rather than report inf
         raise DesignInputError(f"the objective '{objective.describe()}' is {j0} at start {seed.smiles}; "
@@ -86,7 +83,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
-                           condition_sigma=s.condition_sigma, restart=s.restart)
+                           condition_sigma=s.condition_sigma)
     return GradientSearch(**common, chains=s.chains, steps=s.steps, step_size=s.step_size,
                           prior_weight=s.prior_weight, sigma=s.sigma)
 
@@ -219,7 +216,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True,
              samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
              sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-             similarity_penalty: float = 0.0, anchor: int = DEFAULT_ANCHOR) -> OptimizeResult:
+             similarity_penalty: float = 0.0) -> OptimizeResult:
     """Optimize from the seed with `method` (see the package docstring); every decode scored by RDKit.
     The batch of one (optimize_many runs the same search for many starts at once).
 
@@ -227,8 +224,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     valid, COLUMNS, objective, oracle_call, feasible, pred_*, pred_objective, *_condition,
     distance, log_prior, new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
     s = Settings(steps, chains, step_size, prior_weight, top_k, condition, method, budget, min_similarity, sigma,
-                 condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty,
-                 anchor)
+                 condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty)
     s.check(bundle, objective)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.time()

@@ -19,9 +19,6 @@ from .points import point_fitness, point_rows
 from .settings import MAX_DECODES_PER_CALL
 from .space import Space
 
-ELITES = 3  # best distinct feasible points kept: where restart="rotate" restarts
-MAX_IPOP = 128  # restart="ipop" (settings.RESTARTS): the population stops doubling here
-
 
 @dataclass
 class StartSearch:
@@ -46,7 +43,6 @@ class StartSearch:
     generation: int = 0  # across runs
     best_f: float = math.inf
     best_u: np.ndarray | None = None
-    elites: list = field(default_factory=list)  # [(fitness, u (D,))]: the ELITES best feasible points, distinct fitness
     finished: bool = False
     seconds: float = 0.0  # this start's share of the wall time (the driver adds it)
     _points: np.ndarray | None = None  # (n, D): asked, not yet told
@@ -86,23 +82,9 @@ class StartSearch:
         i = int(np.argmin(hard))
         if hard[i] < min(self.best_f, 1e6):
             self.best_f, self.best_u = float(hard[i]), u[i].copy()
-        self._keep_elites(hard, u)
         f = hard if self.similarity_penalty == 0 else point_fitness(df, len(u), self.oracle.min_similarity,
                                                                     self.similarity_penalty)
         return df, f, len(df) == len(u) * self.samples
-
-    def _keep_elites(self, hard: np.ndarray, u: np.ndarray) -> None:
-        """Remember the ELITES best feasible points (fitness < 1e6), one per fitness value (a
-        molecule found again is not a second elite)."""
-        seen = {f for f, _ in self.elites}
-        for j in np.argsort(hard, kind="stable")[:ELITES]:
-            f = float(hard[j])
-            if f >= 1e6:
-                break
-            if f not in seen:
-                seen.add(f)
-                self.elites.append((f, u[j].copy()))
-        self.elites = sorted(self.elites, key=lambda e: e[0])[:ELITES]
 
     def centre(self) -> np.ndarray:
         """Where a run starts: u₀ first, then the best feasible point found so far."""
@@ -159,7 +141,6 @@ class CmaesSearch(StartSearch):
     generations: int = 30
     sigma: float = 0.1
     condition_sigma: float = 0.6
-    restart: str = "best"
     _es: object = None
     _xs: list | None = None
     _calls_before: int = 0
@@ -172,21 +153,12 @@ class CmaesSearch(StartSearch):
         stds = np.concatenate([self.sigma * self.scale[: sp.Z], np.full(len(self.u0) - sp.Z, self.condition_sigma)])
         return stds[sp.moves]
 
-    def _run_popsize(self) -> int:
-        p = max(2, self.popsize)
-        return min(MAX_IPOP, p * 2 ** self.runs) if self.restart == "ipop" else p
-
-    def _run_centre(self) -> np.ndarray:
-        if self.restart == "rotate" and self.elites:
-            return self.elites[(self.runs - 1) % len(self.elites)][1] if self.runs else self.u0
-        return self.centre()
-
     def _new_run(self) -> None:
         cma = _cma()
         seed = int(self.rng.integers(1, 2**31 - 1))
         self._es = cma.CMAEvolutionStrategy(
-            self._run_centre()[self.space.moves].astype(np.float64), 1.0,
-            {"popsize": self._run_popsize(), "seed": math.nan, "randn": np.random.RandomState(seed).randn,
+            self.centre()[self.space.moves].astype(np.float64), 1.0,
+            {"popsize": max(2, self.popsize), "seed": math.nan, "randn": np.random.RandomState(seed).randn,
              "verbose": -9, "maxiter": self.generations, "CMA_stds": self._stds().tolist()})
         self._calls_before, self._gen_in_run = self.oracle.calls, 0
 
@@ -213,5 +185,4 @@ class CmaesSearch(StartSearch):
 
     def extra(self) -> dict:
         return {"population": max(2, self.popsize), "generations": self.generations, "sigma": self.sigma,
-                "condition_sigma": self.condition_sigma, "similarity_penalty": self.similarity_penalty,
-                **({"restart": self.restart} if self.restart != "best" else {})}
+                "condition_sigma": self.condition_sigma, "similarity_penalty": self.similarity_penalty}

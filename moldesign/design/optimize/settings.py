@@ -29,10 +29,6 @@ DEFAULT_SAMPLES = 1  # decodes per latent point: the greedy one plus samples −
 DEFAULT_TEMPERATURE = 1.0  # of the sampled decodes
 DEFAULT_SIGMA_UNITS = "prior"
 MAX_SAMPLES = 256
-DEFAULT_ANCHOR = 0  # posterior draws decoded to choose a start's point (0/1: μ; space.anchor_point)
-RESTARTS = ("best", "ipop", "rotate")  # CMA-ES restarts (--fill-budget): at the best feasible point; there with
-# the population doubled each run (IPOP-CMA-ES, Auger & Hansen 2005); or at the best distinct feasible points in turn
-MAX_ANCHOR = 1024  # posterior draws decoded to choose a start's point (space.anchor_point)
 MAX_DECODES_PER_CALL = 20  # --fill-budget stops at 20 × budget decodes (a search that only re-finds molecules)
 MAX_HALVINGS = 4  # gradient trust region: step halvings before a chain restarts near u₀
 MISSING_SURROGATE = ("this model has no latent surrogate; fit one with "
@@ -77,8 +73,7 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method=DEFAULT_METHOD,
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
                    samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
-                   fill_budget=False, similarity_penalty=0.0, baseline=False, anchor=DEFAULT_ANCHOR, restart="best",
-                   **_ignored) -> None:
+                   fill_budget=False, similarity_penalty=0.0, baseline=False, **_ignored) -> None:
     """One-line DesignInputError for a bad setting (before any work; a batch checks once).
     `baseline`: the random baseline will be run too, which repeats a gradient run's distances."""
     _check_search(steps, chains, step_size, prior_weight, budget, min_similarity)
@@ -97,9 +92,5 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
         raise DesignInputError(f"--sigma-units must be one of {', '.join(SIGMA_UNITS)}, got {sigma_units!r}")
     if fill_budget and budget is None:
         raise DesignInputError("--fill-budget needs --budget N (it runs until N oracle calls are spent)")
-    if restart not in RESTARTS:
-        raise DesignInputError(f"--restart must be one of {', '.join(RESTARTS)}, got {restart!r}")
-    if not isinstance(anchor, (int, np.integer)) or not 0 <= anchor <= MAX_ANCHOR:
-        raise DesignInputError(f"--anchor must be in 0..{MAX_ANCHOR}, got {anchor!r}")
     if not np.isfinite(similarity_penalty) or similarity_penalty < 0:
         raise DesignInputError(f"--similarity-penalty must be >= 0, got {similarity_penalty}")

@@ -59,26 +59,6 @@ def seed_point(bundle: Bundle, seed: Seed, space: Space | None = None) -> np.nda
     return u0[0]
 
 
-def anchor_point(bundle: Bundle, seed: Seed, space: Space, n: int, rng: np.random.Generator,
-                 constrained: bool = True) -> tuple[np.ndarray, float, int]:
-    """u₀ (Z + 5,) with z the one of n latents of the start's posterior whose greedy decode (as
-    the optimizer decodes) is most similar to the start (encoding.anchor_latents); n ≤ 1: μ, no
-    decoding. Returns (u₀, that decode's similarity (NaN for n ≤ 1), decodes spent). Measured and
-    not the default (issue 28, session 12): a search that starts where the decoder writes the start
-    itself mostly re-finds the start (24 QED-task starts x 1,000 calls: success 0.750 → 0.542)."""
-    u0 = seed_point(bundle, seed, space)
-    if n <= 1:
-        return u0, float("nan"), 0
-    from ..encoding import anchor_latents
-    from .points import GREEDY_BACKTRACK
-
-    z, sim = anchor_latents(bundle, [seed], n, rng, constrained=constrained, first_token_floor=0.0, rescue_beam=0,
-                            backtrack=GREEDY_BACKTRACK)
-    u0 = u0.copy()
-    u0[: space.Z] = z[0]
-    return u0, float(sim[0]), n
-
-
 def posterior_sd(bundle: Bundle, seed: Seed) -> np.ndarray:
     """σ of the encoder's posterior q(z | seed) per latent coordinate (Z,): how far z can move
     and still describe the start, the natural unit for search steps near it."""
