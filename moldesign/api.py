@@ -38,6 +38,7 @@ from .design.optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_M
                               DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS,
                               DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, Objective, OptimizeResult)
 from .design.raw import RAW_CHUNK, RAW_COLUMNS
+from .design.rules import PATH_ANCHOR
 from .design.seeds import ID_COLUMNS, SEED_FILE_SUFFIXES, Seed, is_seed_file, read_seeds
 from .drawing import generate_grid, generate_plot, interpolate_grid, interpolate_plot, optimize_grid
 from .errors import DesignInputError, DesignWarning, NothingValid
@@ -190,7 +191,7 @@ class Designer:
     # ------------------------------------------------------------------ interpolate
     def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
                     filters: Sequence[str] | None = None, sanity: bool | Sanity = True, constrained: bool = True,
-                    beam: int = 0, anchor: int = interpolate.ANCHOR) -> pd.DataFrame:
+                    beam: int = 0, anchor: int = PATH_ANCHOR) -> pd.DataFrame:
         """Walk from A's latent to B's in `steps` points (2 to 1,000, both ends included), the condition
         moving linearly from A's properties to B's; greedy decode at each point. Columns: step, alpha,
         smiles (canonical, or the raw string when invalid), valid, error (why RDKit rejects an

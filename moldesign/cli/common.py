@@ -21,7 +21,8 @@ from typer.core import TyperGroup
 from .. import __version__
 # light: plain exception classes, and the limits and checks shared with the API (no torch, no RDKit)
 from ..design.rules import (MAX_CHAINS, MAX_DECODES, MAX_GENERATE, MAX_OPT_DECODES,  # noqa: F401 (used by commands)
-                            MAX_OPT_STEPS, MAX_PATH_STEPS, SEED_MAX, check_integer, check_number)
+                            MAX_OPT_STEPS, MAX_PATH_ANCHOR, MAX_PATH_STEPS, PATH_ANCHOR, SEED_MAX, check_integer,
+                            check_number)
 from ..errors import DesignInputError, RunFailure, UserError
 from ..resources import DEFAULT_MODEL  # the shipped model; $MOLDESIGN_MODEL overrides
 

@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from .common import (MAX_PATH_STEPS, Device, DeviceOpt, ModelOpt, OutOpt, QuietOpt, SeedOpt, UnconstrainedOpt, app,
-                     bounded, check_grid, check_no_overwrite, check_out_path, check_plot, cli_errors, design_errors,
-                     designer, info, nothing_valid, write_table)
+from .common import (MAX_PATH_ANCHOR, MAX_PATH_STEPS, PATH_ANCHOR, Device, DeviceOpt, ModelOpt, OutOpt, QuietOpt,
+                     SeedOpt, UnconstrainedOpt, app, bounded, check_grid, check_no_overwrite, check_out_path,
+                     check_plot, cli_errors, design_errors, designer, info, nothing_valid, write_table)
 
 
 class InterpMethod(str, Enum):
@@ -31,7 +31,7 @@ def interpolate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the path as rows of structures labelled by step and α, invalid steps marked, to FILE.png or FILE.svg."),
     unconstrained: bool = UnconstrainedOpt,
     beam: int = typer.Option(0, "--beam", help="Decode each point by beam search of this width (0/1: greedy)."),
-    anchor: int = typer.Option(32, "--anchor", callback=bounded(0, 1024), help="Each end's latent: the one of N draws of its posterior (the mean first) whose decode is most similar to the molecule, so the path starts and ends at the inputs where the model can write them (0 or 1: the mean)."),
+    anchor: int = typer.Option(PATH_ANCHOR, "--anchor", callback=bounded(0, MAX_PATH_ANCHOR), help="Each end's latent: the one of N draws of its posterior (the mean first) whose decode is most similar to the molecule, so the path starts and ends at the inputs where the model can write them (0 or 1: the mean)."),
     seed: int = SeedOpt, device: Device = DeviceOpt, model: Optional[Path] = ModelOpt, out: Optional[Path] = OutOpt,
     quiet: bool = QuietOpt,
 ) -> None:

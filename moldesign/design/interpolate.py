@@ -1,6 +1,6 @@
 """interpolate: the path from one molecule's latent to another's (slerp or linear), the condition
 moving linearly between their properties, greedily decoded at each step; every step is kept and
-the filters only mark it. Each end's latent is the one of ANCHOR draws of its posterior (μ first)
+the filters only mark it. Each end's latent is the one of PATH_ANCHOR draws of its posterior (μ first)
 that decodes back to the molecule where one does (encoding.anchor_latents), so that the path
 begins and ends at the inputs; μ alone decodes to another molecule for ~40% of ZINC."""
 from __future__ import annotations
@@ -20,20 +20,19 @@ from .common import check_beam, molecule, molecule_filter
 from .encoding import anchor_latents
 from .filters import Sanity
 from .latent import interpolate_latents
-from .rules import MAX_PATH_STEPS, check_integer
+from .rules import MAX_PATH_ANCHOR, MAX_PATH_STEPS, PATH_ANCHOR, check_integer
 
-ANCHOR = 32  # posterior draws decoded per end. Ends written back exactly (bench/anchor_bench.py, shipped
-# model): 200 ZINC test molecules 0.635 from μ, 0.78 with 32 draws, 0.805 with 128; 22 drugs 0.455,
-# 0.591, 0.682. 32 costs ~0.2 s per end; aspirin's end becomes aspirin (Tamiflu's stays near, 0.25)
-MAX_ANCHOR = 1024
+# Ends written back exactly with PATH_ANCHOR draws per end (bench/anchor_bench.py, shipped model):
+# 200 ZINC test molecules 0.635 from μ, 0.78 with 32 draws, 0.805 with 128; 22 drugs 0.455, 0.591,
+# 0.682. 32 costs ~0.2 s per end; aspirin's end becomes aspirin (Tamiflu's stays near, 0.25)
 
 
 def interpolate(bundle: Bundle, a: str, b: str, steps: int = 10, method: str = "slerp", *, keep: str | None = None,
                 filters: Sequence[str] | None = None, sanity: bool | Sanity = True, constrained: bool = True,
-                beam: int = 0, anchor: int = ANCHOR) -> pd.DataFrame:
+                beam: int = 0, anchor: int = PATH_ANCHOR) -> pd.DataFrame:
     """Designer.interpolate (its docstring lists the columns)."""
     check_beam(beam)
-    check_integer("--anchor", anchor, lo=0, hi=MAX_ANCHOR)
+    check_integer("--anchor", anchor, lo=0, hi=MAX_PATH_ANCHOR)
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 2:
         raise DesignInputError(f"--steps must be at least 2 (both ends), got {steps!r}")
     check_integer("--steps", steps, hi=MAX_PATH_STEPS)  # the CLI's bound: steps=10**6 ran on
