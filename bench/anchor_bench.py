@@ -35,9 +35,12 @@ from moldesign.design.encoding import anchor_latents  # noqa: E402
 from moldesign.errors import DesignInputError, DesignWarning  # noqa: E402
 
 
-def seeds_of(d, smiles):
+def seeds_of(d, smiles, limit: int | None = None):
+    """The molecules of `smiles` the model can encode, as Seeds, in order (the first `limit`)."""
     out = []
     for s in smiles:
+        if limit is not None and len(out) == limit:
+            break
         try:
             out.append(d.molecule(s))
         except DesignInputError:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,10 @@ from moldesign.api import DEFAULT_MODEL, load
 from moldesign.chem import canonical_mols
 from moldesign.decoding.sampling import encode, grammar_for, scale
 from moldesign.decoding.search import sample
-from moldesign.errors import DesignInputError, DesignWarning
+from moldesign.errors import DesignWarning
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchor_bench import seeds_of  # noqa: E402  (the molecules the model can encode)
 
 WAYS = {"backjumping": dict(constrained=True, backtrack=None), "mask": dict(constrained=True, backtrack=0),
         "unconstrained": dict(constrained=False, backtrack=0)}
@@ -36,14 +41,8 @@ JUMP_BINS = [(0, 0), (1, 3), (4, 7), (8, 15), (16, 10**6)]
 
 def rows_of(d, path: str, starts: int, per_start: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """(z (n, Z), raw conditions (n, 5)): per_start points around each of `starts` encodable molecules."""
-    seeds = []
-    for s in pd.read_parquet(path, columns=["smiles"]).sample(frac=1.0, random_state=0)["smiles"]:
-        try:
-            seeds.append(d.molecule(s))
-        except DesignInputError:
-            continue
-        if len(seeds) == starts:
-            break
+    shuffled = pd.read_parquet(path, columns=["smiles"]).sample(frac=1.0, random_state=0)["smiles"]
+    seeds = seeds_of(d, shuffled, limit=starts)
     props = np.stack([s.props for s in seeds])
     mu, _ = encode(d.bundle, [s.smiles for s in seeds], props)
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..chem import PROPERTIES
+from ..chem import PROPERTIES, canonical_mols, tanimoto_to
 from ..decoding.sampling import decode, encode
 from ..errors import DesignInputError
 from ..model.checkpoint import Bundle
@@ -24,10 +24,6 @@ def anchor_latents(bundle: Bundle, seeds: Sequence[Seed], n: int, rng: np.random
     shipped decoder writes back only ~60% of held-out ZINC molecules, and another draw of the
     posterior often does write the molecule itself. Returns z (k, Z) and the similarity of each
     chosen latent's decode to its molecule (k,) (NaN for n ≤ 1; −1: no draw decoded validly)."""
-    from rdkit import DataStructs
-
-    from ..chem import canonical_mols, morgan_fp
-
     props = np.stack([s.props for s in seeds])  # (k, 5)
     mu, logvar = encode(bundle, [s.smiles for s in seeds], props)  # (k, Z) each
     k, Z = mu.shape
@@ -36,12 +32,9 @@ def anchor_latents(bundle: Bundle, seeds: Sequence[Seed], n: int, rng: np.random
     z = np.repeat(mu[:, None, :], n, axis=1)  # (k, n, Z); [:, 0] is μ
     z[:, 1:] += np.exp(0.5 * logvar)[:, None, :] * rng.standard_normal((k, n - 1, Z)).astype(np.float32)
     strings = decode(bundle, z.reshape(k * n, Z), np.repeat(props, n, axis=0), temperature=0.0, **decode_kw)
-    _, mols = canonical_mols(strings)
-    sims = np.full(k * n, -1.0)
-    for i, m in enumerate(mols):
-        if m is not None:
-            sims[i] = DataStructs.TanimotoSimilarity(morgan_fp(seeds[i // n].mol), morgan_fp(m))
-    sims = sims.reshape(k, n)
+    _, mols = canonical_mols(strings)  # row-major: molecule i's n decodes are mols[i·n : (i+1)·n]
+    sims = np.stack([tanimoto_to(s.mol, mols[i * n : (i + 1) * n]) for i, s in enumerate(seeds)])  # (k, n)
+    sims = np.nan_to_num(sims, nan=-1.0)  # an invalid decode ranks below every valid one
     best = sims.argmax(axis=1)  # the first maximum: μ when μ decodes to the molecule
     return z[np.arange(k), best], sims[np.arange(k), best]
 
