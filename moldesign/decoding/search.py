@@ -173,90 +173,190 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
     runs/s9/refill.py): T = 1 with backjumping 32.0 → 28.8 s; unconstrained, the mask alone and
     greedy decodes the same within the machine's ±10% (their rows end at similar lengths).
     """
-    B, device = z.shape[0], z.device
-    S = B if batch_size is None else max(1, min(B, batch_size))  # slots: rows decoding at once
-    if first_token_floor is None:
-        first_token_floor = FIRST_TOKEN_FLOOR
-    # (S, V) when a greedy row may have to restart: per slot, its row's log-probabilities for the
-    # first token over the tokens that may start a string (-inf elsewhere), for
-    # _first_token_plausible; written at each row's first step
-    first_lp: torch.Tensor | None = None
-    floor_applies = grammar is not None and backtrack > 0 and temperature <= 0 and first_token_floor > 0
-    if refused_jump is None:
-        refused_jump = REFUSED_JUMP if temperature > 0 else 1.0
-    zc = torch.cat([z, cond], dim=1)  # (B, Z+P)
-    alive = np.arange(S)  # rows decoding now, in the order of h's batch dimension; the GRU runs on these only
-    slot = np.arange(S)  # the history slot of each row in `alive`
-    free_slots: list[int] = []
-    waiting = S  # rows S, S + 1, … wait for a slot
-    fresh = S  # the last `fresh` rows of `alive` are at their first step
-    h = decoder.initial_state(zc[:S])  # (layers, S, H)
-    token = torch.full((S,), BOS_ID, dtype=torch.long, device=device)
-    # Per row; what only a decoding row needs is kept for the rows in `alive` and dropped when
-    # the row ends, so memory follows S, not B (a million-row decode holds S parse states)
-    ids: list[list[int]] = [[] for _ in range(B)]
-    status = [MAX_LEN] * B
-    logp = [0.0] * B  # set when the row ends
-    backs = [0] * B
-    states: dict[int, ParseState] = {r: ParseState() for r in range(S)} if grammar is not None else {}
-    lps: dict[int, list[float]] = {r: [] for r in range(S)}  # per-token log p, so a backtrack can drop its tail
-    # per position: log of the model's probability mass the mask left (0: not pushed, or not
-    # measured: a lazily accepted draw never builds its mask)
-    pushed: dict[int, list[float]] = {r: [] for r in range(S)}
-    bans: dict[int, dict[int, set[int]]] = {}  # row → position → tokens ruled out there
-    can_back = grammar is not None and backtrack > 0
-    # hist[s, p]: the GRU state the row in slot s had before deciding position p (layers, H), every
-    # position. A ring buffer of the last D + 1 positions is not enough: after a jump, the slots of
-    # positions before it may hold states of the abandoned tail (measured: 207 of 1,111 jumps at
-    # D = 32). (every entry is written, at the step that decides its position, before a jump can read it)
-    hist = h.new_empty((S, max_len) + tuple(h.shape[:1]) + tuple(h.shape[2:])) if can_back else None
-    has_bans: set[int] = set()  # rows with a banned token somewhere
-    advance = grammar.advance if grammar is not None else None
-    while alive.size:
+    B = z.shape[0]
+    sampler = Sampler(decoder, max_len, temperature, top_k, grammar, generator, backtrack, refused_jump,
+                      ban_when_sampling, first_token_floor, B if batch_size is None else batch_size)
+    sampler.push(z, cond)
+    while sampler.busy:
+        sampler.step()
+    rows = [sampler.pop(r) for r in range(B)]  # (ids, status, log p, backjumps) per row
+    return Decoded(*(list(col) for col in zip(*rows))) if rows else Decoded([], [], [], [])
+
+
+class Sampler:
+    """`sample`'s decoding loop as a stream (sample's docstring says what it does): rows are pushed
+    with their (z, c) at any time (`push`), each `step()` advances every decoding row by one GRU
+    step and returns the rows that ended in it, and `pop(row)` hands a finished row over as (ids,
+    status, log p, backjumps). At most `slots` rows decode at once; the others wait, in the order
+    pushed, for a finished row's slot. Rows are independent, so a greedy row decodes the same
+    whatever shares its steps or when it was pushed: the optimizer pushes each start's next
+    population as soon as that start's rows are scored, and the rows of slow starts (long
+    backjumping tails) overlap other starts' next generations instead of holding up a round.
+    Shapes: S slots, b rows alive, V vocabulary, H hidden, Z+P latent and condition."""
+
+    def __init__(self, decoder, max_len: int, temperature: float = 1.0, top_k: int = 0,
+                 grammar: Grammar | None = None, generator: torch.Generator | None = None,
+                 backtrack: int = BACKTRACK_DEPTH, refused_jump: float | None = None,
+                 ban_when_sampling: bool = False, first_token_floor: float | None = None, slots: int = 1000):
+        self.decoder, self.max_len, self.temperature, self.top_k = decoder, max_len, temperature, top_k
+        self.grammar, self.generator, self.backtrack = grammar, generator, backtrack
+        self.ban_when_sampling = ban_when_sampling
+        self.S = max(1, int(slots))
+        self.first_token_floor = FIRST_TOKEN_FLOOR if first_token_floor is None else first_token_floor
+        self.floor_applies = (grammar is not None and backtrack > 0 and temperature <= 0
+                              and self.first_token_floor > 0)
+        self.refused_jump = (REFUSED_JUMP if temperature > 0 else 1.0) if refused_jump is None else refused_jump
+        self.can_back = grammar is not None and backtrack > 0
+        # (S, V) when a greedy row may have to restart: per slot, its row's log-probabilities for the
+        # first token over the tokens that may start a string (-inf elsewhere), for
+        # _first_token_plausible; written at each row's first step
+        self.first_lp: torch.Tensor | None = None
+        self.start_ok: torch.Tensor | None = None
+        self.alive = np.zeros(0, dtype=np.int64)  # rows decoding now, in the order of h's batch dimension
+        self.slot = np.zeros(0, dtype=np.int64)  # the slot of each row in `alive`
+        self.free_slots: list[int] = list(range(self.S))
+        self.queue: collections.deque = collections.deque()  # (first row, zc chunk (n, Z+P)) waiting
+        self.waiting = 0  # rows in the queue
+        self.rows = 0  # rows pushed so far (the next row's number)
+        self.zc: torch.Tensor | None = None  # (S, Z+P): each slot's row's [z, c]
+        self.h: torch.Tensor | None = None  # (layers, b, H)
+        self.token: torch.Tensor | None = None  # (b,): each alive row's last token
+        # hist[s, p]: the GRU state the row in slot s had before deciding position p (layers, H), every
+        # position. A ring buffer of the last D + 1 positions is not enough: after a jump, the slots of
+        # positions before it may hold states of the abandoned tail (measured: 207 of 1,111 jumps at
+        # D = 32). (every entry is written, at the step that decides its position, before a jump can read it)
+        self.hist: torch.Tensor | None = None
+        # Per row: ids, status, logp, backs until popped; what only a decoding row needs (parse
+        # state, per-token log p so a backtrack can drop its tail, pushed, bans) only while it
+        # decodes, so memory follows S, not the rows pushed (a million-row decode holds S parse states)
+        self.ids: dict[int, list[int]] = {}
+        self.status: dict[int, str] = {}
+        self.logp: dict[int, float] = {}  # set when the row ends
+        self.backs: dict[int, int] = {}
+        self.states: dict[int, ParseState] = {}
+        self.lps: dict[int, list[float]] = {}
+        # per position: log of the model's probability mass the mask left (0: not pushed, or not
+        # measured: a lazily accepted draw never builds its mask)
+        self.pushed: dict[int, list[float]] = {}
+        self.bans: dict[int, dict[int, set[int]]] = {}  # row → position → tokens ruled out there
+        self.has_bans: set[int] = set()  # rows with a banned token somewhere
+        self.steps = self.row_steps = 0  # GRU steps run, and rows summed over them (mean batch = ratio)
+
+    @property
+    def busy(self) -> bool:
+        """Rows are decoding or waiting."""
+        return bool(self.alive.size or self.waiting)
+
+    def push(self, z: torch.Tensor, cond: torch.Tensor) -> range:
+        """Queue rows z (n, Z), cond (n, P) (scaled), on the model's device; returns their row numbers."""
+        n = z.shape[0]
+        if n:
+            self.queue.append((self.rows, torch.cat([z, cond], dim=1)))
+            self.waiting += n
+        self.rows += n
+        return range(self.rows - n, self.rows)
+
+    def pop(self, r: int) -> tuple[list[int], str, float, int]:
+        """A finished row's (token ids without <bos>/<eos>, status, log p, backjumps); forgets the row."""
+        return self.ids.pop(r), self.status.pop(r), self.logp.pop(r), self.backs.pop(r)
+
+    def _admit(self) -> int:
+        """Waiting rows take free slots, in the order pushed, starting from <bos> → how many."""
+        n = min(len(self.free_slots), self.waiting)
+        if not n:
+            return 0
+        rows, chunks, need = [], [], n
+        while need:
+            first, zc = self.queue[0]
+            take = min(need, len(zc))
+            rows.append(np.arange(first, first + take))
+            chunks.append(zc[:take])
+            if take == len(zc):
+                self.queue.popleft()
+            else:
+                self.queue[0] = (first + take, zc[take:])
+            need -= take
+        new, zc_new = np.concatenate(rows), torch.cat(chunks)  # (n,), (n, Z+P)
+        self.waiting -= n
+        new_slots, self.free_slots = self.free_slots[:n], self.free_slots[n:]
+        if self.zc is None:
+            self.zc = zc_new.new_empty((self.S, zc_new.shape[1]))
+        self.zc[torch.tensor(new_slots, dtype=torch.long, device=zc_new.device)] = zc_new
+        for r in new.tolist():
+            self.ids[r], self.status[r], self.backs[r] = [], MAX_LEN, 0
+            self.lps[r], self.pushed[r] = [], []
+            if self.grammar is not None:
+                self.states[r] = ParseState()
+        h0 = self.decoder.initial_state(zc_new)  # (layers, n, H)
+        tok0 = torch.full((n,), BOS_ID, dtype=torch.long, device=zc_new.device)
+        if self.h is None:
+            self.h, self.token = h0, tok0
+            if self.can_back:
+                self.hist = h0.new_empty((self.S, self.max_len) + tuple(h0.shape[:1]) + tuple(h0.shape[2:]))
+        else:
+            self.h, self.token = torch.cat([self.h, h0], dim=1), torch.cat([self.token, tok0])
+        self.alive = np.concatenate([self.alive, new])
+        self.slot = np.concatenate([self.slot, np.asarray(new_slots, dtype=np.int64)])
+        return n
+
+    @torch.no_grad()
+    def step(self) -> list[int]:
+        """Admit waiting rows, advance every alive row by one token (or one backjump) → the rows
+        that ended in this step (pop them)."""
+        fresh = self._admit()  # the last `fresh` rows of `alive` are at their first step
+        if not self.alive.size:
+            return []
+        grammar, max_len, temperature, backtrack = self.grammar, self.max_len, self.temperature, self.backtrack
+        ids, lps, pushed, states, bans, backs = self.ids, self.lps, self.pushed, self.states, self.bans, self.backs
+        alive, slot, h, can_back = self.alive, self.slot, self.h, self.can_back
+        device = h.device
         alive_l = alive.tolist()
+        slot_t = torch.from_numpy(slot).to(device)
         if can_back:
             now = torch.tensor([len(ids[r]) for r in alive_l], device=device)
-            hist[torch.from_numpy(slot).to(device), now] = h.transpose(0, 1)
-        logits, h = decoder.step(token, h, zc[alive])  # (b, V)
+            self.hist[slot_t, now] = h.transpose(0, 1)
+        logits, h = self.decoder.step(self.token, h, self.zc[slot_t])  # (b, V)
+        self.steps += 1
+        self.row_steps += len(alive_l)
         logprobs = F.log_softmax(logits, dim=1)
-        if floor_applies and fresh:  # rows at their first step: position 0
-            if first_lp is None:
-                first_lp = logprobs.new_full((S, logprobs.shape[1]), float("-inf"))
-                start_ok = torch.from_numpy(grammar.row_mask(ParseState())).to(device)  # (V,) atoms
-                start_ok[list(NEVER)] = False
-            first_lp[torch.from_numpy(slot[-fresh:]).to(device)] = logprobs[-fresh:].masked_fill(~start_ok, float("-inf"))
-        fresh = 0
+        if self.floor_applies and fresh:  # rows at their first step: position 0
+            if self.first_lp is None:
+                self.first_lp = logprobs.new_full((self.S, logprobs.shape[1]), float("-inf"))
+                self.start_ok = torch.from_numpy(grammar.row_mask(ParseState())).to(device)  # (V,) atoms
+                self.start_ok[list(NEVER)] = False
+            self.first_lp[slot_t[-fresh:]] = logprobs[-fresh:].masked_fill(~self.start_ok, float("-inf"))
         logits[:, NEVER] = float("-inf")
         kept: dict[int, float] = {}
         if grammar is None:
-            picked = _pick(logits, temperature, top_k, generator)
+            picked = _pick(logits, temperature, self.top_k, self.generator)
         else:
-            if has_bans:
+            if self.has_bans:
                 for j, r in enumerate(alive_l):
-                    banned = bans[r].get(len(ids[r])) if r in has_bans else None
+                    banned = bans[r].get(len(ids[r])) if r in self.has_bans else None
                     if banned:
                         logits[j, list(banned)] = float("-inf")
             rows_st = [states[r] for r in alive_l]
             remaining = [max_len - 2 - len(ids[r]) for r in alive_l]  # tokens left after this one, <eos> included
             # rows j that may jump at a refused pick (asked only for the few refused ones)
             may_jump = ((lambda j: bool(ids[alive_l[j]]) and backs[alive_l[j]] < REFUSED_JUMPS)
-                        if can_back and refused_jump < 1 else None)
-            pick = _pick_lazy if top_k == 0 else _pick_masked
-            picked, kept = pick(logits, logprobs, temperature, top_k, generator, grammar, rows_st, remaining,
-                                may_jump, refused_jump, want_kept=can_back)
+                        if can_back and self.refused_jump < 1 else None)
+            pick = _pick_lazy if self.top_k == 0 else _pick_masked
+            picked, kept = pick(logits, logprobs, temperature, self.top_k, self.generator, grammar, rows_st,
+                                remaining, may_jump, self.refused_jump, want_kept=can_back)
         picked_l = picked.tolist()
         lp = logprobs.gather(1, picked.clamp(min=0).unsqueeze(1)).squeeze(1).tolist()
         keep, back = [], []
+        advance = grammar.advance if grammar is not None else None
         for j, (r, t) in enumerate(zip(alive_l, picked_l)):
             if t < 0:
                 if can_back and ids[r] and backs[r] < MAX_BACKTRACKS:
                     back.append(j)
                     keep.append(j)
                 else:
-                    status[r] = DEAD_END
+                    self.status[r] = DEAD_END
                 continue
             if t == EOS_ID:
-                status[r] = COMPLETE
+                self.status[r] = COMPLETE
                 lps[r].append(lp[j])
                 continue
             ids[r].append(t)
@@ -277,9 +377,9 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 # sampling; a greedy decode keeps its rescue near the model's path (_jump_to)
                 ok = grammar.budget_mask(states[r], max_len - 2 - len(ids[r])) if temperature > 0 else None
                 p = _jump_to(ids[r], pushed[r], k, backtrack, ok is not None and not ok.all())
-                if p == 0 and floor_applies and not _first_token_plausible(
-                        first_lp[slot[j]], bans.get(r, {}).get(0, set()) | {ids[r][0]}, first_token_floor):
-                    status[r] = DEAD_END  # only a first token the model hardly considers is left
+                if p == 0 and self.floor_applies and not _first_token_plausible(
+                        self.first_lp[slot[j]], bans.get(r, {}).get(0, set()) | {ids[r][0]}, self.first_token_floor):
+                    self.status[r] = DEAD_END  # only a first token the model hardly considers is left
                     ended.add(j)
                     continue
                 backs[r] = k
@@ -287,41 +387,30 @@ def sample(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, temperatu
                 del ids[r][p:], lps[r][p:], pushed[r][p:]
                 if r in bans:
                     bans[r] = {q: b for q, b in bans[r].items() if q <= p}
-                if temperature <= 0 or ban_when_sampling:  # greedy would pick it again: forbid it
+                if temperature <= 0 or self.ban_when_sampling:  # greedy would pick it again: forbid it
                     bans.setdefault(r, {}).setdefault(p, set()).add(t_there)
-                    has_bans.add(r)
+                    self.has_bans.add(r)
                 st = ParseState()
                 for t in ids[r]:
                     grammar.advance(st, t)
                 states[r] = st
                 picked[j] = ids[r][-1] if ids[r] else BOS_ID
-                h[:, j] = hist[slot[j], p]
+                h[:, j] = self.hist[slot[j], p]
         if ended:
             keep = [j for j in keep if j not in ended]
+        done: list[int] = []
         if len(keep) < len(alive_l):  # rows that ended hand their slots on
-            for r in np.delete(alive, keep).tolist():
-                logp[r] = sum(lps.pop(r))  # <eos> included when complete
+            done = np.delete(alive, keep).tolist()
+            for r in done:
+                self.logp[r] = sum(lps.pop(r))  # <eos> included when complete
                 pushed.pop(r), states.pop(r, None), bans.pop(r, None)
-                has_bans.discard(r)
-            free_slots += np.delete(slot, keep).tolist()
+                self.has_bans.discard(r)
+            self.free_slots += np.delete(slot, keep).tolist()
             keep_t = torch.tensor(keep, dtype=torch.long, device=device)
-            alive, slot, token, h = alive[keep], slot[keep], picked[keep_t], h[:, keep_t]
+            self.alive, self.slot, self.token, self.h = alive[keep], slot[keep], picked[keep_t], h[:, keep_t]
         else:
-            token = picked
-        n_new = min(len(free_slots), B - waiting)
-        if n_new:  # the next rows take the free slots, starting from <bos>
-            new = np.arange(waiting, waiting + n_new)
-            waiting += n_new
-            new_slots, free_slots = free_slots[:n_new], free_slots[n_new:]
-            for r in new.tolist():
-                lps[r], pushed[r] = [], []
-                if grammar is not None:
-                    states[r] = ParseState()
-            alive, slot = np.concatenate([alive, new]), np.concatenate([slot, new_slots])
-            token = torch.cat([token, torch.full((n_new,), BOS_ID, dtype=torch.long, device=device)])
-            h = torch.cat([h, decoder.initial_state(zc[torch.from_numpy(new).to(device)])], dim=1)
-            fresh = n_new
-    return Decoded(ids, status, logp, backs)
+            self.token, self.h = picked, h
+        return done
 
 
 def rescue_dead_ends(decoder, z: torch.Tensor, cond: torch.Tensor, max_len: int, decoded: Decoded, width: int,
