@@ -12,9 +12,9 @@ spent) at --min-similarity (default 0.4) from the same starts with the same seed
   before issue 28: 8 rows per decode call). It uses nothing newer than `Designer.optimize`, so
   `PYTHONPATH=<a checkout of the old code> python bench/batch_optimize_bench.py --modes loop` times
   the old code itself on the same starts (compare `trajectory_sha256` between the two runs).
-- batch: `design.optimize.optimize_many`, every start searched at once: one decode call per round
-  for all of them (design/optimize/batch.py), with the time split into decode, oracle (RDKit) and
-  search (CMA-ES ask/tell, trajectory rows).
+- batch: `design.optimize.optimize_many`, every start searched at once: their points share one
+  decoder stream (design/optimize/batch.py), with the time split into decode, oracle (RDKit) and
+  search (CMA-ES ask/tell, trajectory rows), decoder steps and rows decoded over them.
 Per mode: wall seconds, seconds per start, decodes, decodes/s, oracle calls (and per second), the
 task's success, and per start a SHA-256 of its trajectory (`identical_to_loop` when both ran).
 Starts: QED task, ZINC250k **test** molecules with 0.7 ≤ QED < 0.8 drawn with --seed
@@ -144,13 +144,16 @@ def run_batch(d, starts: list[str], args) -> tuple[dict, float, dict]:
             seeds.append((i, d.molecule(s)))
         except DesignInputError as e:
             results[i] = e
-    def on_round(active) -> None:  # a line a minute: the starts all finish near the end
+    calls: dict = {}  # start → oracle calls so far
+
+    def on_round(told) -> None:  # after decoder steps that told starts; a line a minute
         nonlocal last
+        calls.update((k, s.oracle.calls) for k, s in told)
         if time.time() - last > 60:
             last = time.time()
-            calls = sum(s.oracle.calls for _, s in active)
-            print(f"batch round {stats.rounds}: {len(active)} active, {calls} calls among them, "
-                  f"{time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+            print(f"batch: {sum(calls.values())} oracle calls, {stats.rounds} generations, decoder batch "
+                  f"{stats.row_steps / max(1, stats.steps):.0f} rows on average, {time.time() - t0:.0f}s",
+                  file=sys.stderr, flush=True)
 
     last = time.time()
     for i, res in optimize_many(d.bundle, seeds, objective, seed=args.seed, workers=args.workers, stats=stats,

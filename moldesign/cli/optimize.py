@@ -67,7 +67,7 @@ def optimize(
     writes per start its best feasible proposals with start_id, start_smiles, similarity,
     objective, improvement, decodes, oracle_calls, seconds; a bad start (or one with no feasible
     proposal) is one row with valid=False and error. The starts of a file are searched together
-    (every round decodes the points of all of them in one batch), with a progress line (starts
+    (their points share one decoder stream), with a progress line (starts
     done / total, ETA) on stderr; each start's rows are the ones it gets alone. With -o, finished
     starts are kept in OUT.partial.csv (and its manifest OUT.partial.json) until the end: after an
     interruption, the same command with --resume runs only the starts not finished. The gradient

@@ -3,6 +3,8 @@ read from a file (one table of rows per start, a bad start kept as a row saying 
 random-direction baseline of a gradient run."""
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -86,11 +88,14 @@ class _Progress:
     (its oracle calls of the budget; 1 when finished or bad), since all starts of a batch advance
     together and counting finished starts alone would sit at 0 until the end."""
 
+    EVERY = 1.0  # seconds between redraws
+
     def __init__(self, total: int, enabled: bool):
         from tqdm import tqdm
 
         self.done: dict[str, float] = {}  # start id → fraction done
-        self.bar = tqdm(total=total, desc="optimize", unit="start", disable=not enabled, mininterval=1.0,
+        self._shown = -math.inf  # when the bar was last drawn (time.monotonic)
+        self.bar = tqdm(total=total, desc="optimize", unit="start", disable=not enabled, mininterval=self.EVERY,
                         bar_format="{desc}: {n:.1f}/{total} starts |{bar}| [{elapsed}<{remaining}]")
 
     def finished(self, sid: str) -> None:
@@ -98,16 +103,22 @@ class _Progress:
         self._show()
 
     def update(self, active: list) -> None:
-        """After a round: `active` (start id, search) pairs."""
+        """After a decoder step that told searches: those (start id, search) pairs."""
         for sid, search in active:
             self.done[sid] = search.progress()
         self._show()
 
     def _show(self) -> None:
+        """Redraw at most once per EVERY seconds: update() comes after most decoder steps."""
+        now = time.monotonic()
+        if now - self._shown < self.EVERY:
+            return
+        self._shown = now
         self.bar.n = min(self.bar.total, sum(self.done.values()))
         self.bar.refresh()
 
     def close(self) -> None:
+        self.bar.n = min(self.bar.total, sum(self.done.values()))
         self.bar.close()
 
 

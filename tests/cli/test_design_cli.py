@@ -11,6 +11,7 @@ from moldesign.chem import mol_from_smiles, mol_scores, tanimoto_to
 from moldesign.config import DEFAULT_RADIUS
 from moldesign.errors import DesignInputError
 
+from ..fake_decoder import fake_point_decoder
 from .common import ok, one_line_error, run, table
 
 SCORE_COLUMNS = ["mw", "logp", "hbd", "hba", "tpsa", "qed", "sa"]
@@ -204,9 +205,7 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
                                                                              monkeypatch):
     """A decoder that only gives back the seed (or junk): the summary line says "none", the one
     error line says why, exit 1, and the trajectory and an empty best table are still written."""
-    import moldesign.design.optimize.points
-
-    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, temperature=0.0, **kw:
+    fake_point_decoder(monkeypatch, lambda bundle, z, props, temperature=0.0, **kw:
                         [(seed_smiles, "C1CC")[i % 2] for i in range(len(z))])
     out, best = tmp_path / "traj.csv", tmp_path / "best.csv"
     args = ["optimize", "--model", surrogate_model, "--start", seed_smiles, "--maximize", "qed", "--method", "gradient", "--steps", 3,
@@ -229,10 +228,8 @@ def test_optimize_that_finds_nothing_new_exits_1_and_writes_the_trajectory(surro
 def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tmp_path, monkeypatch):
     import itertools
 
-    import moldesign.design.optimize.points
-
     found = itertools.cycle(["CCO", "CCN", "CCCC", "c1ccccc1", "CC(=O)O", "C1CC"])  # always something to find
-    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    fake_point_decoder(monkeypatch, lambda bundle, z, props, **kw: [next(found) for _ in z])
     starts = tmp_path / "starts.csv"
     pd.DataFrame({"id": ["s1", "bad", "s3"], "smiles": [tiny_smiles[0], "not_a_smiles", tiny_smiles[3]]}).to_csv(
         starts, index=False)
@@ -258,7 +255,7 @@ def test_optimize_batch_of_three_starts_resumes(surrogate_model, tiny_smiles, tm
     assert line.startswith("interrupted (SIGINT): optimize stopped with 1 of 3 starts finished") and "--resume" in line
     assert partial.exists() and manifest.exists()
     monkeypatch.undo()
-    monkeypatch.setattr(moldesign.design.optimize.points, "decode", lambda bundle, z, props, **kw: [next(found) for _ in z])
+    fake_point_decoder(monkeypatch, lambda bundle, z, props, **kw: [next(found) for _ in z])
     line = one_line_error(run(*args))  # without --resume: refused, the partial file kept
     assert "--resume" in line and partial.exists()
     res = ok(run(*args, "--resume"))

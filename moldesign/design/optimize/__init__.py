@@ -60,11 +60,12 @@ Shared by both methods:
 
 Batches (batch.optimize_many; `optimize` is the batch of one): up to MAX_ACTIVE starts are searched
 at once, each with its own state (search, oracle cache and budget, rng = default_rng(seed), CMA-ES
-random stream, torch generator). Every round the points of all active starts are decoded in ONE
-`decode` call (greedy decoding is row-independent, so a start's strings do not depend on its
-neighbours), the RDKit columns of every new molecule of the round are computed in one pass
-(optionally in a worker pool; similarity and J per start), and each start is told its own rows.
-A start's rows are identical alone and in any batch. Sampled decodes (`samples` > 1) are one
+random stream, torch generator). The points of all active starts share ONE decoder stream
+(points.PointStream: every decoder step advances the rows of all of them; greedy decoding is
+row-independent, so a start's strings do not depend on its neighbours); a start whose rows are
+decoded is scored at once (the RDKit columns of the molecules new in that step in one pass,
+optionally in a worker pool; similarity and J per start), told its rows, and pushes its next
+points while the others decode on. A start's rows are identical alone and in any batch. Sampled decodes (`samples` > 1) are one
 decode call per start with its own generator (a shared generator would tie a start's draws to its
 neighbours'). The gradient step and the surrogate's predictions stay per start, for the same reason.
 """

@@ -1,9 +1,9 @@
-"""Running searches: one start or many at once. Every round, each active start asks for its next
-points, the points of ALL of them are decoded in one `decode` call (decode_points), the oracle
-rows of all of them are scored in one pass (score_many), and each start is told its own rows. A
-start's rows depend only on its settings, its start and the seed (its own rng, CMA-ES random
-stream, torch generator and oracle), never on which starts share its rounds: `optimize` is the
-batch of one."""
+"""Running searches: one start or many at once. Every active start pushes the points it asks for
+into one shared decoder stream (points.PointStream); each decoder step advances the rows of all
+of them, and a start whose rows are decoded is scored (score_many, or a worker pool), told its
+rows and pushes its next points while the others decode on (run_searches). A start's rows depend
+only on its settings, its start and the seed (its own rng, CMA-ES random stream, torch generator
+and oracle), never on which starts share the decoder: `optimize` is the batch of one."""
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +13,7 @@ from typing import Callable, Hashable, Iterable, Iterator
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from ...errors import DesignInputError
 from ...model.checkpoint import Bundle
@@ -20,7 +21,7 @@ from ..seeds import Seed
 from .gradient import GradientSearch
 from .objective import Objective, target_stds
 from .oracle import Oracle, PendingScores, score_many
-from .points import decode_points
+from .points import PointStream
 from .results import OptimizeResult, finish
 from .search import CmaesSearch, StartSearch
 from .settings import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
@@ -28,8 +29,8 @@ from .settings import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, 
                        DEFAULT_TEMPERATURE, check_settings, require_surrogate)
 from .space import Space, seed_point, step_scale
 
-MAX_ACTIVE = 125  # starts searched at once: 125 × population 8 = 1,000 rows, decode's batch (its slots);
-# more starts per round add no speed and hold more trajectories in memory
+MAX_ACTIVE = 125  # starts searched at once: 125 × population 8 = 1,000 rows, the decoder's slots;
+# more starts add no speed and hold more trajectories in memory
 
 
 @dataclass(frozen=True)
@@ -98,61 +99,37 @@ def result_of(search: StartSearch, objective: Objective, s: Settings, seconds: f
 
 @dataclass
 class BatchStats:
-    """Where a batch's time went (seconds, summed over rounds) and how much it did."""
+    """Where a batch's time went (seconds, summed over decoder steps) and how much it did."""
 
-    rounds: int = 0
-    decode_s: float = 0.0  # decode_points: the model
-    oracle_s: float = 0.0  # score_many: RDKit (parse, scores, fingerprints) and the rows
+    rounds: int = 0  # generations told, over all starts
+    steps: int = 0  # decoder steps (one token for every row decoding)
+    row_steps: int = 0  # rows decoding, summed over steps (row_steps / steps: the decoder's mean batch)
+    decode_s: float = 0.0  # PointStream.step: the model and the grammar
+    oracle_s: float = 0.0  # RDKit (parse, scores, fingerprints) and the rows; with a pool, the wait for it
     search_s: float = 0.0  # ask/tell: CMA-ES, gradient steps, surrogate predictions, trajectory rows
     decodes: int = 0
-    max_rows: int = 0  # most decodes in one round
+    max_rows: int = 0  # most rows decoding in one step
 
     def as_dict(self) -> dict:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-class _Round:
-    """One round of a group of searches: every unfinished search asks, all points are decoded
-    together, and their RDKit scoring is started (in this process, or handed to the pool's workers
-    with `pool`: PendingScores); `finish()` tells each search its own rows."""
+class _Scoring:
+    """RDKit scoring of the starts whose decodes finished in one decoder step: in this process at
+    once (score_many), or handed to the pool's workers (PendingScores), whose rows are collected
+    when ready while this process goes on decoding."""
 
-    def __init__(self, bundle: Bundle, searches: list[StartSearch], pool=None, stats: BatchStats | None = None):
-        t0 = time.perf_counter()
-        self.stats, self.pending, self.rows = stats, None, None
-        self.asked = [(s, u) for s in searches for u in [s.ask()] if u is not None]
-        if not self.asked:
-            return
-        first = self.asked[0][0]  # a batch shares its decode settings
-        t1 = time.perf_counter()
-        strings = decode_points(bundle, [u for _, u in self.asked], [s.generator for s, _ in self.asked],
-                                first.constrained, first.samples, first.temperature)
-        t2 = time.perf_counter()
-        oracles = [s.oracle for s, _ in self.asked]
-        if pool is None:
-            self.rows = score_many(oracles, strings)
-        else:
-            self.pending = PendingScores(oracles, strings, pool)
-        t3 = time.perf_counter()
-        if stats is not None:
-            n = sum(len(x) for x in strings)
-            stats.rounds += 1
-            stats.decodes += n
-            stats.max_rows = max(stats.max_rows, n)
-            stats.decode_s += t2 - t1
-            stats.oracle_s += t3 - t2
-            stats.search_s += t1 - t0
+    def __init__(self, searches: list, strings: list[list[str]], pool=None):
+        self.searches = searches
+        oracles = [s.oracle for _, s in searches]
+        self.rows = score_many(oracles, strings) if pool is None else None
+        self.pending = PendingScores(oracles, strings, pool) if pool is not None else None
 
-    def finish(self) -> None:
-        if not self.asked:
-            return
-        t0 = time.perf_counter()
-        rows = self.rows if self.pending is None else self.pending.rows()
-        t1 = time.perf_counter()
-        for (s, _), df in zip(self.asked, rows):
-            s.tell(df)
-        if self.stats is not None:
-            self.stats.oracle_s += t1 - t0  # with a pool: the wait for the workers, what decoding did not hide
-            self.stats.search_s += time.perf_counter() - t1
+    def ready(self) -> bool:
+        return self.pending is None or self.pending.ready()
+
+    def result(self) -> list:
+        return self.rows if self.pending is None else self.pending.rows()
 
 
 def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], StartSearch]]],
@@ -161,24 +138,51 @@ def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], Sta
                  ) -> Iterator[tuple[Hashable, StartSearch | DesignInputError]]:
     """Run searches `window` at a time (a finished one's place goes to the next job) and yield
     (key, finished search) as each ends, or (key, DesignInputError) for a job that cannot start.
-    `on_round(active)`: called after each round with the (key, search) pairs that took part.
-    Each search's `seconds` is its own set-up time plus an equal share of every round it was in.
 
-    With a worker pool the active searches form two groups that take turns, a pipeline: while the
-    workers compute RDKit's scores of one group's decodes, this process decodes the other's (the
-    model and RDKit each keep a core busy instead of waiting for one another). A search's rows
-    depend only on its own state, so the groups change no result (tested: the same trajectories
-    with and without a pool)."""
-    jobs = iter(jobs)
-    groups: list[list[tuple[Hashable, StartSearch]]] = [[], []] if pool is not None else [[]]
-    rounds: list[_Round | None] = [None] * len(groups)
-    started = [0.0] * len(groups)
-    g = 0
+    Continuous batching across generations: every search pushes the points it asks for into one
+    shared PointStream, each decoder step advances the rows of all of them, and a search whose
+    rows are all decoded is scored, told and pushes its next points at once, while the others'
+    rows go on decoding. No search waits for another's slow rows, and the decoder's batch stays
+    near window × population until the last searches finish. A search's rows depend only on its
+    own state (greedy rows are independent), so which searches share the decoder changes no result
+    (tested: the same trajectories alone, in a batch, with and without a pool).
+
+    With a worker pool the RDKit scoring of finished searches runs in the workers while this
+    process decodes the others' rows (the model and RDKit each keep a core busy).
+    `on_round(told)`: called after each decoder step that told searches, with those (key, search)
+    pairs. Each search's `seconds` is its own set-up time plus an equal share of every step it
+    was active in."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield from _run_searches(bundle, iter(jobs), window, pool, stats, on_round)
+
+
+# numpy's OpenBLAS at one thread while searches run: CMA-ES's eigendecomposition of its 69 × 69
+# covariance (numpy.linalg.eigh) took 24 ms a call beside the decoder's torch threads, OpenBLAS's
+# threads spinning against them (session 13, cProfile of 24 starts × 200 calls: 8.9 s of 122 s); an
+# eigh between GRU steps took 6.4 ms, 2.5 ms at one thread. torch's own threads (OpenMP) are not limited.
+def _run_searches(bundle: Bundle, jobs: Iterator, window: int, pool, stats: BatchStats | None,
+                  on_round) -> Iterator[tuple[Hashable, StartSearch | DesignInputError]]:
+    active: dict[int, tuple[Hashable, StartSearch]] = {}  # by an id of this run (keys need not be unique)
+    stream: PointStream | None = None
+    scoring: list[_Scoring] = []  # RDKit passes not yet told, oldest first
+    next_id = 0
+    ended: list[int] = []  # searches over at their ask (yielded at the end of the step)
+
+    def ask(i: int) -> None:  # a search that asks for nothing more is over
+        s = active[i][1]
+        u = s.ask()
+        if u is None:
+            ended.append(i)
+            return
+        stream.push(i, u, s.generator)
+        if stats is not None:
+            stats.decodes += len(u) * s.samples
+
     while True:
-        # new starts join the smaller group whose round is not under way, up to `window` in all
-        while sum(map(len, groups)) < window:
-            free = [i for i in range(len(groups)) if rounds[i] is None]
-            job = next(jobs, None) if free else None
+        ended.clear()
+        t0 = time.perf_counter()
+        while len(active) < window:  # new searches take free places
+            job = next(jobs, None)
             if job is None:
                 break
             t = time.perf_counter()
@@ -187,25 +191,52 @@ def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], Sta
             except DesignInputError as e:
                 yield job[0], e
                 continue
+            if stream is None:  # a batch shares its decode settings
+                stream = PointStream(bundle, search.constrained, search.samples, search.temperature)
+            active[next_id] = (job[0], search)
+            ask(next_id)
             search.seconds += time.perf_counter() - t
-            min((groups[i] for i in free), key=len).append((job[0], search))
-        active = groups[g]
-        if not any(groups) and not any(r is not None for r in rounds):
+            next_id += 1
+        if not active:
             return
-        started[g] = time.perf_counter()
-        rounds[g] = _Round(bundle, [s for _, s in active], pool, stats) if active else None
-        g = (g + 1) % len(groups)  # the other group's round (started before this decode) ends now
-        if rounds[g] is not None:
-            rounds[g].finish()
-            rounds[g] = None
-            done = groups[g]
-            t = (time.perf_counter() - started[g]) / len(done) / len(groups)
-            for _, s in done:
-                s.seconds += t
-            if on_round is not None:
-                on_round(done)
-            yield from ((k, s) for k, s in done if s.finished)
-            groups[g] = [(k, s) for k, s in done if not s.finished]
+        if not (stream.busy or scoring or ended):  # every active search decodes, scores or has ended
+            raise RuntimeError("optimizer stalled: active searches with nothing to decode or score")
+        t1 = time.perf_counter()
+        steps0, rows0 = stream.sampler.steps, stream.sampler.row_steps
+        done = stream.step()
+        t2 = time.perf_counter()
+        if done:
+            scoring.append(_Scoring([(i, active[i][1]) for i, _ in done], [x for _, x in done], pool))
+        t3 = time.perf_counter()
+        told, wait = [], 0.0
+        while scoring and (scoring[0].ready() or not stream.busy):  # in order; block only when nothing decodes
+            sc = scoring.pop(0)
+            t = time.perf_counter()
+            rows = sc.result()
+            wait += time.perf_counter() - t
+            for (i, s), df in zip(sc.searches, rows):
+                s.tell(df)
+                told.append(i)
+        for i in told:
+            if not active[i][1].finished:
+                ask(i)
+        t4 = time.perf_counter()
+        share = (t4 - t1) / len(active)
+        for _, s in active.values():
+            s.seconds += share
+        if stats is not None:
+            stats.steps += stream.sampler.steps - steps0
+            stats.row_steps += stream.sampler.row_steps - rows0
+            stats.rounds += len(told)
+            stats.max_rows = max(stats.max_rows, stream.alive)
+            stats.decode_s += t2 - t1
+            stats.oracle_s += (t3 - t2) + wait
+            stats.search_s += (t1 - t0) + (t4 - t3 - wait)
+        if told and on_round is not None:
+            on_round([active[i] for i in told])
+        for i in told + ended:
+            if active[i][1].finished:
+                yield active.pop(i)
 
 
 def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFAULT_STEPS,

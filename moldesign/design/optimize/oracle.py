@@ -178,13 +178,17 @@ def _plans(oracles: Sequence[Oracle], strings: Sequence[list[str]]) -> tuple[lis
 class PendingScores:
     """score_many in two halves for a pipeline: the constructor plans and hands the new molecules'
     RDKit work to the pool's workers (returns at once); `rows()` waits for it and commits. While the
-    workers score one group of starts, this process decodes the next (batch.run_searches)."""
+    workers score some starts' molecules, this process decodes the others' (batch.run_searches)."""
 
     def __init__(self, oracles: Sequence[Oracle], strings: Sequence[list[str]], pool):
         self.oracles = oracles
         self.plans, todo = _plans(oracles, strings)
         self.keys = list(todo)
         self.futures = _submit(self.keys, pool)
+
+    def ready(self) -> bool:
+        """The workers have finished (rows() will not wait)."""
+        return all(f.done() for f in self.futures)
 
     def rows(self) -> list[pd.DataFrame]:
         table = _gather(self.keys, self.futures)

@@ -2,24 +2,28 @@
 the per-point columns (surrogate predictions, condition, distance, prior) and CMA-ES's fitness."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ...chem import PROPERTIES
-from ...decoding.sampling import decode
+from ...decoding.sampling import decode, grammar_for, model_device, scale
+from ...decoding.search import Sampler
 from ...model.checkpoint import Bundle
 from ...model.surrogate import TARGETS, split_input
 from .oracle import Oracle
 
 
+DECODE_SLOTS = 1000  # rows the decoder steps at once (sampling.decode's batch): 125 starts × population 8
+
 GREEDY_BACKTRACK: int | None = None
 """Backjumping depth of the optimizer's greedy decodes (None: decode's default, as deep as the
-prefix; 0: the grammar/valence mask alone). A backjumping row re-decodes its tail at a batch of a
-few rows while the round waits, and an invalid decode costs a search no oracle call, so the mask
-alone is faster; measured (issue 28, session 11, `bench/batch_optimize_bench.py`, one thread):
+prefix; 0: the grammar/valence mask alone). A backjumping row re-decodes its tail (before
+session 13's PointStream, at a batch of a few rows while the round waited), and an invalid decode
+costs a search no oracle call, so the mask alone is faster; measured (issue 28, session 11,
+`bench/batch_optimize_bench.py`, one thread, rounds):
 24 QED-task starts x 1,000 calls 398 s -> 211 s at the same success (0.75), but 100 starts x 2,000
 calls gave 0.72 (backjumping, session 10: 0.76), and the README's CMA-ES run from aspirin (`optimize
 --start aspirin --maximize qed --min-similarity 0.4 --budget 1000 --fill-budget`) fell from QED
@@ -29,41 +33,100 @@ Per 1,000 decodes near 125 ZINC test molecules: 6.9 s and 0.999 valid with backj
 and 0.88 with the mask alone, 2.3 s and 0.74 unconstrained."""
 
 
-def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequence[torch.Generator | None],
-                  constrained: bool = True, samples: int = 1, temperature: float = 0.0) -> list[list[str]]:
-    """Decode each start's points u = [z, scaled c] (n_i, Z + 5) → its strings (n_i·samples),
-    point-major: a point's greedy decode (sample 0), then samples − 1 decodes at `temperature`.
+class PointStream:
+    """The optimizer's decoder as a stream over a shared `decoding.search.Sampler`: a start pushes
+    the points it asks for (`push`), and each `step()` (one decoder step for the rows of every
+    start) returns the starts whose rows are all decoded, with their strings, so they can be
+    scored, told and push their next points while the other starts' rows go on decoding. A round
+    no longer waits for its slowest row: a start whose rows backjump delays itself alone, and its
+    re-decoded tail runs beside the other starts' next generations instead of at a batch of a few
+    rows (issue 28, session 13; models/MODEL_CARD.md has the numbers).
 
-    The greedy decodes of ALL starts go through one `decode` call (continuous batching over every
-    row: one GRU step advances all starts). Greedy decoding is row-independent (measured: 800 rows
-    of 100 starts decoded together and 8 at a time, identical strings), so a start's strings do not
-    depend on which starts share the call. The sampled decodes are one call per start with that
-    start's own torch.Generator: one generator shared by the batch would hand each start different
-    random draws depending on its neighbours (samples > 1 is batched per start, not across starts).
+    Each point's greedy decode (sample 0) goes through the sampler; greedy rows are independent,
+    so a start's strings do not depend on which starts share the steps or when it pushed. With
+    samples > 1 the start's samples − 1 decodes at `temperature` per point then follow in one
+    `decode` call of its own with its own torch.Generator (one generator shared by the batch would
+    hand each start different random draws depending on its neighbours). Strings are point-major.
 
     Backjumping as GREEDY_BACKTRACK says, no beam rescue and no first-token floor: a row left at a
     dead end is an invalid decode (it costs the start no oracle call)."""
-    sizes = [len(u) for u in points]
-    if not sizes or sum(sizes) == 0:
-        return [[] for _ in sizes]
-    z, cond = split_input(bundle, np.concatenate(points))  # (N, Z), (N, 5) raw, N = Σ n_i
-    flat = decode(bundle, z, cond, temperature=0.0, constrained=constrained, first_token_floor=0.0, rescue_beam=0,
-                  backtrack=GREEDY_BACKTRACK)
-    bounds = np.cumsum([0] + sizes)
-    greedy = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    if samples <= 1:
-        return greedy
-    out = []
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        zz, cc = np.repeat(z[a:b], samples - 1, axis=0), np.repeat(cond[a:b], samples - 1, axis=0)
-        hot = iter(decode(bundle, zz, cc, temperature=temperature, constrained=constrained,
-                          generator=generators[i]))
-        rows = []
-        for g in greedy[i]:
-            rows.append(g)
-            rows.extend(next(hot) for _ in range(samples - 1))
-        out.append(rows)
-    return out
+
+    def __init__(self, bundle: Bundle, constrained: bool = True, samples: int = 1, temperature: float = 0.0,
+                 slots: int = DECODE_SLOTS):
+        L = bundle.config.max_len
+        bundle.model.eval()
+        self.bundle, self.constrained, self.samples, self.temperature = bundle, constrained, samples, temperature
+        self.sampler = Sampler(bundle.model.decoder, L, 0.0, 0, grammar_for(bundle) if constrained else None,
+                               backtrack=L if GREEDY_BACKTRACK is None else GREEDY_BACKTRACK,
+                               first_token_floor=0.0, slots=slots)
+        self.device = model_device(bundle)
+        self._owner: dict[int, Hashable] = {}  # row → the start it belongs to
+        self._open: dict[Hashable, list] = {}  # start → [rows left, first row, z, raw cond, generator]
+        self._ready: list[tuple[Hashable, list[str]]] = []  # starts that pushed no points
+
+    @property
+    def busy(self) -> bool:
+        """Some start's rows are decoding or waiting for a slot."""
+        return bool(self._open or self._ready)
+
+    @property
+    def alive(self) -> int:
+        """Rows decoding now (the decoder's batch)."""
+        return int(self.sampler.alive.size)
+
+    def push(self, key: Hashable, u: np.ndarray, generator: torch.Generator | None = None) -> None:
+        """Queue start `key`'s points u (n, Z + 5) = [z, scaled c]; its strings come from a later step()."""
+        if key in self._open:
+            raise ValueError(f"start {key!r} is already decoding")
+        if not len(u):
+            self._ready.append((key, []))
+            return
+        z, cond = split_input(self.bundle, u)  # (n, Z), (n, 5) raw: decode's scaling of them, exactly
+        rows = self.sampler.push(torch.as_tensor(z, device=self.device), scale(self.bundle, cond))
+        self._owner.update(dict.fromkeys(rows, key))
+        self._open[key] = [len(rows), rows.start, z, cond, generator]
+
+    def step(self) -> list[tuple[Hashable, list[str]]]:
+        """One decoder step → (start, its strings, point-major) for each start whose rows are now decoded."""
+        out, self._ready = self._ready, []
+        vocab = self.bundle.vocab
+        for r in (self.sampler.step() if self.sampler.busy else []):
+            entry = self._open[self._owner[r]]
+            entry[0] -= 1
+            if entry[0]:
+                continue
+            key = self._owner[r]
+            _, first, z, cond, generator = self._open.pop(key)
+            greedy = []
+            for row in range(first, first + len(z)):
+                del self._owner[row]
+                greedy.append(vocab.decode(self.sampler.pop(row)[0]))
+            out.append((key, self._with_samples(greedy, z, cond, generator)))
+        return out
+
+    def _with_samples(self, greedy: list[str], z: np.ndarray, cond: np.ndarray,
+                      generator: torch.Generator | None) -> list[str]:
+        """A start's greedy strings (one per point) → point-major strings with its sampled decodes."""
+        k = self.samples - 1
+        if k <= 0:
+            return greedy
+        hot = iter(decode(self.bundle, np.repeat(z, k, axis=0), np.repeat(cond, k, axis=0),
+                          temperature=self.temperature, constrained=self.constrained, generator=generator))
+        return [s for g in greedy for s in [g, *(next(hot) for _ in range(k))]]
+
+
+def decode_points(bundle: Bundle, points: Sequence[np.ndarray], generators: Sequence[torch.Generator | None],
+                  constrained: bool = True, samples: int = 1, temperature: float = 0.0) -> list[list[str]]:
+    """Decode each start's points u = [z, scaled c] (n_i, Z + 5) → its strings (n_i·samples),
+    point-major (a point's greedy decode, then samples − 1 at `temperature`): every start pushed
+    into one PointStream, run until all are decoded."""
+    stream = PointStream(bundle, constrained, samples, temperature)
+    for i, (u, g) in enumerate(zip(points, generators)):
+        stream.push(i, u, g)
+    out: dict[int, list[str]] = {}
+    while stream.busy:
+        out.update(stream.step())
+    return [out[i] for i in range(len(points))]
 
 
 def point_rows(bundle: Bundle, oracle: Oracle, u0: np.ndarray, u: np.ndarray, df: pd.DataFrame,

@@ -2,7 +2,7 @@
 the same code: `ask()` gives the points (n, D) to decode next, or None when the search is over;
 `tell(rows)` takes the oracle's rows for their decodes (Oracle.score / score_many, point-major,
 cut where the budget ran out) and moves the search on. The driver (batch.py) decodes the points
-of every active start in one call per round. CMA-ES here; the gradient walk in gradient.py."""
+of every active start in one shared decoder stream. CMA-ES here; the gradient walk in gradient.py."""
 from __future__ import annotations
 
 import math
