@@ -50,7 +50,7 @@ def optimize(
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Single start: draw the seed and best molecules to FILE.png or FILE.svg."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Plot to FILE.png or FILE.svg: one start, the objective per step and best so far with the best molecule's properties; a batch, each start's best-so-far improvement against oracle calls with the median and quartiles."),
-    workers: int = typer.Option(1, "--workers", callback=bounded(1, MAX_WORKERS), help="Batch: processes computing RDKit's scores (default 1: in this process). With 2 or more, two groups of starts take turns: the model decodes one while the workers score the other's molecules (same results). With --engine dask, the LocalCluster's processes."),
+    workers: int = typer.Option(1, "--workers", callback=bounded(1, MAX_WORKERS), help="Batch: processes computing RDKit's scores (default 1: in this process). With 2 or more, the workers score finished starts' molecules while the model decodes the others' (same results). With --engine dask, the LocalCluster's processes."),
     engine: str = typer.Option("local", "--engine", help="Batch: local (this process) or dask (chunks of starts on a Dask cluster; the same rows)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: address of a running dask-scheduler (tcp://host:8786); default: a LocalCluster of --workers processes."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Batch: column with the start ids (default: start_id, id or name, else the row number)."),
