@@ -1,7 +1,8 @@
 """Running searches: one start or many at once. Every active start pushes the points it asks for
 into one shared decoder stream (points.PointStream); each decoder step advances the rows of all
-of them, and a start whose rows are decoded is scored (score_many, or a worker pool), told its
-rows and pushes its next points while the others decode on (run_searches). A start's rows depend
+of them, and a start whose rows are decoded is scored (oracle.PendingScores: in this process or a
+worker pool), told its rows and pushes its next points while the others decode on
+(run_searches). A start's rows depend
 only on its settings, its start and the seed (its own rng, CMA-ES random stream, torch generator
 and oracle), never on which starts share the decoder: `optimize` is the batch of one."""
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ...model.checkpoint import Bundle
 from ..seeds import Seed
 from .gradient import GradientSearch
 from .objective import Objective, target_stds
-from .oracle import Oracle, PendingScores, score_many
+from .oracle import Oracle, PendingScores
 from .points import PointStream
 from .results import OptimizeResult, finish
 from .search import CmaesSearch, StartSearch
@@ -114,24 +115,6 @@ class BatchStats:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-class _Scoring:
-    """RDKit scoring of the starts whose decodes finished in one decoder step: in this process at
-    once (score_many), or handed to the pool's workers (PendingScores), whose rows are collected
-    when ready while this process goes on decoding."""
-
-    def __init__(self, searches: list, strings: list[list[str]], pool=None):
-        self.searches = searches
-        oracles = [s.oracle for _, s in searches]
-        self.rows = score_many(oracles, strings) if pool is None else None
-        self.pending = PendingScores(oracles, strings, pool) if pool is not None else None
-
-    def ready(self) -> bool:
-        return self.pending is None or self.pending.ready()
-
-    def result(self) -> list:
-        return self.rows if self.pending is None else self.pending.rows()
-
-
 def run_searches(bundle: Bundle, jobs: Iterable[tuple[Hashable, Callable[[], StartSearch]]],
                  window: int = MAX_ACTIVE, pool=None, stats: BatchStats | None = None,
                  on_round: Callable[[list[tuple[Hashable, StartSearch]]], None] | None = None
@@ -164,7 +147,8 @@ def _run_searches(bundle: Bundle, jobs: Iterator, window: int, pool, stats: Batc
                   on_round) -> Iterator[tuple[Hashable, StartSearch | DesignInputError]]:
     active: dict[int, tuple[Hashable, StartSearch]] = {}  # by an id of this run (keys need not be unique)
     stream: PointStream | None = None
-    scoring: list[_Scoring] = []  # RDKit passes not yet told, oldest first
+    # RDKit passes not yet told, oldest first: (search ids, their scores; in process: computed, ready)
+    scoring: list[tuple[list[int], PendingScores]] = []
     next_id = 0
     ended: list[int] = []  # searches over at their ask (yielded at the end of the step)
 
@@ -206,16 +190,17 @@ def _run_searches(bundle: Bundle, jobs: Iterator, window: int, pool, stats: Batc
         done = stream.step()
         t2 = time.perf_counter()
         if done:
-            scoring.append(_Scoring([(i, active[i][1]) for i, _ in done], [x for _, x in done], pool))
+            scoring.append(([i for i, _ in done],
+                            PendingScores([active[i][1].oracle for i, _ in done], [x for _, x in done], pool)))
         t3 = time.perf_counter()
         told, wait = [], 0.0
-        while scoring and (scoring[0].ready() or not stream.busy):  # in order; block only when nothing decodes
-            sc = scoring.pop(0)
+        while scoring and (scoring[0][1].ready() or not stream.busy):  # in order; block only when nothing decodes
+            ids, pending = scoring.pop(0)
             t = time.perf_counter()
-            rows = sc.result()
+            rows = pending.rows()
             wait += time.perf_counter() - t
-            for (i, s), df in zip(sc.searches, rows):
-                s.tell(df)
+            for i, df in zip(ids, rows):
+                active[i][1].tell(df)
                 told.append(i)
         for i in told:
             if not active[i][1].finished:

@@ -178,18 +178,20 @@ def _plans(oracles: Sequence[Oracle], strings: Sequence[list[str]]) -> tuple[lis
 class PendingScores:
     """score_many in two halves for a pipeline: the constructor plans and hands the new molecules'
     RDKit work to the pool's workers (returns at once); `rows()` waits for it and commits. While the
-    workers score some starts' molecules, this process decodes the others' (batch.run_searches)."""
+    workers score some starts' molecules, this process decodes the others' (batch.run_searches).
+    Without a pool the constructor computes the columns itself and is ready at once."""
 
-    def __init__(self, oracles: Sequence[Oracle], strings: Sequence[list[str]], pool):
+    def __init__(self, oracles: Sequence[Oracle], strings: Sequence[list[str]], pool=None):
         self.oracles = oracles
         self.plans, todo = _plans(oracles, strings)
         self.keys = list(todo)
-        self.futures = _submit(self.keys, pool)
+        self.table = column_table(todo) if pool is None else None
+        self.futures = _submit(self.keys, pool) if pool is not None else []
 
     def ready(self) -> bool:
-        """The workers have finished (rows() will not wait)."""
+        """The columns are computed (rows() will not wait)."""
         return all(f.done() for f in self.futures)
 
     def rows(self) -> list[pd.DataFrame]:
-        table = _gather(self.keys, self.futures)
+        table = self.table if self.table is not None else _gather(self.keys, self.futures)
         return [o.commit(p, table) for o, p in zip(self.oracles, self.plans)]

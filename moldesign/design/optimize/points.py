@@ -90,7 +90,7 @@ class PointStream:
         """One decoder step → (start, its strings, point-major) for each start whose rows are now decoded."""
         out, self._ready = self._ready, []
         vocab = self.bundle.vocab
-        for r in (self.sampler.step() if self.sampler.busy else []):
+        for r in self.sampler.step():
             entry = self._open[self._owner[r]]
             entry[0] -= 1
             if entry[0]:
