@@ -45,7 +45,7 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
                    sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
                    constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                    sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-                   similarity_penalty: float = 0.0) -> OptimizeResult:
+                   similarity_penalty: float = 0.0, stop_at: float | None = None) -> OptimizeResult:
     """Designer.optimize (`path`: the model's checkpoint, named when a surrogate is missing)."""
     obj = Objective.parse(maximize, minimize, targets, objective)
     if method == "gradient":
@@ -53,7 +53,7 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
     return optimize(bundle, molecule(bundle, start), obj, steps, chains, step_size, prior_weight,
                     top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
                     condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
-                    similarity_penalty)
+                    similarity_penalty, stop_at)
 
 
 def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame, done: set[str] = frozenset(),

@@ -395,6 +395,7 @@ def test_optimize_without_surrogate_tells_how_to_fit_one(model, seed_smiles):
     (["optimize", "--start", "CCO", "--maximize", "qed", "--baseline"], "use it with --method gradient"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--similarity-penalty", "-1"],
      "--similarity-penalty must be >= 0, got -1"),
+    (["optimize", "--start", "CCO", "--maximize", "qed", "--stop-at", "inf"], "--stop-at must be a finite number, got inf"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--sigma", "1e-300", "--condition-sigma", "1e-300"],
      "--sigma must be at least 1e-06"),
     (["optimize", "--start", "CCO", "--maximize", "qed", "--condition-sigma", "1e-9"], "--condition-sigma must be at least"),

@@ -457,6 +457,33 @@ def test_fill_budget_runs_until_the_budget_is_spent(designer, seed_smiles, metho
     assert stuck.summary["oracle_calls"] == 10 and stuck.summary["decodes"] < 20 * 50
 
 
+def test_stop_at_ends_a_start_at_the_first_step_that_reaches_it(designer, tiny_smiles):
+    """The real tiny decoder: with stop_at = the best objective of the first step of a full search
+    that finds a feasible new molecule, the search ends at that step, and its rows are exactly the full
+    search's rows up to that step (same draws); a value never reached changes nothing."""
+    pytest.importorskip("cma")
+    kw = dict(method="cmaes", min_similarity=0.2, budget=60, fill_budget=True, steps=3, chains=4, sigma=0.5)
+    full = designer.optimize(tiny_smiles[1], maximize=["qed"], **kw)
+    t = full.trajectory
+    hits = t[t["feasible"] & t["new"]]
+    assert len(hits), "the tiny model found no feasible molecule: pick another start"
+    first = int(hits["step"].min())  # the first step with a feasible new molecule: its best is the goal
+    goal = float(hits.loc[hits["step"] == first, "objective"].max())
+    assert first < t["step"].max(), "the full search ended at its first feasible step: nothing to cut"
+    stopped = designer.optimize(tiny_smiles[1], maximize=["qed"], stop_at=goal, **kw)
+    head = t[t["step"] <= first].reset_index(drop=True)
+    pd.testing.assert_frame_equal(stopped.trajectory.drop(columns="rank"), head.drop(columns="rank"))  # rank: among all
+    assert stopped.summary["stopped"] and not full.summary["stopped"]
+    assert stopped.summary["best_objective"] == pytest.approx(goal, abs=1e-4)  # the summary rounds
+    assert stopped.summary["oracle_calls"] == int(t.loc[t["step"] <= first, "oracle_call"].sum())
+    never = designer.optimize(tiny_smiles[1], maximize=["qed"], stop_at=goal + 1.0, **kw)
+    pd.testing.assert_frame_equal(never.trajectory, t)
+    assert not never.summary["stopped"]
+    # in a batch the start stops at the same step, whatever shares the decoder
+    together, _ = _many(designer, tiny_smiles[:3], stop_at=goal, **kw)  # _many maximizes qed
+    pd.testing.assert_frame_equal(together[1].trajectory, stopped.trajectory)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(samples=0), "--samples must be in 1..256, got 0"), (dict(samples=1.5), "--samples must be in"),
     (dict(temperature=0.0), "--temperature must be in \\(0, 10\\], got 0.0"),
@@ -464,6 +491,8 @@ def test_fill_budget_runs_until_the_budget_is_spent(designer, seed_smiles, metho
     (dict(sigma_units="nats"), "--sigma-units must be one of prior, posterior, got 'nats'"),
     (dict(fill_budget=True), "--fill-budget needs --budget N"),
     (dict(similarity_penalty=-1.0), "--similarity-penalty must be >= 0, got -1.0"),
+    (dict(stop_at=float("nan")), "--stop-at must be a finite objective value, got nan"),
+    (dict(stop_at="high"), "--stop-at must be a finite objective value, got 'high'"),
 ])
 def test_new_search_settings_are_checked(designer, tiny_smiles, kwargs, message):
     with pytest.raises(DesignInputError, match=message):

@@ -57,6 +57,9 @@ Shared by both methods:
 - `similarity_penalty` W (CMA-ES): 0 keeps the constraint hard inside the fitness (above); W > 0
   scores an infeasible molecule −J + W·(S − similarity), so a good one just outside can lead.
   Only feasible molecules are ever proposed either way.
+- `stop_at`: a start ends after the first step (generation) that decodes a feasible new molecule
+  with J ≥ stop_at ("a QED ≥ 0.9 analogue of each lead is enough": the QED benchmark's success,
+  which QMO also stops at). Its rows are the first rows of the same search without stop_at.
 
 Batches (batch.optimize_many; `optimize` is the batch of one): up to MAX_ACTIVE starts are searched
 at once, each with its own state (search, oracle cache and budget, rng = default_rng(seed), CMA-ES

@@ -55,6 +55,7 @@ class Settings:
     sigma_units: str = DEFAULT_SIGMA_UNITS
     fill_budget: bool = False
     similarity_penalty: float = 0.0
+    stop_at: float | None = None
 
     def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH") -> None:
         """Every setting (one-line DesignInputError), and what the method needs of model and objective."""
@@ -82,7 +83,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   scale=step_scale(bundle, seed, space, s.sigma_units), rng=rng,
                   generator=torch.Generator().manual_seed(int(rng.integers(1, 2**31 - 1))),
                   constrained=s.constrained, samples=s.samples, temperature=s.temperature,
-                  fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty)
+                  fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty, stop_at=s.stop_at)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
                            condition_sigma=s.condition_sigma)
@@ -94,7 +95,7 @@ def result_of(search: StartSearch, objective: Objective, s: Settings, seconds: f
     """A finished search → OptimizeResult (trajectory, best, summary)."""
     extra = {"method": s.method, "condition": s.condition, "constrained": s.constrained, **search.extra(),
              "samples": s.samples, "temperature": s.temperature, "sigma_units": s.sigma_units,
-             "fill_budget": s.fill_budget, "runs": search.runs}
+             "fill_budget": s.fill_budget, "stop_at": s.stop_at, "stopped": search.stopped, "runs": search.runs}
     return finish(search.trajectory(), search.oracle, search.oracle.seed, objective, s.top_k, seconds, extra)
 
 
@@ -232,7 +233,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True,
              samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
              sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-             similarity_penalty: float = 0.0) -> OptimizeResult:
+             similarity_penalty: float = 0.0, stop_at: float | None = None) -> OptimizeResult:
     """Optimize from the seed with `method` (see the package docstring); every decode scored by RDKit.
     The batch of one (optimize_many runs the same search for many starts at once).
 
@@ -240,7 +241,8 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     valid, COLUMNS, objective, oracle_call, feasible, pred_*, pred_objective, *_condition,
     distance, log_prior, new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
     s = Settings(steps, chains, step_size, prior_weight, top_k, condition, method, budget, min_similarity, sigma,
-                 condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty)
+                 condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty,
+                 stop_at)
     s.check(bundle, objective)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.time()

@@ -38,12 +38,14 @@ class StartSearch:
     temperature: float
     fill_budget: bool
     similarity_penalty: float
+    stop_at: float | None = None  # end at the first step with a feasible proposal whose objective reaches it
     parts: list = field(default_factory=list)
     runs: int = 0
     generation: int = 0  # across runs
     best_f: float = math.inf
     best_u: np.ndarray | None = None
     finished: bool = False
+    stopped: bool = False  # finished because a proposal reached stop_at
     seconds: float = 0.0  # this start's share of the wall time (the driver adds it)
     _points: np.ndarray | None = None  # (n, D): asked, not yet told
 
@@ -60,6 +62,16 @@ class StartSearch:
         u, self._points = self._points, None
         df, f, complete = self._record(u, rows)
         self._advance(df, f, complete)
+        if self.stop_at is not None and not self.finished and self._reached(df):
+            # the rows so far are exactly the first steps of the search without stop_at (the same
+            # draws): stopping changes what is spent, never what was found up to here
+            self.finished = self.stopped = True
+
+    def _reached(self, df: pd.DataFrame) -> bool:
+        """Whether a feasible row of this step, other than the start itself, has objective ≥ stop_at."""
+        hit = (df["feasible"].to_numpy(bool) & (df["smiles"] != self.oracle.seed.smiles).to_numpy()
+               & (df["objective"].to_numpy(np.float64) >= self.stop_at))
+        return bool(hit.any())
 
     def progress(self) -> float:
         """A rough fraction of this start's work done (for an ETA): oracle calls of the budget with

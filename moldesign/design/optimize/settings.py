@@ -73,7 +73,7 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method=DEFAULT_METHOD,
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
                    samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
-                   fill_budget=False, similarity_penalty=0.0, baseline=False, **_ignored) -> None:
+                   fill_budget=False, similarity_penalty=0.0, stop_at=None, baseline=False, **_ignored) -> None:
     """One-line DesignInputError for a bad setting (before any work; a batch checks once).
     `baseline`: the random baseline will be run too, which repeats a gradient run's distances."""
     _check_search(steps, chains, step_size, prior_weight, budget, min_similarity)
@@ -94,3 +94,6 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
         raise DesignInputError("--fill-budget needs --budget N (it runs until N oracle calls are spent)")
     if not np.isfinite(similarity_penalty) or similarity_penalty < 0:
         raise DesignInputError(f"--similarity-penalty must be >= 0, got {similarity_penalty}")
+    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float, np.number))
+                                or not np.isfinite(stop_at)):
+        raise DesignInputError(f"--stop-at must be a finite objective value, got {stop_at!r}")
