@@ -92,6 +92,16 @@ def best_feasible_qed(res, delta: float) -> float:
     return float(ok["qed"].max()) if len(ok) else 0.0
 
 
+def first_success(res, delta: float) -> list:
+    """QED task: [decodes, oracle calls] spent when the first success was decoded, or None (none)."""
+    t = res.trajectory
+    hit = (t["valid"] & t["new"] & (t["qed"] >= 0.9) & (t["similarity"] >= delta)).to_numpy()
+    if not hit.any():
+        return None
+    i = int(hit.argmax())
+    return [i + 1, int(t["oracle_call"].to_numpy()[: i + 1].sum())]
+
+
 def start_plogp_raw(d, smiles: str) -> float:
     from moldesign.chem import mol_from_smiles, plogp_raw
 
@@ -114,9 +124,11 @@ def report(mode: str, results: dict, wall: float, args, extra: dict | None = Non
     if args.task == "qed":
         out["success"] = round(float(np.mean(scores)), 3) if scores else None
         out["best_qed_at_delta"] = [round(best_feasible_qed(r, args.min_similarity), 3) for r in res]
+        out["first_success"] = [first_success(r, args.min_similarity) for r in res]  # [decodes, calls] or None
     else:
         out["plogp_raw_improvement"] = f"{np.mean(scores):.2f} ± {np.std(scores):.2f}" if scores else None
         out["success"] = round(float(np.mean([s > 0 for s in scores])), 3) if scores else None
+    out["decodes_calls"] = [[r.summary["decodes"], r.summary["oracle_calls"]] for r in res]  # per start
     out["trajectory_sha256"] = {str(k): digest(r) for k, r in results.items() if not isinstance(r, Exception)}
     return {**out, **(extra or {})}
 
