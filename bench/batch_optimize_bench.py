@@ -168,8 +168,13 @@ def run_batch(d, starts: list[str], args) -> tuple[dict, float, dict]:
                   file=sys.stderr, flush=True)
 
     last = time.time()
+    guides = None
+    if args.guides:
+        from moldesign.design.optimize import Guides
+
+        guides = Guides.of(l.split()[0] for l in Path(args.guides).read_text().splitlines() if l.strip())
     for i, res in optimize_many(d.bundle, seeds, objective, seed=args.seed, workers=args.workers, stats=stats,
-                                on_round=on_round, **kw):
+                                on_round=on_round, guides=guides, **kw):
         results[i] = res
         print(f"batch {len(results)}/{len(starts)} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
     return dict(sorted(results.items())), time.time() - t0, stats.as_dict()
@@ -190,6 +195,7 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=1, help="batch: RDKit scoring processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--guides", default=None, help="batch: a .smi of guide molecules (optimize --guide)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="another optimize setting (repeatable), e.g. --set constrained=false")
     args = p.parse_args(argv)
@@ -206,7 +212,7 @@ def main(argv=None) -> None:
 
     out = {"moldesign": str(Path(moldesign.__file__).parent), "model": args.model, "task": args.task, "n": len(starts), "budget": args.budget,
            "min_similarity": args.min_similarity, "seed": args.seed, "threads": args.threads,
-           "settings": {k: v for k, v in settings(args).items() if k != "maximize"},
+           "settings": {k: v for k, v in settings(args).items() if k != "maximize"}, "guides": args.guides,
            "load_avg_before": [round(x, 2) for x in os.getloadavg()], "modes": []}
     done = {}
     for mode in [m for m in args.modes.split(",") if m]:

@@ -46,6 +46,7 @@ def optimize(
     fill_budget: bool = typer.Option(False, "--fill-budget", help="Restart from the best feasible point until --budget oracle calls are spent (stops early when a run finds nothing new)."),
     similarity_penalty: float = typer.Option(0.0, "--similarity-penalty", callback=finite(), help="cmaes: 0 ranks every molecule below --min-similarity under every feasible one (hard constraint); W > 0 scores it objective - W*(S - similarity) (a penalty)."),
     stop_at: Optional[float] = typer.Option(None, "--stop-at", callback=finite(), help="End a start's search at the first step with a feasible new molecule whose objective reaches this value (e.g. 0.9 with --maximize qed); its rows up to there are those of the full search."),
+    guide: Optional[Path] = typer.Option(None, "--guide", help="File of molecules that already have what you want (.smi/.csv/...; cmaes): each start's search first walks towards its 3 most similar ones; a guide itself is never proposed."),
     top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw (batch: rows per start)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),
@@ -90,7 +91,8 @@ def optimize(
                         sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained,
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
                         similarity_penalty=similarity_penalty, stop_at=stop_at)
-        terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective)
+        terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective,
+                     guides=_guides(guide))
         from ..design.optimize import check_settings
 
         check_settings(**settings, baseline=baseline)  # every setting, before the model loads
@@ -116,7 +118,7 @@ def _optimize_single(start: str, out: Optional[Path], best: Optional[Path], grid
     no new molecule at all → the files are written, then exit 1."""
     d = designer(model, device)
     res = d.optimize(start, terms["maximize"], terms["minimize"], terms["targets"], seed=seed,
-                     objective=terms["objective"], **settings)
+                     objective=terms["objective"], guides=terms["guides"], **settings)
     s = res.summary
     best_text = (f"{s['best_objective']} (improvement {s['improvement']})" if s["best_objective"] is not None
                  else "none (no new molecule)" if s["distinct"] == 0 else "none (no feasible molecule)")
@@ -249,7 +251,17 @@ def _fingerprint(path: Path, settings: dict, terms: dict, run: dict, model: Opti
     return {"starts_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "id_column": run["id_column"],
             "model": str(m.resolve()), "model_size": st.st_size, "model_mtime_ns": st.st_mtime_ns,
             "objective": {"weights": obj.weights, "targets": obj.targets}, **settings, "seed": run["seed"],
+            "guides_sha256": None if terms["guides"] is None else hashlib.sha256("\n".join(terms["guides"]).encode()).hexdigest(),
             "baseline": run["baseline"], "device": device.value}
+
+
+def _guides(path: Optional[Path]) -> list[str] | None:
+    """--guide FILE → its SMILES (checked when the search is set up: a bad one exits 2 naming it)."""
+    if path is None:
+        return None
+    from ..data import read_smiles_file
+
+    return [str(s) for s in read_smiles_file(path)["smiles"]]
 
 
 def _curve(summary: dict | None) -> dict | None:

@@ -20,8 +20,8 @@ from ..model.tokenizer import TokenizeError, UnknownTokenError
 from .common import molecule
 from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES,
                        DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
-                       SETTINGS, Objective, OptimizeResult, Settings, best_so_far, check_settings, optimize, optimize_many,
-                       random_baseline, require_surrogate)
+                       SETTINGS, Guides, Objective, OptimizeResult, Settings, best_so_far, check_settings, optimize,
+                       optimize_many, random_baseline, require_surrogate)
 
 # per-proposal columns of an optimize batch (after start_id … seed_objective, rank, smiles, valid)
 OPTIMIZE_BATCH_COLUMNS = [*TARGETS, "plogp", "plogp_raw", "similarity", "objective", "improvement"]
@@ -45,15 +45,17 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
                    sigma: float = DEFAULT_SIGMA, condition_sigma: float = DEFAULT_CONDITION_SIGMA,
                    constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                    sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-                   similarity_penalty: float = 0.0, stop_at: float | None = None) -> OptimizeResult:
+                   similarity_penalty: float = 0.0, stop_at: float | None = None,
+                   guides: Sequence[str] | None = None) -> OptimizeResult:
     """Designer.optimize (`path`: the model's checkpoint, named when a surrogate is missing)."""
     obj = Objective.parse(maximize, minimize, targets, objective)
     if method == "gradient":
         require_surrogate(bundle, _model_name(path))
+    index = _guides(guides, method)
     return optimize(bundle, molecule(bundle, start), obj, steps, chains, step_size, prior_weight,
                     top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
                     condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
-                    similarity_penalty, stop_at)
+                    similarity_penalty, stop_at, index)
 
 
 def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame, done: set[str] = frozenset(),
@@ -68,6 +70,7 @@ def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame
                                 kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
     ordered, seed = kwargs.pop("ordered", True), kwargs.pop("seed", 0)
     run = {k: kwargs.pop(k) for k in ("workers", "window", "stats") if k in kwargs}
+    run["guides"] = _guides(kwargs.pop("guides", None), kwargs.get("method", DEFAULT_METHOD))
     unknown = set(kwargs) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown optimize settings: {sorted(unknown)}")
@@ -81,6 +84,15 @@ def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame
         yield from (results if not ordered else _in_order(results, [str(r["start_id"]) for r in rows]))
     finally:
         bar.close()
+
+
+def _guides(smiles: Sequence[str] | None, method: str) -> Guides | None:
+    """The guide index of `--guide` molecules (None: no guides), checked before any search."""
+    if smiles is None:
+        return None
+    if method != "cmaes":
+        raise DesignInputError("--guide needs --method cmaes")
+    return Guides.of(smiles)
 
 
 class _Progress:

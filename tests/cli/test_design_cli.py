@@ -408,6 +408,24 @@ def test_bad_input_is_one_line_exit_2(surrogate_model, args, needle):
     assert needle in line
 
 
+def test_optimize_guide_file_is_checked_and_used(surrogate_model, seed_smiles, tmp_path):
+    """--guide: a SMILES RDKit cannot read is one line naming it (exit 2); a good file runs, its
+    first step walks towards the guides, and no guide is proposed."""
+    bad = tmp_path / "bad.smi"
+    bad.write_text("CCO\nC1CC\n")
+    line = one_line_error(run("optimize", "--start", seed_smiles, "--maximize", "qed", "--guide", bad,
+                              "--model", surrogate_model))
+    assert "guide 2: 'C1CC' is not a valid SMILES" in line
+    good = tmp_path / "good.smi"
+    good.write_text("\n".join(["CCOC(=O)C", "CC(C)O", seed_smiles]) + "\n")
+    out = tmp_path / "t.csv"
+    ok(run("optimize", "--start", seed_smiles, "--maximize", "qed", "--guide", good, "--steps", 2, "--chains", 4,
+           "--model", surrogate_model, "-o", out, "-q"))
+    t = pd.read_csv(out)
+    assert not t.loc[t["smiles"].isin(["CCOC(C)=O", "CC(C)O"]), "new"].any()
+    assert (t["step"] == 0).sum() in (0, 4, 8)  # 4 points per encodable guide (the start is never its own guide)
+
+
 def test_missing_model_file_is_one_line(tmp_path):
     assert "model file not found" in one_line_error(run("generate", "--model", tmp_path / "nope.pt"))
 

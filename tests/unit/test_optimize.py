@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from rdkit import Chem
+from rdkit import Chem, DataStructs
 
 from moldesign.api import Designer
 from moldesign.chem import mol_from_smiles, mol_scores
@@ -482,6 +482,61 @@ def test_stop_at_ends_a_start_at_the_first_step_that_reaches_it(designer, tiny_s
     # in a batch the start stops at the same step, whatever shares the decoder
     together, _ = _many(designer, tiny_smiles[:3], stop_at=goal, **kw)  # _many maximizes qed
     pd.testing.assert_frame_equal(together[1].trajectory, stopped.trajectory)
+
+
+def test_guides_are_standardized_and_checked():
+    from moldesign.design.optimize import Guides
+
+    g = Guides.of(["OCC", "CCO", "[Na+].[O-]C(=O)c1ccccc1"])  # a duplicate; a salt → its neutral parent
+    assert g.smiles == ["CCO", "O=C(O)c1ccccc1"] and g.known == {"CCO", "O=C(O)c1ccccc1"} and len(g.fps) == 2
+    with pytest.raises(DesignInputError, match="guide 2: 'C1CC' is not a valid SMILES"):
+        Guides.of(["CCO", "C1CC"])
+    with pytest.raises(DesignInputError, match="no molecules"):
+        Guides.of([])
+
+
+def test_guides_start_the_search_on_the_lines_towards_the_nearest_guides(designer, tiny_smiles):
+    """The first step decodes u₀ + a·(u_g − u₀) for the start's GUIDES_PER_START most similar
+    guides (most similar first, the start itself excluded), then CMA-ES runs as usual."""
+    pytest.importorskip("cma")
+    from moldesign.chem import morgan_fp, mol_from_smiles
+    from moldesign.design.optimize import GUIDE_STEPS, GUIDES_PER_START, Guides, Objective, Settings, Space, new_search
+
+    start = designer.molecule(tiny_smiles[3])
+    guides = Guides.of(tiny_smiles[:40])
+    sims = [DataStructs.TanimotoSimilarity(morgan_fp(mol_from_smiles(start.smiles)), f) for f in guides.fps]
+    order = [i for i in np.argsort(-np.asarray(sims), kind="stable") if guides.smiles[i] != start.smiles]
+    assert [guides.smiles[i] for i in guides.nearest(start)[:5]] == [guides.smiles[i] for i in order[:5]]
+    s = Settings(method="cmaes", steps=2, chains=4, budget=40)
+    search = new_search(designer.bundle, start, Objective.parse(maximize=["qed"]), s, np.random.default_rng(0), guides)
+    space = Space.of(designer.bundle, "optimize")
+    u0 = seed_point(designer.bundle, start, space)
+    ug = seed_point(designer.bundle, designer.molecule(guides.smiles[order[0]]), space)
+    pts = search.ask()
+    assert pts.shape == (GUIDES_PER_START * len(GUIDE_STEPS), len(u0))
+    np.testing.assert_allclose(pts[: len(GUIDE_STEPS)], space.clip(np.stack([u0 + a * (ug - u0) for a in GUIDE_STEPS])),
+                               atol=1e-5)
+    res = designer.optimize(tiny_smiles[3], maximize=["qed"], method="cmaes", steps=2, chains=4, budget=40,
+                            guides=tiny_smiles[:40])
+    t = res.trajectory
+    assert (t["step"] == 0).sum() == len(pts) and res.summary["guide_points"] == len(pts)
+    assert t["step"].max() >= 2  # CMA-ES ran after the guide step
+    with pytest.raises(DesignInputError, match="--guide needs --method cmaes"):
+        designer.optimize(tiny_smiles[3], maximize=["qed"], method="gradient", guides=tiny_smiles[:40])
+
+
+def test_a_guide_is_never_a_proposal(designer, seed_smiles, monkeypatch):
+    """A decode that is one of the guides steers the search but is not new, not ranked, and does
+    not end it at --stop-at; other molecules are proposed as usual."""
+    pytest.importorskip("cma")
+    guide, other = "CC(=O)Oc1ccccc1C(=O)O", "c1ccccc1"  # aspirin (QED 0.55), benzene (QED 0.44)
+    _fake_decoder(monkeypatch, [guide, other])
+    res = designer.optimize(seed_smiles, maximize=["qed"], method="cmaes", steps=2, chains=4, budget=40,
+                            guides=[guide, seed_smiles], stop_at=0.5)
+    t = res.trajectory
+    assert (t["smiles"] == guide).any() and not t.loc[t["smiles"] == guide, "new"].any()
+    assert t.loc[t["smiles"] == guide, "rank"].isna().all()
+    assert res.best["smiles"].tolist() == [other] and not res.summary["stopped"]  # the guide reached 0.5: no stop
 
 
 @pytest.mark.parametrize("kwargs,message", [

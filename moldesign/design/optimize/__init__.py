@@ -60,6 +60,9 @@ Shared by both methods:
 - `stop_at`: a start ends after the first step (generation) that decodes a feasible new molecule
   with J ≥ stop_at ("a QED ≥ 0.9 analogue of each lead is enough": the QED benchmark's success,
   which QMO also stops at). Its rows are the first rows of the same search without stop_at.
+- `guides` (guides.Guides, CMA-ES; `--guide FILE`): molecules that already have the wanted
+  property. A start's first step decodes points on the lines from u₀ towards its nearest guides'
+  points; the first run starts at the best feasible one. Guides are never proposals (not new).
 
 Batches (batch.optimize_many; `optimize` is the batch of one): up to MAX_ACTIVE starts are searched
 at once, each with its own state (search, oracle cache and budget, rng = default_rng(seed), CMA-ES
@@ -76,6 +79,7 @@ from __future__ import annotations
 
 from .batch import MAX_ACTIVE, SETTINGS, BatchStats, Settings, new_search, optimize, optimize_many, run_searches
 from .gradient import GradientSearch, latent_paths, random_baseline
+from .guides import GUIDE_STEPS, GUIDES_PER_START, Guides
 from .objective import COLUMNS, MAX_WEIGHT, SURROGATE_LINEAR, Objective, target_stds
 from .oracle import MOLECULE_COLUMNS, Oracle, molecule_columns, score_many
 from .points import decode_points, point_fitness, point_rows, score_points
@@ -89,6 +93,7 @@ from .space import Space, posterior_sd, seed_point, step_scale
 
 __all__ = [
     "optimize", "optimize_many", "run_searches", "new_search", "Settings", "SETTINGS", "BatchStats", "MAX_ACTIVE",
+    "Guides", "GUIDES_PER_START", "GUIDE_STEPS",
     "StartSearch", "CmaesSearch", "GradientSearch", "latent_paths", "random_baseline", "Objective", "COLUMNS",
     "MAX_WEIGHT", "SURROGATE_LINEAR", "target_stds", "Oracle", "MOLECULE_COLUMNS", "molecule_columns", "score_many",
     "decode_points", "point_fitness", "point_rows", "score_points", "OptimizeResult", "finish", "best_so_far",

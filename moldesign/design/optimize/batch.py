@@ -20,6 +20,7 @@ from ...errors import DesignInputError
 from ...model.checkpoint import Bundle
 from ..seeds import Seed
 from .gradient import GradientSearch
+from .guides import Guides
 from .objective import Objective, target_stds
 from .oracle import Oracle, PendingScores
 from .points import PointStream
@@ -69,9 +70,11 @@ class Settings:
 SETTINGS = tuple(f.name for f in fields(Settings))
 
 
-def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rng: np.random.Generator) -> StartSearch:
+def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rng: np.random.Generator,
+               guides: Guides | None = None) -> StartSearch:
     """A start's search in its initial state (encodes the start; draws the sampled decodes' torch
-    seed from `rng`, then the method draws from it as it runs)."""
+    seed from `rng`, then the method draws from it as it runs). With `guides` (CMA-ES), its first
+    step decodes the points towards its nearest guides (guides.py)."""
     space = Space.of(bundle, s.condition)
     u0 = seed_point(bundle, seed, space)  # (Z + 5,)
     oracle = Oracle(seed, objective, target_stds(bundle), s.budget, s.min_similarity)
@@ -84,6 +87,10 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   generator=torch.Generator().manual_seed(int(rng.integers(1, 2**31 - 1))),
                   constrained=s.constrained, samples=s.samples, temperature=s.temperature,
                   fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty, stop_at=s.stop_at)
+    if guides is not None:
+        if s.method != "cmaes":
+            raise DesignInputError("--guide needs --method cmaes")
+        common.update(guide_points=guides.points(bundle, seed, u0, space), known=guides.known)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
                            condition_sigma=s.condition_sigma)
@@ -95,8 +102,10 @@ def result_of(search: StartSearch, objective: Objective, s: Settings, seconds: f
     """A finished search → OptimizeResult (trajectory, best, summary)."""
     extra = {"method": s.method, "condition": s.condition, "constrained": s.constrained, **search.extra(),
              "samples": s.samples, "temperature": s.temperature, "sigma_units": s.sigma_units,
-             "fill_budget": s.fill_budget, "stop_at": s.stop_at, "stopped": search.stopped, "runs": search.runs}
-    return finish(search.trajectory(), search.oracle, search.oracle.seed, objective, s.top_k, seconds, extra)
+             "fill_budget": s.fill_budget, "stop_at": s.stop_at, "stopped": search.stopped, "runs": search.runs,
+             "guide_points": 0 if search.guide_points is None else len(search.guide_points)}
+    return finish(search.trajectory(), search.oracle, search.oracle.seed, objective, s.top_k, seconds, extra,
+                  search.known)
 
 
 @dataclass
@@ -233,7 +242,8 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              condition_sigma: float = DEFAULT_CONDITION_SIGMA, constrained: bool = True,
              samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
              sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
-             similarity_penalty: float = 0.0, stop_at: float | None = None) -> OptimizeResult:
+             similarity_penalty: float = 0.0, stop_at: float | None = None,
+             guides: Guides | None = None) -> OptimizeResult:
     """Optimize from the seed with `method` (see the package docstring); every decode scored by RDKit.
     The batch of one (optimize_many runs the same search for many starts at once).
 
@@ -246,7 +256,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     s.check(bundle, objective)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.time()
-    search = new_search(bundle, seed, objective, s, rng)
+    search = new_search(bundle, seed, objective, s, rng, guides)
     for _ in run_searches(bundle, [(0, lambda: search)]):
         pass
     return result_of(search, objective, s, time.time() - t0)
@@ -255,7 +265,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
 def optimize_many(bundle: Bundle, starts: Iterable[tuple[Hashable, Seed]], objective: Objective, seed: int = 0,
                   window: int = MAX_ACTIVE, workers: int = 1, stats: BatchStats | None = None,
                   on_round: Callable[[list[tuple[Hashable, StartSearch]]], None] | None = None,
-                  model_name: str = "PATH",
+                  model_name: str = "PATH", guides: Guides | None = None,
                   **settings) -> Iterator[tuple[Hashable, OptimizeResult | DesignInputError]]:
     """Optimize many starts at once: (key, result) as each start finishes (not in input order), or
     (key, DesignInputError) for a start that cannot be searched. Each start's rng is
@@ -266,7 +276,8 @@ def optimize_many(bundle: Bundle, starts: Iterable[tuple[Hashable, Seed]], objec
 
     s = Settings(**settings)
     s.check(bundle, objective, model_name)
-    jobs = ((k, lambda sd=sd: new_search(bundle, sd, objective, s, np.random.default_rng(seed))) for k, sd in starts)
+    jobs = ((k, lambda sd=sd: new_search(bundle, sd, objective, s, np.random.default_rng(seed), guides))
+            for k, sd in starts)
     with process_pool(workers) if workers > 1 else contextlib.nullcontext() as pool:
         for key, found in run_searches(bundle, jobs, window, pool, stats, on_round):
             yield key, found if isinstance(found, DesignInputError) else result_of(found, objective, s, found.seconds)

@@ -26,10 +26,10 @@ def _r4(x):
 
 
 def finish(table: pd.DataFrame, oracle: Oracle, seed: Seed, objective: Objective, top_k: int, seconds: float,
-           extra: dict) -> OptimizeResult:
+           extra: dict, known: frozenset = frozenset()) -> OptimizeResult:
     """Mark new molecules, rank the feasible ones, summarize in natural units (a value that is not
-    finite is reported as None, never inf or NaN)."""
-    seen = {seed.smiles}
+    finite is reported as None, never inf or NaN). `known`: molecules that are never new (the guides)."""
+    seen = {seed.smiles} | known
     new = []
     for s, v in zip(table["smiles"], table["valid"]):
         new.append(bool(v) and s not in seen)

@@ -39,6 +39,8 @@ class StartSearch:
     fill_budget: bool
     similarity_penalty: float
     stop_at: float | None = None  # end at the first step with a feasible proposal whose objective reaches it
+    guide_points: np.ndarray | None = None  # (g, D): decoded first, before any run (guides.Guides.points)
+    known: frozenset = frozenset()  # the guides' SMILES: never proposals (not new, no stop)
     parts: list = field(default_factory=list)
     runs: int = 0
     generation: int = 0  # across runs
@@ -48,28 +50,35 @@ class StartSearch:
     stopped: bool = False  # finished because a proposal reached stop_at
     seconds: float = 0.0  # this start's share of the wall time (the driver adds it)
     _points: np.ndarray | None = None  # (n, D): asked, not yet told
+    _guiding: bool = False  # the asked points are the guide points
 
     def ask(self) -> np.ndarray | None:
         """The points (n, D) to decode next (the same until told), or None when the search is over."""
         if self.finished:
             return None
         if self._points is None:
-            self._points = self._propose()
+            self._guiding = self.guide_points is not None and len(self.guide_points) > 0 and self.generation == 0
+            self._points = self.guide_points if self._guiding else self._propose()
         return self._points
 
     def tell(self, rows: pd.DataFrame) -> None:
         """The oracle's rows for the decodes of the asked points; moves the search on."""
         u, self._points = self._points, None
         df, f, complete = self._record(u, rows)
-        self._advance(df, f, complete)
+        if self._guiding:  # the guide step only records (its best feasible point is where the first run starts)
+            self._guiding = False
+            self.finished = not complete or self.oracle.exhausted
+        else:
+            self._advance(df, f, complete)
         if self.stop_at is not None and not self.finished and self._reached(df):
             # the rows so far are exactly the first steps of the search without stop_at (the same
             # draws): stopping changes what is spent, never what was found up to here
             self.finished = self.stopped = True
 
     def _reached(self, df: pd.DataFrame) -> bool:
-        """Whether a feasible row of this step, other than the start itself, has objective ≥ stop_at."""
-        hit = (df["feasible"].to_numpy(bool) & (df["smiles"] != self.oracle.seed.smiles).to_numpy()
+        """Whether a feasible row of this step, other than the start and the guides, has objective ≥ stop_at."""
+        own = (df["smiles"] == self.oracle.seed.smiles) | df["smiles"].isin(self.known)
+        hit = (df["feasible"].to_numpy(bool) & ~own.to_numpy(bool)
                & (df["objective"].to_numpy(np.float64) >= self.stop_at))
         return bool(hit.any())
 
