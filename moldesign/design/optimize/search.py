@@ -77,9 +77,9 @@ class StartSearch:
 
     def _reached(self, df: pd.DataFrame) -> bool:
         """Whether a feasible row of this step, other than the start and the guides, has objective ≥ stop_at."""
-        own = (df["smiles"] == self.oracle.seed.smiles) | df["smiles"].isin(self.known)
-        hit = (df["feasible"].to_numpy(bool) & ~own.to_numpy(bool)
-               & (df["objective"].to_numpy(np.float64) >= self.stop_at))
+        # set membership in Python: Series.isin(a set of 17k guides) rebuilds a hash table each call (70 ms)
+        own = np.array([s == self.oracle.seed.smiles or s in self.known for s in df["smiles"]], dtype=bool)
+        hit = df["feasible"].to_numpy(bool) & ~own & (df["objective"].to_numpy(np.float64) >= self.stop_at)
         return bool(hit.any())
 
     def progress(self) -> float:
