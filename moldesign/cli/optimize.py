@@ -91,11 +91,11 @@ def optimize(
                         sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained,
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
                         similarity_penalty=similarity_penalty, stop_at=stop_at)
-        terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective,
-                     guides=_guides(guide))
         from ..design.optimize import check_settings
 
-        check_settings(**settings, baseline=baseline)  # every setting, before the model loads
+        check_settings(**settings, baseline=baseline, guided=guide is not None)  # every setting, before the model loads
+        terms = dict(maximize=maximize or (), minimize=minimize or (), targets=target or (), objective=objective,
+                     guides=_guides(guide))
         if engine not in ("local", "dask") or (scheduler is not None and engine != "dask"):
             raise UserError(f"--engine must be local or dask, got {engine!r}" if engine not in ("local", "dask")
                             else "--scheduler needs --engine dask")

@@ -51,7 +51,7 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
     obj = Objective.parse(maximize, minimize, targets, objective)
     if method == "gradient":
         require_surrogate(bundle, _model_name(path))
-    index = _guides(guides, method)
+    index = None if guides is None else Guides.of(guides)  # optimize() checks the method
     return optimize(bundle, molecule(bundle, start), obj, steps, chains, step_size, prior_weight,
                     top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
                     condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
@@ -70,11 +70,12 @@ def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame
                                 kwargs.pop("targets", ()), kwargs.pop("objective", None))  # once, before any work
     ordered, seed = kwargs.pop("ordered", True), kwargs.pop("seed", 0)
     run = {k: kwargs.pop(k) for k in ("workers", "window", "stats") if k in kwargs}
-    run["guides"] = _guides(kwargs.pop("guides", None), kwargs.get("method", DEFAULT_METHOD))
+    guides = kwargs.pop("guides", None)
     unknown = set(kwargs) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown optimize settings: {sorted(unknown)}")
-    check_settings(**kwargs, baseline=baseline)  # a baseline needs the gradient method
+    check_settings(**kwargs, baseline=baseline, guided=guides is not None)  # baseline: gradient; guides: cmaes
+    run["guides"] = None if guides is None else Guides.of(guides)  # after the check: 17k molecules take seconds
     Settings(**kwargs).check(bundle, objective, _model_name(path))  # what the method needs, before any row
     rows = starts[~starts["start_id"].astype(str).isin(set(map(str, done)))].to_dict("records")
     bar = _Progress(len(rows), progress)
@@ -84,15 +85,6 @@ def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame
         yield from (results if not ordered else _in_order(results, [str(r["start_id"]) for r in rows]))
     finally:
         bar.close()
-
-
-def _guides(smiles: Sequence[str] | None, method: str) -> Guides | None:
-    """The guide index of `--guide` molecules (None: no guides), checked before any search."""
-    if smiles is None:
-        return None
-    if method != "cmaes":
-        raise DesignInputError("--guide needs --method cmaes")
-    return Guides.of(smiles)
 
 
 class _Progress:

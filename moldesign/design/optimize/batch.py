@@ -58,9 +58,10 @@ class Settings:
     similarity_penalty: float = 0.0
     stop_at: float | None = None
 
-    def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH") -> None:
-        """Every setting (one-line DesignInputError), and what the method needs of model and objective."""
-        check_settings(**asdict(self))
+    def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH", guided: bool = False) -> None:
+        """Every setting (one-line DesignInputError), and what the method needs of model and objective
+        (`guided`: with guides)."""
+        check_settings(**asdict(self), guided=guided)
         if self.method == "gradient":
             require_surrogate(bundle, model_name)
             if not objective.gradient_ready():
@@ -88,8 +89,6 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   constrained=s.constrained, samples=s.samples, temperature=s.temperature,
                   fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty, stop_at=s.stop_at)
     if guides is not None:
-        if s.method != "cmaes":
-            raise DesignInputError("--guide needs --method cmaes")
         common.update(guide_points=guides.points(bundle, seed, u0, space), known=guides.known)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
@@ -253,7 +252,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     s = Settings(steps, chains, step_size, prior_weight, top_k, condition, method, budget, min_similarity, sigma,
                  condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty,
                  stop_at)
-    s.check(bundle, objective)
+    s.check(bundle, objective, guided=guides is not None)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.time()
     search = new_search(bundle, seed, objective, s, rng, guides)
@@ -275,7 +274,7 @@ def optimize_many(bundle: Bundle, starts: Iterable[tuple[Hashable, Seed]], objec
     from ...workers import process_pool
 
     s = Settings(**settings)
-    s.check(bundle, objective, model_name)
+    s.check(bundle, objective, model_name, guided=guides is not None)
     jobs = ((k, lambda sd=sd: new_search(bundle, sd, objective, s, np.random.default_rng(seed), guides))
             for k, sd in starts)
     with process_pool(workers) if workers > 1 else contextlib.nullcontext() as pool:

@@ -50,23 +50,25 @@ class StartSearch:
     stopped: bool = False  # finished because a proposal reached stop_at
     seconds: float = 0.0  # this start's share of the wall time (the driver adds it)
     _points: np.ndarray | None = None  # (n, D): asked, not yet told
-    _guiding: bool = False  # the asked points are the guide points
 
     def ask(self) -> np.ndarray | None:
         """The points (n, D) to decode next (the same until told), or None when the search is over."""
         if self.finished:
             return None
         if self._points is None:
-            self._guiding = self.guide_points is not None and len(self.guide_points) > 0 and self.generation == 0
-            self._points = self.guide_points if self._guiding else self._propose()
+            self._points = self.guide_points if self._guiding() else self._propose()
         return self._points
+
+    def _guiding(self) -> bool:
+        """The step asked (or to ask) is the guide step: guide points and nothing told yet."""
+        return self.generation == 0 and self.guide_points is not None and len(self.guide_points) > 0
 
     def tell(self, rows: pd.DataFrame) -> None:
         """The oracle's rows for the decodes of the asked points; moves the search on."""
         u, self._points = self._points, None
+        guiding = self._guiding()  # before _record counts the generation
         df, f, complete = self._record(u, rows)
-        if self._guiding:  # the guide step only records (its best feasible point is where the first run starts)
-            self._guiding = False
+        if guiding:  # the guide step only records (its best feasible point is where the first run starts)
             self.finished = not complete or self.oracle.exhausted
         else:
             self._advance(df, f, complete)

@@ -73,14 +73,18 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method=DEFAULT_METHOD,
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
                    samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
-                   fill_budget=False, similarity_penalty=0.0, stop_at=None, baseline=False, **_ignored) -> None:
+                   fill_budget=False, similarity_penalty=0.0, stop_at=None, baseline=False, guided=False,
+                   **_ignored) -> None:
     """One-line DesignInputError for a bad setting (before any work; a batch checks once).
-    `baseline`: the random baseline will be run too, which repeats a gradient run's distances."""
+    `baseline`: the random baseline will be run too, which repeats a gradient run's distances;
+    `guided`: the search is given guides (guides.py: CMA-ES's first step)."""
     _check_search(steps, chains, step_size, prior_weight, budget, min_similarity)
     if method not in METHODS:
         raise DesignInputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if baseline and method != "gradient":
         raise DesignInputError("--baseline repeats the gradient run's distances; use it with --method gradient")
+    if guided and method != "cmaes":
+        raise DesignInputError("--guide needs --method cmaes")
     if condition not in CONDITIONS:
         raise DesignInputError(f"--condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     _check_spread(sigma, condition_sigma)
