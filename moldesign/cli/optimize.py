@@ -46,7 +46,7 @@ def optimize(
     fill_budget: bool = typer.Option(False, "--fill-budget", help="Restart from the best feasible point until --budget oracle calls are spent (stops early when a run finds nothing new)."),
     similarity_penalty: float = typer.Option(0.0, "--similarity-penalty", callback=finite(), help="cmaes: 0 ranks every molecule below --min-similarity under every feasible one (hard constraint); W > 0 scores it objective - W*(S - similarity) (a penalty)."),
     stop_at: Optional[float] = typer.Option(None, "--stop-at", callback=finite(), help="End a start's search at the first step with a feasible new molecule whose objective reaches this value (e.g. 0.9 with --maximize qed); its rows up to there are those of the full search."),
-    guide: Optional[Path] = typer.Option(None, "--guide", help="File of molecules that already have what you want (.smi/.csv/...; cmaes): each start's search first walks towards its 3 most similar ones; a guide itself is never proposed."),
+    guide: Optional[Path] = typer.Option(None, "--guide", help="File of molecules that already have what you want (.smi/.csv/...; cmaes): each start's search first walks towards its 3 most similar ones, and each restart towards the 3 nearest its best molecule; a guide itself is never proposed."),
     top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw (batch: rows per start)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the random baseline (same decodes, same distances): single start, both summaries as JSON on stderr; batch, extra rows with method=random."),
     best: Optional[Path] = typer.Option(None, "--best", help="Single start: also write the best distinct molecules to this file."),

@@ -506,7 +506,7 @@ def test_guides_start_the_search_on_the_lines_towards_the_nearest_guides(designe
     guides = Guides.of(tiny_smiles[:40])
     sims = [DataStructs.TanimotoSimilarity(morgan_fp(mol_from_smiles(start.smiles)), f) for f in guides.fps]
     order = [i for i in np.argsort(-np.asarray(sims), kind="stable") if guides.smiles[i] != start.smiles]
-    assert [guides.smiles[i] for i in guides.nearest(start)[:5]] == [guides.smiles[i] for i in order[:5]]
+    assert [guides.smiles[i] for i in guides.nearest(start.smiles)[:5]] == [guides.smiles[i] for i in order[:5]]
     s = Settings(method="cmaes", steps=2, chains=4, budget=40)
     search = new_search(designer.bundle, start, Objective.parse(maximize=["qed"]), s, np.random.default_rng(0), guides)
     space = Space.of(designer.bundle, "optimize")
@@ -523,6 +523,50 @@ def test_guides_start_the_search_on_the_lines_towards_the_nearest_guides(designe
     assert t["step"].max() >= 2  # CMA-ES ran after the guide step
     with pytest.raises(DesignInputError, match="--guide needs --method cmaes"):
         designer.optimize(tiny_smiles[3], maximize=["qed"], method="gradient", guides=tiny_smiles[:40])
+
+
+def test_each_restart_walks_from_its_best_point_towards_new_guides(designer, tiny_smiles, monkeypatch):
+    """With --fill-budget, every run after the first begins with a guide step from the best feasible
+    point so far towards the guides nearest to the best molecule that were not walked to before."""
+    pytest.importorskip("cma")
+    from moldesign.design.optimize import GUIDE_STEPS, GUIDES_PER_START, Guides
+    from moldesign.design.optimize.search import StartSearch
+
+    calls = []  # (molecule, origin, guides walked before, guides walked now, best point, best molecule)
+    real = Guides.points
+
+    def spy(self, bundle, smiles, origin, space, skip=()):
+        pts, used = real(self, bundle, smiles, origin, space, skip)
+        calls.append((smiles, origin.copy(), set(skip), used))
+        return pts, used
+
+    monkeypatch.setattr(Guides, "points", spy)
+    seen = []  # the search's best point and molecule when each guide step was asked
+    ask = StartSearch.ask
+
+    def watch(self):
+        n = len(calls)
+        pts = ask(self)
+        if len(calls) > n:
+            seen.append((None if self.best_u is None else self.best_u.copy(), self.best_smiles))
+        return pts
+
+    monkeypatch.setattr(StartSearch, "ask", watch)
+    start = tiny_smiles[3]
+    # 60 calls: at most ~8 runs, so the 39 guides (the start is among the 40) do not run out
+    res = designer.optimize(start, maximize=["qed"], method="cmaes", steps=2, chains=4, budget=60,
+                            fill_budget=True, guides=tiny_smiles[:40])
+    assert res.summary["runs"] >= 2 and len(calls) >= 2  # restarts happened, each after a guide step
+    walked = [g for *_, used in calls for g in used]
+    assert len(walked) == len(set(walked))  # no guide is walked towards twice
+    assert res.summary["guide_points"] == len(GUIDE_STEPS) * len(walked)
+    assert calls[0][0] == designer.molecule(start).smiles and seen[0] == (None, None)
+    for (smiles, origin, skip, used), (best_u, best_smiles), before in zip(calls[1:], seen[1:], calls):
+        assert smiles == best_smiles and best_u is not None
+        np.testing.assert_array_equal(origin, best_u)
+        assert skip >= set(before[3]) and not skip & set(used) and len(used) <= GUIDES_PER_START
+    full = int((res.trajectory.groupby("step").size() == GUIDES_PER_START * len(GUIDE_STEPS)).sum())
+    assert len(calls) - 1 <= full <= len(calls)  # each guide step is in the trajectory (the last may be cut)
 
 
 def test_a_guide_is_never_a_proposal(designer, seed_smiles, monkeypatch):

@@ -62,7 +62,9 @@ Shared by both methods:
   which QMO also stops at). Its rows are the first rows of the same search without stop_at.
 - `guides` (guides.Guides, CMA-ES; `--guide FILE`): molecules that already have the wanted
   property. A start's first step decodes points on the lines from u₀ towards its nearest guides'
-  points; the first run starts at the best feasible one. Guides are never proposals (not new).
+  points; the first run starts at the best feasible one. Each restart first walks the same way
+  from the best feasible point towards the guides nearest to the best molecule (not walked to
+  before). Guides are never proposals (not new).
 
 Batches (batch.optimize_many; `optimize` is the batch of one): up to MAX_ACTIVE starts are searched
 at once, each with its own state (search, oracle cache and budget, rng = default_rng(seed), CMA-ES

@@ -75,7 +75,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                guides: Guides | None = None) -> StartSearch:
     """A start's search in its initial state (encodes the start; draws the sampled decodes' torch
     seed from `rng`, then the method draws from it as it runs). With `guides` (CMA-ES), its first
-    step decodes the points towards its nearest guides (guides.py)."""
+    step, and the first of each restart, decodes points towards nearest guides (guides.py)."""
     space = Space.of(bundle, s.condition)
     u0 = seed_point(bundle, seed, space)  # (Z + 5,)
     oracle = Oracle(seed, objective, target_stds(bundle), s.budget, s.min_similarity)
@@ -89,7 +89,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
                   constrained=s.constrained, samples=s.samples, temperature=s.temperature,
                   fill_budget=s.fill_budget, similarity_penalty=s.similarity_penalty, stop_at=s.stop_at)
     if guides is not None:
-        common.update(guide_points=guides.points(bundle, seed, u0, space), known=guides.known)
+        common.update(guides=guides, known=guides.known)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
                            condition_sigma=s.condition_sigma)
@@ -102,7 +102,7 @@ def result_of(search: StartSearch, objective: Objective, s: Settings, seconds: f
     extra = {"method": s.method, "condition": s.condition, "constrained": s.constrained, **search.extra(),
              "samples": s.samples, "temperature": s.temperature, "sigma_units": s.sigma_units,
              "fill_budget": s.fill_budget, "stop_at": s.stop_at, "stopped": search.stopped, "runs": search.runs,
-             "guide_points": 0 if search.guide_points is None else len(search.guide_points)}
+             "guide_points": search.guided}
     return finish(search.trajectory(), search.oracle, search.oracle.seed, objective, s.top_k, seconds, extra,
                   search.known)
 

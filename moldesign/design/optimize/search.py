@@ -14,6 +14,7 @@ import torch
 
 from ...errors import DesignInputError
 from ...model.checkpoint import Bundle
+from .guides import Guides
 from .oracle import Oracle
 from .points import point_fitness, point_rows
 from .settings import MAX_DECODES_PER_CALL
@@ -39,36 +40,52 @@ class StartSearch:
     fill_budget: bool
     similarity_penalty: float
     stop_at: float | None = None  # end at the first step with a feasible proposal whose objective reaches it
-    guide_points: np.ndarray | None = None  # (g, D): decoded first, before any run (guides.Guides.points)
+    guides: Guides | None = None  # walked towards before the first run and before every restart (_guide_points)
     known: frozenset = frozenset()  # the guides' SMILES: never proposals (not new, no stop)
+    guided: int = 0  # guide points decoded
+    walked: set = field(default_factory=set)  # indices of the guides walked towards already
     parts: list = field(default_factory=list)
     runs: int = 0
     generation: int = 0  # across runs
     best_f: float = math.inf
     best_u: np.ndarray | None = None
+    best_smiles: str | None = None  # the molecule at best_u (its best feasible decode)
     finished: bool = False
     stopped: bool = False  # finished because a proposal reached stop_at
     seconds: float = 0.0  # this start's share of the wall time (the driver adds it)
     _points: np.ndarray | None = None  # (n, D): asked, not yet told
+    _guide_due: bool = True  # the next step walks towards guides (with guides: first, and after each run)
+    _guiding: bool = False  # the step asked is such a guide step
 
     def ask(self) -> np.ndarray | None:
         """The points (n, D) to decode next (the same until told), or None when the search is over."""
         if self.finished:
             return None
         if self._points is None:
-            self._points = self.guide_points if self._guiding() else self._propose()
+            guide = self._guide_points() if self._guide_due else None
+            self._guide_due, self._guiding = False, guide is not None and len(guide) > 0
+            self._points = guide if self._guiding else self._propose()
         return self._points
 
-    def _guiding(self) -> bool:
-        """The step asked (or to ask) is the guide step: guide points and nothing told yet."""
-        return self.generation == 0 and self.guide_points is not None and len(self.guide_points) > 0
+    def _guide_points(self) -> np.ndarray | None:
+        """With guides: the points from where the next run starts (u₀, then the best feasible point)
+        towards the guides nearest to the molecule there that were not walked towards yet
+        (guides.Guides.points; (0, D) when none is left). A restart stuck below the goal gets new
+        directions from the region it reached, not only from the start's neighbourhood."""
+        if self.guides is None:
+            return None
+        pts, used = self.guides.points(self.bundle, self.best_smiles or self.oracle.seed.smiles, self.centre(),
+                                       self.space, skip=self.walked)
+        self.walked.update(used)
+        self.guided += len(pts)
+        return pts
 
     def tell(self, rows: pd.DataFrame) -> None:
         """The oracle's rows for the decodes of the asked points; moves the search on."""
         u, self._points = self._points, None
-        guiding = self._guiding()  # before _record counts the generation
         df, f, complete = self._record(u, rows)
-        if guiding:  # the guide step only records (its best feasible point is where the first run starts)
+        if self._guiding:  # a guide step only records (its best feasible point is where the next run starts)
+            self._guiding = False
             self.finished = not complete or self.oracle.exhausted
         else:
             self._advance(df, f, complete)
@@ -105,6 +122,8 @@ class StartSearch:
         i = int(np.argmin(hard))
         if hard[i] < min(self.best_f, 1e6):
             self.best_f, self.best_u = float(hard[i]), u[i].copy()
+            mine = df[(df["point"] == i) & df["feasible"]]  # its feasible decodes (one unless samples > 1)
+            self.best_smiles = str(mine.loc[mine["objective"].idxmax(), "smiles"])
         f = hard if self.similarity_penalty == 0 else point_fitness(df, len(u), self.oracle.min_similarity,
                                                                     self.similarity_penalty)
         return df, f, len(df) == len(u) * self.samples
@@ -126,6 +145,8 @@ class StartSearch:
         """A run is over: the search ends unless --fill-budget starts another (at the next ask)."""
         if not self.another_run(calls_before, complete):
             self.finished = True
+        else:
+            self._guide_due = True
 
     def trajectory(self) -> pd.DataFrame:
         return pd.concat(self.parts, ignore_index=True)
