@@ -91,6 +91,8 @@ class TrainConfig:
     word_dropout: float = 0.1  # fraction of decoder input tokens replaced by <unk> (forces use of z)
     randomize: str = "none"  # randomized SMILES: none | input (random -> canonical) | both (random -> same random)
     random_variants: int = 8  # variants precomputed per molecule when randomizing (one drawn per epoch)
+    random_fraction: float = 1.0  # share of molecules randomized each epoch (drawn per epoch); the rest keep
+    # the canonical string, so an encoder trained on canonical strings keeps reading them while it learns others
     enc_lr_scale: float = 1.0  # encoder learning rate = lr * enc_lr_scale (Re-balanced VAE gives the encoder more)
     bucketed: bool = True
     seed: int = 0
@@ -115,6 +117,7 @@ class TrainConfig:
             "checkpoint_every_minutes": (0, False, 1e6), "time_limit_minutes": (0, True, 1e7),
             "stop_after_steps": (0, True, 10**12), "seed": (0, True, 2**32 - 1),
             "random_variants": (1, True, 1000), "enc_lr_scale": (0, False, 1000.0),
+            "random_fraction": (0, True, 1.0),
         }
         for key, (lo, inclusive, hi) in ranges.items():
             v = getattr(self, key)

@@ -256,11 +256,20 @@ def epoch_strings(train: EncodedSet, variants, cfg: TrainConfig, epoch: int):
 
     none: canonical strings, the encoder reads the target. input: the encoder reads one random
     variant per molecule, the decoder writes the canonical string. both: encoder and decoder read
-    the same random variant. The draw depends only on (seed, epoch), so a resumed run sees the
-    same strings."""
+    the same random variant. With random_fraction < 1 only that share of the molecules (drawn per
+    epoch) is randomized; the others keep the canonical string. The draws depend only on (seed,
+    epoch), so a resumed run sees the same strings."""
     if variants is None:
         return train.ids, train.lengths, None, None
     ids, lengths = variants.pick(np.random.default_rng([cfg.seed, epoch, 7]))  # (n, L) uint8, (n,)
+    if cfg.random_fraction < 1.0:  # the other molecules keep their canonical string this epoch
+        keep = np.random.default_rng([cfg.seed, epoch, 11]).random(len(lengths)) >= cfg.random_fraction  # (n,)
+        width = max(ids.shape[1], train.ids.shape[1])
+        mixed = np.zeros((len(lengths), width), dtype=np.uint8)
+        mixed[:, : ids.shape[1]] = ids
+        mixed[keep] = 0
+        mixed[keep, : train.ids.shape[1]] = train.ids[keep]
+        ids, lengths = mixed, np.where(keep, train.lengths, lengths)
     if cfg.randomize == "both":
         return ids, lengths, None, None
     return train.ids, train.lengths, ids, lengths

@@ -73,6 +73,30 @@ def test_epoch_strings_by_mode():
     assert len(draws) > 1  # epochs draw anew
 
 
+def test_random_fraction_keeps_the_rest_canonical():
+    smiles = SMILES * 50  # 200 molecules
+    vocab = Vocabulary.build(smiles)
+    v = make_variants(smiles, vocab, 64, 4, 0, log=lambda m: None)
+    seqs = [vocab.encode(s, max_len=64) for s in smiles]
+    ids = np.zeros((len(seqs), 40), dtype=np.int64)  # narrower than the variants: widths are reconciled
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    train = EncodedSet(ids, np.array([len(s) for s in seqs]), np.zeros((len(seqs), 5), np.float32))
+    cfg = dataclasses.replace(TrainConfig(), randomize="input", random_fraction=0.25)
+    _, _, e, el = epoch_strings(train, v, cfg, 0)
+    canonical = np.array([_decode(vocab, e[i]) == _decode(vocab, ids[i]) and el[i] == train.lengths[i]
+                          for i in range(len(seqs))])
+    assert all(Chem.CanonSmiles(_decode(vocab, e[i])) == Chem.CanonSmiles(smiles[i]) for i in range(len(seqs)))
+    # 150 of 200 expected canonical (plus random draws that happen to be canonical); far from all or none
+    assert 120 <= canonical.sum() <= 195
+    _, _, e1, _ = epoch_strings(train, v, cfg, 1)
+    assert not np.array_equal(e, e1)  # another epoch, another draw
+    full = epoch_strings(train, v, dataclasses.replace(cfg, random_fraction=1.0), 0)[2]
+    assert sum(_decode(vocab, full[i]) == _decode(vocab, ids[i]) for i in range(len(seqs))) < canonical.sum()
+    with pytest.raises(ConfigError, match="train.random_fraction"):
+        TrainConfig(random_fraction=1.5).validate()
+
+
 def test_config_rejects_an_unknown_mode():
     with pytest.raises(ConfigError, match="train.randomize"):
         TrainConfig(randomize="sometimes").validate()
