@@ -215,7 +215,7 @@ class Designer:
                  constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                  sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
                  similarity_penalty: float = 0.0, stop_at: float | None = None,
-                 guides: Sequence[str] | None = None) -> OptimizeResult:
+                 guides: Sequence[str] | None = None, prescreen: int = 1) -> OptimizeResult:
         """Optimize from one start (see moldesign.design.optimize): `method` gradient (surrogate ascent)
         or cmaes (CMA-ES with RDKit fitness); `budget` caps RDKit oracle calls; `min_similarity`
         is a constraint on the proposals; `objective` a weighted sum such as '1.0*logp - 1.0*sa'.
@@ -228,11 +228,13 @@ class Designer:
         similarity constraint inside CMA-ES's fitness into a penalty W·(S − similarity); `stop_at`
         ends the search at the first step with a feasible proposal whose objective reaches it;
         `guides`: SMILES of molecules that have the wanted property (cmaes): the search first
-        walks towards the start's nearest ones, and never proposes a guide itself."""
+        walks towards the start's nearest ones, and never proposes a guide itself; `prescreen` K
+        (cmaes, needs the latent surrogate): each generation samples K × chains candidates and
+        decodes only the chains the surrogate predicts best."""
         return leads.optimize_start(self.bundle, self.path, start, maximize, minimize, targets, steps, chains,
                                     step_size, prior_weight, top_k, seed, condition, method, budget, min_similarity,
                                     objective, sigma, condition_sigma, constrained, samples, temperature,
-                                    sigma_units, fill_budget, similarity_penalty, stop_at, guides)
+                                    sigma_units, fill_budget, similarity_penalty, stop_at, guides, prescreen)
 
     def optimize_batch(self, starts: pd.DataFrame, done: set[str] = frozenset(), baseline: bool = False,
                        progress: bool = False, **kwargs):

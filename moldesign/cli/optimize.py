@@ -45,6 +45,7 @@ def optimize(
     sigma_units: str = typer.Option("prior", "--sigma-units", help="Unit of --sigma and --step-size for z: prior (1 per coordinate) or posterior (the start's posterior σ per coordinate)."),
     fill_budget: bool = typer.Option(False, "--fill-budget", help="Restart from the best feasible point until --budget oracle calls are spent (stops early when a run finds nothing new)."),
     similarity_penalty: float = typer.Option(0.0, "--similarity-penalty", callback=finite(), help="cmaes: 0 ranks every molecule below --min-similarity under every feasible one (hard constraint); W > 0 scores it objective - W*(S - similarity) (a penalty)."),
+    prescreen: int = typer.Option(1, "--prescreen", help="cmaes: sample K x --chains candidates per generation and decode only the --chains the latent surrogate predicts best (1: decode every candidate)."),
     stop_at: Optional[float] = typer.Option(None, "--stop-at", callback=finite(), help="End a start's search at the first step with a feasible new molecule whose objective reaches this value (e.g. 0.9 with --maximize qed); its rows up to there are those of the full search."),
     guide: Optional[Path] = typer.Option(None, "--guide", help="File of molecules that already have what you want (.smi/.csv/...; cmaes): each start's search first walks towards its 3 most similar ones, and each restart towards the 3 nearest its best molecule; a guide itself is never proposed."),
     top: int = typer.Option(10, "--top", callback=bounded(None, 10_000), help="How many best distinct molecules to list/draw (batch: rows per start)."),
@@ -90,7 +91,7 @@ def optimize(
                         condition=condition, method=method, budget=budget, min_similarity=min_similarity,
                         sigma=sigma, condition_sigma=condition_sigma, constrained=not unconstrained,
                         samples=samples, temperature=temperature, sigma_units=sigma_units, fill_budget=fill_budget,
-                        similarity_penalty=similarity_penalty, stop_at=stop_at)
+                        similarity_penalty=similarity_penalty, stop_at=stop_at, prescreen=prescreen)
         from ..design.optimize import check_settings
 
         check_settings(**settings, baseline=baseline, guided=guide is not None)  # every setting, before the model loads

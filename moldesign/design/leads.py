@@ -18,8 +18,9 @@ from ..model.checkpoint import Bundle
 from ..model.surrogate import TARGETS
 from ..model.tokenizer import TokenizeError, UnknownTokenError
 from .common import molecule
-from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES,
-                       DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TEMPERATURE,
+from .optimize import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRESCREEN,
+                       DEFAULT_PRIOR_WEIGHT, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE,
+                       DEFAULT_STEPS, DEFAULT_TEMPERATURE,
                        SETTINGS, Guides, Objective, OptimizeResult, Settings, best_so_far, check_settings, optimize,
                        optimize_many, random_baseline, require_surrogate)
 
@@ -46,16 +47,16 @@ def optimize_start(bundle: Bundle, path: str | Path | None, start: str, maximize
                    constrained: bool = True, samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
                    sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
                    similarity_penalty: float = 0.0, stop_at: float | None = None,
-                   guides: Sequence[str] | None = None) -> OptimizeResult:
+                   guides: Sequence[str] | None = None, prescreen: int = DEFAULT_PRESCREEN) -> OptimizeResult:
     """Designer.optimize (`path`: the model's checkpoint, named when a surrogate is missing)."""
     obj = Objective.parse(maximize, minimize, targets, objective)
-    if method == "gradient":
+    if method == "gradient" or prescreen > 1:
         require_surrogate(bundle, _model_name(path))
     index = None if guides is None else Guides.of(guides)  # optimize() checks the method
     return optimize(bundle, molecule(bundle, start), obj, steps, chains, step_size, prior_weight,
                     top_k, np.random.default_rng(seed), condition, method, budget, min_similarity, sigma,
                     condition_sigma, constrained, samples, temperature, sigma_units, fill_budget,
-                    similarity_penalty, stop_at, index)
+                    similarity_penalty, stop_at, index, prescreen)
 
 
 def optimize_batch(bundle: Bundle, path: str | Path | None, starts: pd.DataFrame, done: set[str] = frozenset(),

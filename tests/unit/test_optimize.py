@@ -569,6 +569,59 @@ def test_each_restart_walks_from_its_best_point_towards_new_guides(designer, tin
     assert len(calls) - 1 <= full <= len(calls)  # each guide step is in the trajectory (the last may be cut)
 
 
+def test_prescreen_decodes_the_candidates_the_surrogate_ranks_best(designer, tiny_smiles, monkeypatch):
+    """--prescreen K: CMA-ES samples K × chains candidates a generation, only the chains with the best
+    predicted objective are decoded, and CMA-ES is told all K × chains (the rest ranked last)."""
+    pytest.importorskip("cma")
+    from moldesign.design.optimize.search import CmaesSearch
+
+    sur = designer.bundle.surrogate
+    obj = Objective.parse(maximize=["qed"])
+    asked, told = [], []
+    propose, fitness = CmaesSearch._propose, CmaesSearch._fitness_of_all
+
+    def spy_propose(self):
+        u = propose(self)
+        cand = np.tile(self.u0, (len(self._xs), 1)).astype(np.float32)
+        cand[:, self.space.moves] = np.asarray(self._xs, np.float32)
+        asked.append((obj.score_numpy(sur.predict(self.space.clip(cand)), sur), obj.score_numpy(sur.predict(u), sur)))
+        return u
+
+    def spy_fitness(self, f):
+        full = fitness(self, f)
+        if self.prescreen > 1:
+            told.append((f.copy(), full.copy(), self._order.copy()))
+        return full
+
+    monkeypatch.setattr(CmaesSearch, "_propose", spy_propose)
+    monkeypatch.setattr(CmaesSearch, "_fitness_of_all", spy_fitness)
+    res = designer.optimize(tiny_smiles[3], maximize=["qed"], method="cmaes", steps=4, chains=4, prescreen=3)
+    assert res.summary["prescreen"] == 3 and len(asked) >= 4 and told
+    for every, decoded in asked:
+        assert len(every) == 12 and len(decoded) == 4
+        np.testing.assert_allclose(np.sort(decoded), np.sort(every)[-4:], rtol=1e-6)  # the 4 best predicted
+    assert res.trajectory.groupby("step")["point"].max().max() == 3  # 4 points decoded a generation
+    for f, full, order in told:
+        assert len(full) == 12
+        np.testing.assert_array_equal(full[order[:4]], f)  # decoded: their own fitness
+        rest = full[order[4:]]
+        assert (rest > f.max()).all() and (np.diff(rest) > 0).all()  # the rest last, in predicted order
+    n = len(asked)
+    plain = designer.optimize(tiny_smiles[3], maximize=["qed"], method="cmaes", steps=4, chains=4)
+    assert plain.summary["prescreen"] == 1 and all(len(every) == 4 for every, _ in asked[n:])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(prescreen=0), "--prescreen must be in 1..64"),
+    (dict(prescreen=2, method="gradient"), "use it with --method cmaes"),
+    (dict(prescreen=2, maximize=["similarity"], method="cmaes"), "--prescreen has nothing to rank by"),
+])
+def test_prescreen_settings_are_checked(designer, tiny_smiles, kwargs, message):
+    kw = dict(maximize=["qed"], steps=1, chains=2) | kwargs
+    with pytest.raises(DesignInputError, match=message):
+        designer.optimize(tiny_smiles[3], **kw)
+
+
 def test_a_guide_is_never_a_proposal(designer, seed_smiles, monkeypatch):
     """A decode that is one of the guides steers the search but is not new, not ranked, and does
     not end it at --stop-at; other molecules are proposed as usual."""

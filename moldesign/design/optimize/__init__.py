@@ -60,6 +60,11 @@ Shared by both methods:
 - `stop_at`: a start ends after the first step (generation) that decodes a feasible new molecule
   with J ≥ stop_at ("a QED ≥ 0.9 analogue of each lead is enough": the QED benchmark's success,
   which QMO also stops at). Its rows are the first rows of the same search without stop_at.
+- `prescreen` K (CMA-ES; needs the latent surrogate): each generation samples K × population
+  candidates and decodes only the population the surrogate predicts best (J's predictable part,
+  Objective.score_numpy); CMA-ES is told every candidate, the undecoded ones ranked last in the
+  surrogate's order, and keeps its parents (μ = population / 2) among the decoded. The decodes and
+  oracle calls per generation are those of K = 1; the surrogate costs microseconds a point.
 - `guides` (guides.Guides, CMA-ES; `--guide FILE`): molecules that already have the wanted
   property. A start's first step decodes points on the lines from u₀ towards its nearest guides'
   points; the first run starts at the best feasible one. Each restart first walks the same way
@@ -88,7 +93,7 @@ from .points import decode_points, point_fitness, point_rows, score_points
 from .results import CURVE_COLUMNS, OptimizeResult, best_so_far, finish
 from .search import CmaesSearch, StartSearch
 from .settings import (CONDITIONS, DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
-                       DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
+                       DEFAULT_PRESCREEN, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                        DEFAULT_TEMPERATURE, MAX_DECODES_PER_CALL, MAX_HALVINGS, MAX_SAMPLES, METHODS, MIN_SIGMA,
                        MISSING_SURROGATE, SIGMA_UNITS, check_settings, require_surrogate)
 from .space import Space, posterior_sd, seed_point, step_scale
@@ -101,7 +106,7 @@ __all__ = [
     "decode_points", "point_fitness", "point_rows", "score_points", "OptimizeResult", "finish", "best_so_far",
     "CURVE_COLUMNS", "Space", "seed_point", "posterior_sd", "step_scale", "check_settings", "require_surrogate",
     "CONDITIONS", "METHODS", "SIGMA_UNITS", "DEFAULT_CHAINS", "DEFAULT_CONDITION_SIGMA", "DEFAULT_METHOD",
-    "DEFAULT_PRIOR_WEIGHT", "DEFAULT_SAMPLES", "DEFAULT_SIGMA", "DEFAULT_SIGMA_UNITS", "DEFAULT_STEP_SIZE",
+    "DEFAULT_PRIOR_WEIGHT", "DEFAULT_PRESCREEN", "DEFAULT_SAMPLES", "DEFAULT_SIGMA", "DEFAULT_SIGMA_UNITS", "DEFAULT_STEP_SIZE",
     "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "MAX_DECODES_PER_CALL", "MAX_HALVINGS", "MAX_SAMPLES", "MIN_SIGMA",
     "MISSING_SURROGATE",
 ]

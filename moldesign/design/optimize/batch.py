@@ -27,8 +27,8 @@ from .points import PointStream
 from .results import OptimizeResult, finish
 from .search import CmaesSearch, StartSearch
 from .settings import (DEFAULT_CHAINS, DEFAULT_CONDITION_SIGMA, DEFAULT_METHOD, DEFAULT_PRIOR_WEIGHT,
-                       DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
-                       DEFAULT_TEMPERATURE, check_settings, require_surrogate)
+                       DEFAULT_PRESCREEN, DEFAULT_SAMPLES, DEFAULT_SIGMA, DEFAULT_SIGMA_UNITS, DEFAULT_STEP_SIZE,
+                       DEFAULT_STEPS, DEFAULT_TEMPERATURE, check_settings, require_surrogate)
 from .space import Space, seed_point, step_scale
 
 MAX_ACTIVE = 125  # starts searched at once: 125 × population 8 = 1,000 rows, the decoder's slots;
@@ -57,6 +57,7 @@ class Settings:
     fill_budget: bool = False
     similarity_penalty: float = 0.0
     stop_at: float | None = None
+    prescreen: int = DEFAULT_PRESCREEN
 
     def check(self, bundle: Bundle, objective: Objective, model_name: str = "PATH", guided: bool = False) -> None:
         """Every setting (one-line DesignInputError), and what the method needs of model and objective
@@ -66,6 +67,11 @@ class Settings:
             require_surrogate(bundle, model_name)
             if not objective.gradient_ready():
                 raise DesignInputError(f"the surrogate predicts no part of '{objective.describe()}'; use --method cmaes")
+        if self.prescreen > 1:
+            require_surrogate(bundle, model_name)
+            if not objective.predictable():
+                raise DesignInputError(f"the surrogate predicts no part of '{objective.describe()}': "
+                                       "--prescreen has nothing to rank by")
 
 
 SETTINGS = tuple(f.name for f in fields(Settings))
@@ -92,7 +98,7 @@ def new_search(bundle: Bundle, seed: Seed, objective: Objective, s: Settings, rn
         common.update(guides=guides, known=guides.known)
     if s.method == "cmaes":
         return CmaesSearch(**common, popsize=s.chains, generations=s.steps, sigma=s.sigma,
-                           condition_sigma=s.condition_sigma)
+                           condition_sigma=s.condition_sigma, prescreen=s.prescreen)
     return GradientSearch(**common, chains=s.chains, steps=s.steps, step_size=s.step_size,
                           prior_weight=s.prior_weight, sigma=s.sigma)
 
@@ -242,7 +248,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
              samples: int = DEFAULT_SAMPLES, temperature: float = DEFAULT_TEMPERATURE,
              sigma_units: str = DEFAULT_SIGMA_UNITS, fill_budget: bool = False,
              similarity_penalty: float = 0.0, stop_at: float | None = None,
-             guides: Guides | None = None) -> OptimizeResult:
+             guides: Guides | None = None, prescreen: int = DEFAULT_PRESCREEN) -> OptimizeResult:
     """Optimize from the seed with `method` (see the package docstring); every decode scored by RDKit.
     The batch of one (optimize_many runs the same search for many starts at once).
 
@@ -251,7 +257,7 @@ def optimize(bundle: Bundle, seed: Seed, objective: Objective, steps: int = DEFA
     distance, log_prior, new, improvement (J − J_seed), rank (feasible new molecules, 1 = best)."""
     s = Settings(steps, chains, step_size, prior_weight, top_k, condition, method, budget, min_similarity, sigma,
                  condition_sigma, constrained, samples, temperature, sigma_units, fill_budget, similarity_penalty,
-                 stop_at)
+                 stop_at, prescreen)
     s.check(bundle, objective, guided=guides is not None)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.time()

@@ -96,9 +96,14 @@ class Objective:
         scale = float(np.linalg.norm(a * sur.std.cpu().numpy()))
         return a, scale if scale > 0 else 1.0
 
+    def predictable(self) -> bool:
+        """True when the surrogate predicts part of J (score_numpy is not constant)."""
+        return bool(self.targets) or any(k in SURROGATE_LINEAR for k in self.weights)
+
     def gradient_ready(self) -> bool:
-        """True when the surrogate sees part of J (else the gradient method has nothing to climb)."""
-        return bool(self.targets) or any(k in SURROGATE_LINEAR or k == "similarity" for k in self.weights)
+        """True when the surrogate sees part of J (else the gradient method has nothing to climb):
+        a predictable part, or a similarity weight (its proxy −‖u − u₀‖)."""
+        return self.predictable() or "similarity" in self.weights
 
     def score_torch(self, pred: torch.Tensor, sur: Surrogate, u: torch.Tensor | None = None,
                     u0: torch.Tensor | None = None) -> torch.Tensor:

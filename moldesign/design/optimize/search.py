@@ -185,8 +185,10 @@ class CmaesSearch(StartSearch):
     generations: int = 30
     sigma: float = 0.1
     condition_sigma: float = 0.6
+    prescreen: int = 1  # candidates per decoded point, ranked by the latent surrogate (1: every candidate decoded)
     _es: object = None
     _xs: list | None = None
+    _order: np.ndarray | None = None  # with prescreen: indices into _xs, best predicted first (the first popsize decoded)
     _calls_before: int = 0
     _gen_in_run: int = 0
 
@@ -200,25 +202,46 @@ class CmaesSearch(StartSearch):
     def _new_run(self) -> None:
         cma = _cma()
         seed = int(self.rng.integers(1, 2**31 - 1))
-        self._es = cma.CMAEvolutionStrategy(
-            self.centre()[self.space.moves].astype(np.float64), 1.0,
-            {"popsize": max(2, self.popsize), "seed": math.nan, "randn": np.random.RandomState(seed).randn,
-             "verbose": -9, "maxiter": self.generations, "CMA_stds": self._stds().tolist()})
+        popsize = max(2, self.popsize)
+        opts = {"popsize": popsize * self.prescreen, "seed": math.nan, "randn": np.random.RandomState(seed).randn,
+                "verbose": -9, "maxiter": self.generations, "CMA_stds": self._stds().tolist()}
+        if self.prescreen > 1:  # the same parents as without it: the best half of the decoded points
+            opts["CMA_mu"] = popsize // 2
+        self._es = cma.CMAEvolutionStrategy(self.centre()[self.space.moves].astype(np.float64), 1.0, opts)
         self._calls_before, self._gen_in_run = self.oracle.calls, 0
 
     def _propose(self) -> np.ndarray:
         if self._es is None:
             self._new_run()
-        self._xs = self._es.ask()  # list of (M,) points
+        self._xs = self._es.ask()  # list of (prescreen · popsize) points, each (M,)
         u = np.tile(self.u0, (len(self._xs), 1)).astype(np.float32)
         u[:, self.space.moves] = np.asarray(self._xs, np.float32)
-        return self.space.clip(u)
+        u = self.space.clip(u)
+        if self.prescreen == 1:
+            return u
+        # the surrogate's prediction of J's predictable part at each candidate (n,); only the best
+        # popsize are decoded and scored by RDKit
+        sur = self.bundle.surrogate
+        predicted = self.oracle.objective.score_numpy(sur.predict(u), sur)
+        self._order = np.argsort(-predicted, kind="stable")
+        return u[self._order[: max(2, self.popsize)]]
+
+    def _fitness_of_all(self, f: np.ndarray) -> np.ndarray:
+        """With prescreen: fitness (prescreen · popsize,) for CMA-ES from the decoded points' f
+        (popsize,). The candidates not decoded rank below every decoded one, in the surrogate's
+        order (they only enter CMA-ES's negative, active update)."""
+        if self.prescreen == 1:
+            return f
+        full = np.empty(len(self._xs))
+        full[self._order[: len(f)]] = f
+        full[self._order[len(f):]] = float(np.max(f)) + 1.0 + np.arange(len(self._xs) - len(f))
+        return full
 
     def _advance(self, df: pd.DataFrame, f: np.ndarray, complete: bool) -> None:
         self._gen_in_run += 1
         over = True
         if complete:  # else the budget ran out inside this generation: its ranking is incomplete
-            self._es.tell(self._xs, f.astype(np.float64).tolist())
+            self._es.tell(self._xs, self._fitness_of_all(f).astype(np.float64).tolist())
             over = self.oracle.exhausted or bool(self._es.stop()) or self._gen_in_run >= self.generations
         if over:
             self._es = None
@@ -229,4 +252,5 @@ class CmaesSearch(StartSearch):
 
     def extra(self) -> dict:
         return {"population": max(2, self.popsize), "generations": self.generations, "sigma": self.sigma,
-                "condition_sigma": self.condition_sigma, "similarity_penalty": self.similarity_penalty}
+                "condition_sigma": self.condition_sigma, "similarity_penalty": self.similarity_penalty,
+                "prescreen": self.prescreen}

@@ -29,6 +29,8 @@ DEFAULT_SAMPLES = 1  # decodes per latent point: the greedy one plus samples −
 DEFAULT_TEMPERATURE = 1.0  # of the sampled decodes
 DEFAULT_SIGMA_UNITS = "prior"
 MAX_SAMPLES = 256
+DEFAULT_PRESCREEN = 1  # CMA-ES candidates per decoded point ranked by the latent surrogate (1: off)
+MAX_PRESCREEN = 64
 MAX_DECODES_PER_CALL = 20  # --fill-budget stops at 20 × budget decodes (a search that only re-finds molecules)
 MAX_HALVINGS = 4  # gradient trust region: step halvings before a chain restarts near u₀
 MISSING_SURROGATE = ("this model has no latent surrogate; fit one with "
@@ -73,8 +75,8 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
                    prior_weight=DEFAULT_PRIOR_WEIGHT, budget=None, min_similarity=0.0, method=DEFAULT_METHOD,
                    condition="optimize", sigma=DEFAULT_SIGMA, condition_sigma=DEFAULT_CONDITION_SIGMA,
                    samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE, sigma_units=DEFAULT_SIGMA_UNITS,
-                   fill_budget=False, similarity_penalty=0.0, stop_at=None, baseline=False, guided=False,
-                   **_ignored) -> None:
+                   fill_budget=False, similarity_penalty=0.0, stop_at=None, prescreen=DEFAULT_PRESCREEN,
+                   baseline=False, guided=False, **_ignored) -> None:
     """One-line DesignInputError for a bad setting (before any work; a batch checks once).
     `baseline`: the random baseline will be run too, which repeats a gradient run's distances;
     `guided`: the search is given guides (guides.py: CMA-ES's first step)."""
@@ -101,3 +103,7 @@ def check_settings(steps=DEFAULT_STEPS, chains=DEFAULT_CHAINS, step_size=DEFAULT
     if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, (int, float, np.number))
                                 or not np.isfinite(stop_at)):
         raise DesignInputError(f"--stop-at must be a finite objective value, got {stop_at!r}")
+    if isinstance(prescreen, bool) or not isinstance(prescreen, (int, np.integer)) or not 1 <= prescreen <= MAX_PRESCREEN:
+        raise DesignInputError(f"--prescreen must be in 1..{MAX_PRESCREEN}, got {prescreen!r}")
+    if prescreen > 1 and method != "cmaes":
+        raise DesignInputError("--prescreen ranks CMA-ES candidates; use it with --method cmaes")
