@@ -128,6 +128,7 @@ def report(mode: str, results: dict, wall: float, args, extra: dict | None = Non
     else:
         out["plogp_raw_improvement"] = f"{np.mean(scores):.2f} ± {np.std(scores):.2f}" if scores else None
         out["success"] = round(float(np.mean([s > 0 for s in scores])), 3) if scores else None
+        out["improvements"] = [round(float(s), 3) for s in scores]  # per start (logP − SA), 0 = none feasible
     out["decodes_calls"] = [[r.summary["decodes"], r.summary["oracle_calls"]] for r in res]  # per start
     out["trajectory_sha256"] = {str(k): digest(r) for k, r in results.items() if not isinstance(r, Exception)}
     return {**out, **(extra or {})}

@@ -11,9 +11,9 @@ PY="${PYTHON:-.venv/bin/python}"
 for name in "${NAMES[@]}"; do
   cfg="configs/zinc_experiments/m3_$name.toml"; ckpt="$OUT/$name/model.pt"
   steps=514
-  if [ "$name" = input_long ]; then  # continues the 0.6-epoch input run to 2 epochs (1,712 steps)
+  if [ "${name%_long}" != "$name" ]; then  # X_long continues the 0.6-epoch X run to 2 epochs (1,712 steps)
     steps=1712
-    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input/model.pt" "$ckpt"; }
+    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/${name%_long}/model.pt" "$ckpt"; }
   elif [ "$name" = input_cont ]; then  # the long run: input_long's 2-epoch model toward 12 epochs
     steps=10272
     [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input_long/model.pt" "$ckpt"; }
