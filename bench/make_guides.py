@@ -4,6 +4,10 @@ with the counts and the property's quantiles over all training molecules.
 
     python bench/make_guides.py [--zinc data/zinc250k/train.parquet] [--property qed] [--min 0.9] -o runs/guides_qed090.smi
     python bench/make_guides.py --property plogp_raw --min 3.0 -o runs/guides_plogp3.smi
+    python bench/make_guides.py --zinc data/moses/train.parquet -o runs/guides_moses_qed090.smi
+
+--zinc: any table with a smiles column (`moldesign data zinc250k` or `moldesign data moses` writes
+them); MOSES train (1.58M molecules, ~25 minutes) gives 251,054 molecules with QED ≥ 0.9.
 
 --property: qed, or plogp_raw (logP − SA, the units of JT-VAE's penalized-logP task). The
 benchmarks' starts come from ZINC250k test (QED task) and JT-VAE's validation split (plogP

@@ -14,9 +14,11 @@ for name in "${NAMES[@]}"; do
   if [ "${name%_long}" != "$name" ]; then  # X_long continues the 0.6-epoch X run to 2 epochs (1,712 steps)
     steps=1712
     [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/${name%_long}/model.pt" "$ckpt"; }
-  elif [ "$name" = input_cont ]; then  # the long run: input_long's 2-epoch model toward 12 epochs
-    steps=10272
-    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$OUT/input_long/model.pt" "$ckpt"; }
+  elif [ "${name%_cont}" != "$name" ]; then  # a long run: X_long's 2-epoch model toward the config's epochs
+    steps=$("$PY" -c "import sys,tomllib; print(round(856 * tomllib.load(open(sys.argv[1],'rb'))['train']['epochs']))" "$cfg")
+    seed="$OUT/${name%_cont}_long/model.pt"  # or the committed weights of an earlier session (no moments)
+    [ -f "$seed" ] || seed="models/wip/m3_${name%_cont}.pt"
+    [ -f "$ckpt" ] || { mkdir -p "$OUT/$name"; cp "$seed" "$ckpt"; }
   fi
   mkdir -p "$OUT/$name"
   if [ -f "$ckpt" ] && "$PY" -c "import sys,torch; c=torch.load(sys.argv[1],weights_only=True); s=c['train_state']; sys.exit(0 if s['step']>=int(sys.argv[2]) else 1)" "$ckpt" "$steps"; then
