@@ -1,6 +1,7 @@
 """Training mechanics on a few dozen molecules: resume is exact, metrics and config are written."""
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -60,15 +61,35 @@ def test_schedules():
     assert beta_at(cfg, 20, 100) == beta_at(cfg, 90, 100) == 0.5
 
 
-def test_resume_from_a_checkpoint_without_optimizer_state(small_run):
+def test_resume_from_a_checkpoint_without_optimizer_state(small_run, monkeypatch):
+    """Fresh AdamW moments: the run continues from its step, with the lr ramped up again from
+    1/FRESH_MOMENTS_WARMUP of the schedule (a resume *with* moments follows the schedule exactly)."""
+    import torch
+
+    from moldesign.training.loop import FRESH_MOMENTS_WARMUP
+
     tmp, cfg = small_run
+    applied = []  # the decoder group's lr at every optimizer step
+    step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        applied.append(self.param_groups[1]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
     train(TINY_MODEL, dataclasses.replace(cfg, stop_after_steps=5), tmp / "a.pt", log=lambda m: None, progress=False)
     shipped = checkpoint.load(tmp / "a.pt")
     checkpoint.save(shipped, tmp / "ship.pt", include_optimizer=False)
     messages = []
+    applied.clear()
     resumed = train(TINY_MODEL, cfg, tmp / "b.pt", resume=tmp / "ship.pt", log=messages.append, progress=False)
     assert any("AdamW moments start fresh" in m for m in messages)
     assert resumed.train_state["step"] == 15  # continued from step 5, not from 0
+    expected = [lr_at(cfg, s, 15) * (s - 4) / FRESH_MOMENTS_WARMUP for s in range(5, 15)]
+    np.testing.assert_allclose(applied, expected, rtol=1e-9)
+    applied.clear()
+    train(TINY_MODEL, cfg, tmp / "c.pt", resume=tmp / "a.pt", log=lambda m: None, progress=False)  # with moments
+    np.testing.assert_allclose(applied, [lr_at(cfg, s, 15) for s in range(5, 15)], rtol=1e-9)
 
 
 def test_batchnorm_statistics_are_recalibrated_on_random_batches(tiny_bundle, tiny_smiles):
