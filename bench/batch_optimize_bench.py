@@ -85,17 +85,21 @@ def success(res, task: str, delta: float) -> float:
     return max(0.0, float(ok["plogp_raw"].max() - j0)) if len(ok) else 0.0
 
 
+def _feasible_new(res, delta: float):
+    """The trajectory rows of new valid molecules with similarity ≥ δ."""
+    t = res.trajectory
+    return t[t["valid"] & t["new"] & (t["similarity"] >= delta)]
+
+
 def best_feasible_qed(res, delta: float) -> float:
     """The highest QED among new valid molecules with similarity ≥ δ (how near a failed start came)."""
-    t = res.trajectory
-    ok = t[t["valid"] & t["new"] & (t["similarity"] >= delta)]
+    ok = _feasible_new(res, delta)
     return float(ok["qed"].max()) if len(ok) else 0.0
 
 
 def best_feasible_smiles(res, delta: float) -> str | None:
     """The new valid molecule with the highest QED at similarity ≥ δ (None when there is none)."""
-    t = res.trajectory
-    ok = t[t["valid"] & t["new"] & (t["similarity"] >= delta)]
+    ok = _feasible_new(res, delta)
     return str(ok.loc[ok["qed"].idxmax(), "smiles"]) if len(ok) else None
 
 

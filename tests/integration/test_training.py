@@ -64,8 +64,6 @@ def test_schedules():
 def test_resume_from_a_checkpoint_without_optimizer_state(small_run, monkeypatch):
     """Fresh AdamW moments: the run continues from its step, with the lr ramped up again from
     1/FRESH_MOMENTS_WARMUP of the schedule (a resume *with* moments follows the schedule exactly)."""
-    import torch
-
     from moldesign.training.loop import FRESH_MOMENTS_WARMUP
 
     tmp, cfg = small_run
